@@ -1,0 +1,12 @@
+"""recfreq: frequency-aware recommender models with a scikit-learn API.
+
+Estimators follow the scikit-learn contract (``fit``/``predict``, ``clone``,
+pipelines, grid search); ``X`` holds (user id, item id) rows and ``y`` ratings.
+"""
+
+from ._show_versions import show_versions
+from .baseline import BaselinePredictor
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["BaselinePredictor", "show_versions", "__version__"]

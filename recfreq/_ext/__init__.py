@@ -1,0 +1,1 @@
+"""Compiled kernels. Nothing outside :mod:`recfreq._engine` imports these modules."""

@@ -1,0 +1,94 @@
+"""Epoch kernel of the baseline predictor r_hat = mu + b_u + b_i.
+
+The loop is the simplest instance of the house pattern: Python shuffles and
+validates, this kernel runs one epoch without the GIL over the given sample
+order, and every parameter row is updated through the shared per-row step of
+``_solvers.pxd``. Rows are updated lock-free across threads (Hogwild).
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+from recfreq._ext._solvers cimport (
+    SolverConfig, RowFrequencyState, row_learning_rate, row_step)
+
+
+cdef inline double* _dptr(double[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline long long* _lptr(long long[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+def baseline_epoch(*,
+                   const int[::1] user_index,
+                   const int[::1] item_index,
+                   const floating[::1] ratings,
+                   const Py_ssize_t[::1] order,
+                   double global_mean,
+                   floating[::1] user_bias,
+                   floating[::1] item_bias,
+                   int solver,
+                   double learning_rate,
+                   double alpha,
+                   double frequency_exponent,
+                   double counter_halflife,
+                   double epsilon,
+                   long long t_start,
+                   double[::1] user_frequency,
+                   double[::1] item_frequency,
+                   double[::1] user_counter,
+                   double[::1] item_counter,
+                   long long[::1] user_last_seen,
+                   long long[::1] item_last_seen,
+                   floating[::1] user_bias_accum,
+                   floating[::1] item_bias_accum,
+                   int n_threads):
+    """Run one epoch in the given sample order; return the sum of squared errors.
+
+    The error of each sample is measured before its own update. Sample
+    ``order[i]`` is step ``t = t_start + i + 1`` of the model's life.
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t i, s
+    cdef int u, it
+    cdef long long t
+    cdef double err, rate_u, rate_i
+    cdef double sse = 0.0
+    cdef floating grad_u, grad_i
+    cdef SolverConfig cfg
+    cdef RowFrequencyState user_state, item_state
+    cdef floating* user_accum = &user_bias_accum[0] if user_bias_accum.shape[0] > 0 else NULL
+    cdef floating* item_accum = &item_bias_accum[0] if item_bias_accum.shape[0] > 0 else NULL
+
+    cfg.kind = solver
+    cfg.learning_rate = learning_rate
+    cfg.frequency_exponent = frequency_exponent
+    cfg.counter_halflife = counter_halflife
+    cfg.epsilon = epsilon
+    user_state.frequency = _dptr(user_frequency)
+    user_state.counter = _dptr(user_counter)
+    user_state.last_seen = _lptr(user_last_seen)
+    item_state.frequency = _dptr(item_frequency)
+    item_state.counter = _dptr(item_counter)
+    item_state.last_seen = _lptr(item_last_seen)
+
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule="static"):
+            s = order[i]
+            u = user_index[s]
+            it = item_index[s]
+            t = t_start + i + 1
+            err = ratings[s] - (global_mean + user_bias[u] + item_bias[it])
+            sse += err * err
+            rate_u = row_learning_rate(&cfg, &user_state, u, t)
+            rate_i = row_learning_rate(&cfg, &item_state, it, t)
+            # Both gradients use the biases from before this sample's update.
+            grad_u = <floating>(-err + alpha * user_bias[u])
+            grad_i = <floating>(-err + alpha * item_bias[it])
+            row_step(&cfg, &user_bias[u], &grad_u,
+                     user_accum + u if user_accum != NULL else NULL, 1, rate_u)
+            row_step(&cfg, &item_bias[it], &grad_i,
+                     item_accum + it if item_accum != NULL else NULL, 1, rate_i)
+    return sse

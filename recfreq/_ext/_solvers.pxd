@@ -1,0 +1,101 @@
+# The per-row update shared by every model loop (DESIGN.md section 3).
+#
+# A training sample touches a few parameter rows (a user row and its bias, an
+# item row and its bias, ...). Each model loop computes the gradient g_r of the
+# sample's loss plus alpha * theta_r for each row it touches, then calls
+#
+#     rate = row_learning_rate(&cfg, &state, r, t)   # once per row and sample
+#     row_step(&cfg, theta_r, g_r, accum_r, width, rate)
+#
+# for every block of that row (factors, bias). Splitting the two keeps the
+# frequency bookkeeping (one number per row) apart from the vector update, so
+# a row's factors and its bias share one counter but keep separate Adagrad
+# accumulators. Adding a solver means one more case here, in the CUDA mirror
+# (cuda/common.cuh) and in recfreq/_solvers.py; no model loop changes.
+#
+# The functions trust their arguments: the caller validated every index.
+
+from libc.math cimport pow, exp2, sqrt, sqrtf
+from cython cimport floating
+
+cdef enum:
+    SOLVER_SGD = 0
+    SOLVER_FA_SGD = 1
+    SOLVER_CF_SGD = 2
+    SOLVER_ADAGRAD = 3
+
+
+cdef struct SolverConfig:
+    int kind
+    double learning_rate        # eta
+    double frequency_exponent   # beta
+    double counter_halflife     # h, in samples; <= 0 means the counter never forgets
+    double epsilon              # Adagrad's epsilon
+
+
+cdef struct RowFrequencyState:
+    # One table's per-row frequency bookkeeping; unused pointers are NULL.
+    const double* frequency     # fa-sgd: p_r = n_r / N
+    double* counter             # cf-sgd: c_r
+    long long* last_seen        # cf-sgd with a half-life: t of the last visit
+
+
+cdef inline double row_learning_rate(const SolverConfig* cfg,
+                                     RowFrequencyState* state,
+                                     Py_ssize_t row,
+                                     long long t) noexcept nogil:
+    """Step size eta_r(t) of `row` at sample t (1-based, over the model's life).
+
+    sgd and adagrad: eta (Adagrad scales per coordinate in row_step).
+    fa-sgd: eta * max(1, p_r * t) ** -beta.
+    cf-sgd: increments the row's counter first, then eta * c_r ** -beta; with a
+    half-life h the old count decays as c_r <- 1 + c_r * 2 ** (-(t - last) / h).
+    """
+    cdef double expected, count
+    if cfg.kind == SOLVER_FA_SGD:
+        expected = state.frequency[row] * <double>t
+        if expected <= 1.0:
+            return cfg.learning_rate
+        return cfg.learning_rate * pow(expected, -cfg.frequency_exponent)
+    if cfg.kind == SOLVER_CF_SGD:
+        count = state.counter[row]
+        if cfg.counter_halflife > 0.0:
+            count = count * exp2(-<double>(t - state.last_seen[row]) / cfg.counter_halflife)
+            state.last_seen[row] = t
+        count = count + 1.0
+        state.counter[row] = count
+        return cfg.learning_rate * pow(count, -cfg.frequency_exponent)
+    return cfg.learning_rate
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    # sqrtf keeps the float32 path in single precision (and vectorizable).
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline void row_step(const SolverConfig* cfg,
+                          floating* theta,
+                          const floating* grad,
+                          floating* accum,
+                          Py_ssize_t width,
+                          double rate) noexcept nogil:
+    """theta <- theta - rate * grad, or the Adagrad step when cfg.kind says so.
+
+    Adagrad: G <- G + g * g; theta <- theta - eta * g / (sqrt(G) + eps), per
+    coordinate, with `accum` holding G for this row (`width` entries).
+    """
+    cdef Py_ssize_t f
+    cdef floating g
+    cdef floating eta = <floating>rate
+    cdef floating eps = <floating>cfg.epsilon
+    if cfg.kind == SOLVER_ADAGRAD:
+        for f in range(width):
+            g = grad[f]
+            accum[f] = accum[f] + g * g
+            theta[f] = theta[f] - eta * g / (_sqrt(accum[f]) + eps)
+    else:
+        for f in range(width):
+            theta[f] = theta[f] - eta * grad[f]

@@ -1,0 +1,409 @@
+"""The estimator skeleton every recommender in recfreq is built on.
+
+:class:`BaseRecommender` owns what is the same for every model: parameter and
+input validation, raw id <-> row encoding, the Python epoch loop (host-side
+shuffling, loss history, divergence check, early stopping, progress bar),
+``partial_fit``/``warm_start`` bookkeeping, ``predict`` with the cold-start
+fallback and vectorized top-N ``recommend``. A model subclass supplies its
+parameter tables and one engine call per epoch.
+"""
+
+from abc import abstractmethod
+from collections import namedtuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._encoding import IdEncoder, UNKNOWN
+from ._ext import _openmp_helpers
+from ._solvers import Solver, TableState
+from ._validation import check_id_columns, check_ratings, resolve_dtype, COMMON_PARAMETER_CONSTRAINTS
+
+__all__ = ["BaseRecommender", "TrainingData"]
+
+#: What one epoch of a rating model iterates over: row indices and ratings,
+#: already validated and encoded.
+TrainingData = namedtuple("TrainingData", ["user_index", "item_index", "ratings"])
+
+
+def effective_n_threads(n_jobs):
+    """Resolve ``n_jobs`` like scikit-learn: None -> 1, -1 -> every available thread."""
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all.")
+    max_threads = _openmp_helpers.openmp_max_threads()
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(1, max_threads + 1 + n_jobs)
+    if not _openmp_helpers.openmp_enabled() and n_jobs > 1:
+        import warnings
+
+        warnings.warn(
+            "recfreq was built without OpenMP: n_jobs > 1 runs on one thread. "
+            "Rebuild with an OpenMP-capable compiler to train in parallel.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return 1
+    return int(n_jobs)
+
+
+class BaseRecommender(BaseEstimator):
+    """Base class of the rating models (not for direct use).
+
+    Subclasses define ``_default_learning_rates`` and the hooks
+    ``_allocate_parameters``, ``_grow_parameters``, ``_state_blocks``,
+    ``_run_epoch``, ``_predict_rows``, ``_score_items`` and
+    ``_parameter_arrays``.
+
+    Notes
+    -----
+    Training follows one pattern for every model: each epoch, the sample order
+    is shuffled on the host and one compiled kernel runs the whole epoch without
+    the GIL. Sample ``i`` of the epoch is step ``t = t_ + i + 1`` of the model's
+    life, where ``t_`` carries over ``partial_fit`` and ``warm_start``.
+    """
+
+    _parameter_constraints = dict(COMMON_PARAMETER_CONSTRAINTS)
+
+    #: solver name -> learning rate used when ``learning_rate=None``
+    _default_learning_rates = {}
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _allocate_parameters(self, n_users, n_items, rng):
+        """Create the parameter tables (fitted attributes) for a fresh fit."""
+
+    @abstractmethod
+    def _grow_parameters(self, n_users, n_items, rng):
+        """Append freshly initialised rows for ids first seen in ``partial_fit``."""
+
+    @abstractmethod
+    def _state_blocks(self):
+        """Per-row parameter blocks of the user and item tables: two dicts of name -> shape."""
+
+    @abstractmethod
+    def _run_epoch(self, data, order, n_threads):
+        """Run one epoch through :mod:`recfreq._engine`; return the sum of squared errors."""
+
+    @abstractmethod
+    def _predict_rows(self, user_rows, item_rows):
+        """Predictions for encoded rows; -1 marks an unknown user or item."""
+
+    @abstractmethod
+    def _score_items(self, user_rows):
+        """Scores of every item for each encoded user row (n_users, n_items)."""
+
+    @abstractmethod
+    def _parameter_arrays(self):
+        """The learned arrays (checked for NaN/inf after every epoch)."""
+
+    # --------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # ids may be strings
+        tags.target_tags.required = True
+        return tags
+
+    # ------------------------------------------------------------ public API
+    def fit(self, X, y):
+        """Fit the model on (user, item) rows ``X`` and ratings ``y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+            Column 0: user ids, column 1: item ids (integers or strings).
+        y : array-like of shape (n_samples,)
+            Ratings.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "t_")
+        if warm and self._dtype() != self._fitted_dtype:
+            raise ValueError(
+                f"warm_start=True continues a model trained in {self._fitted_dtype}; "
+                f"dtype={self.dtype!r} differs. Set warm_start=False to start over."
+            )
+        users, items, ratings = self._check_training_input(X, y, reset=True, dtype=self._dtype())
+        rng = check_random_state(self.random_state)
+
+        if self.early_stopping:
+            is_val = np.zeros(ratings.shape[0], dtype=bool)
+            n_val = max(1, int(round(self.validation_fraction * ratings.shape[0])))
+            if n_val >= ratings.shape[0]:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves no training data "
+                    f"out of {ratings.shape[0]} samples."
+                )
+            is_val[rng.choice(ratings.shape[0], n_val, replace=False)] = True
+            # kept as raw ids: encoded after the training ids, so a validation
+            # user absent from training is unknown, exactly as at predict time
+            validation = (users[is_val], items[is_val], ratings[is_val])
+            users, items, ratings = users[~is_val], items[~is_val], ratings[~is_val]
+        else:
+            validation = None
+
+        if warm:
+            data = self._encode_and_grow(users, items, ratings, rng)
+            for state in (self.user_state_, self.item_state_):
+                state.counts[:] = 0
+                state.n_samples = 0
+            self.global_mean_ = float(np.mean(ratings, dtype=np.float64))
+        else:
+            data = self._initialize(users, items, ratings, rng)
+        self.user_state_.add_counts(data.user_index)
+        self.item_state_.add_counts(data.item_index)
+        if validation is not None:
+            validation = (self._user_encoder.transform(validation[0]),
+                          self._item_encoder.transform(validation[1]), validation[2])
+        self._rng = rng
+        self.loss_curve_ = []
+        self.validation_scores_ = []
+        self.n_iter_ = 0
+        self._train(data, self.max_iter, validation, stop_early=True)
+        return self
+
+    def partial_fit(self, X, y):
+        """Run one more epoch over ``X``, keeping every solver state.
+
+        The first call initialises the model (ids, tables, global mean).
+        Later calls add users and items first seen in ``X`` as new rows,
+        add ``X`` to the frequency counts (``fa-sgd``), keep counters and
+        accumulators, and continue the step count ``t_``. ``global_mean_``
+        stays the mean of the first batch. ``early_stopping`` and ``max_iter``
+        are ignored, as in :class:`sklearn.linear_model.SGDRegressor`.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        first = not hasattr(self, "t_")
+        if first:
+            self._validate_params()
+        dtype = self._dtype() if first else self._fitted_dtype
+        users, items, ratings = self._check_training_input(X, y, reset=first, dtype=dtype)
+        if first:
+            rng = check_random_state(self.random_state)
+            data = self._initialize(users, items, ratings, rng)
+            self._rng = rng
+            self.loss_curve_ = []
+            self.validation_scores_ = []
+            self.n_iter_ = 0
+        else:
+            data = self._encode_and_grow(users, items, ratings, self._rng)
+        self.user_state_.add_counts(data.user_index)
+        self.item_state_.add_counts(data.item_index)
+        self._train(data, 1, None, stop_early=False)
+        return self
+
+    def predict(self, X):
+        """Predict ratings for (user, item) rows.
+
+        Unknown ids never raise: the prediction falls back to the global mean
+        plus the bias of whichever of the user and the item is known (the
+        factor term needs both), as Surprise does.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            In the model's ``dtype``.
+        """
+        check_is_fitted(self)
+        users, items = self._check_ids(X, reset=False)
+        return self._predict_rows(self._user_encoder.transform(users), self._item_encoder.transform(items))
+
+    def recommend(self, users, n=10, exclude_seen=True, batch_size=1024):
+        """Top-``n`` items for each user, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids. Unknown users get the items with the highest
+            non-personal score (global mean + item bias).
+        n : int, default=10
+            Items per user (at most the number of known items).
+        exclude_seen : bool, default=True
+            Leave out items the user rated in the training data. A user who
+            has seen almost every item may get fewer than ``n`` unseen items;
+            the remaining slots then hold seen items with score ``-inf``.
+        batch_size : int, default=1024
+            Users scored at once (bounds the (batch, n_items) score matrix).
+
+        Returns
+        -------
+        items : ndarray of shape (n_users, n)
+            Raw item ids.
+        scores : ndarray of shape (n_users, n)
+            Their predicted scores.
+        """
+        check_is_fitted(self)
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        user_ids = np.asarray(users)
+        if user_ids.ndim == 0:
+            user_ids = user_ids.reshape(1)
+        if user_ids.ndim != 1:
+            raise ValueError(f"users must be a 1-D array of user ids, got shape {user_ids.shape}.")
+        (clean,), _ = check_id_columns(user_ids.reshape(-1, 1), estimator_name=type(self).__name__,
+                                       n_required=1, names=("user",))
+        rows = self._user_encoder.transform(clean)
+        n_items = len(self._item_encoder)
+        n = min(int(n), n_items)
+        top_items = np.empty((rows.shape[0], n), dtype=np.int64)
+        top_scores = np.empty((rows.shape[0], n), dtype=self._dtype())
+        seen = self.user_items_
+        for start in range(0, rows.shape[0], batch_size):
+            batch = rows[start:start + batch_size]
+            scores = np.array(self._score_items(batch), dtype=self._dtype(), copy=True)
+            if exclude_seen:
+                known = np.flatnonzero(batch != UNKNOWN)
+                sub = seen[batch[known]]
+                scores[known[np.repeat(np.arange(known.shape[0]), np.diff(sub.indptr))], sub.indices] = -np.inf
+            if n < n_items:
+                part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+            else:
+                part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            top_items[start:start + batch_size] = np.take_along_axis(part, order, axis=1)
+            top_scores[start:start + batch_size] = np.take_along_axis(part_scores, order, axis=1)
+        return self._item_encoder.inverse_transform(top_items), top_scores
+
+    # --------------------------------------------------------------- helpers
+    def _dtype(self):
+        return resolve_dtype(self.dtype)
+
+    def _solver(self):
+        return Solver.from_name(self.solver)
+
+    def _learning_rate(self):
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return self._default_learning_rates[self.solver]
+
+    def _check_ids(self, X, reset):
+        (users, items), _ = check_id_columns(X, estimator_name=type(self).__name__)
+        # n_features_in_ / feature_names_in_ bookkeeping, as scikit-learn expects
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        return users, items
+
+    def _check_training_input(self, X, y, reset, dtype):
+        users, items = self._check_ids(X, reset=reset)
+        return users, items, check_ratings(y, users.shape[0], dtype)
+
+    def _initialize(self, users, items, ratings, rng):
+        """Fresh encoders, tables and solver state for ``fit`` or a first ``partial_fit``."""
+        self._user_encoder, self._item_encoder = IdEncoder(), IdEncoder()
+        user_index = self._user_encoder.fit_transform(users)
+        item_index = self._item_encoder.fit_transform(items)
+        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
+        self._fitted_dtype = self._dtype()
+        self.global_mean_ = float(np.mean(ratings, dtype=np.float64))
+        self._allocate_parameters(n_users, n_items, rng)
+        user_blocks, item_blocks = self._state_blocks()
+        track = self.counter_halflife is not None
+        self.user_state_ = TableState.allocate(self._solver(), n_users, user_blocks, self._fitted_dtype, track)
+        self.item_state_ = TableState.allocate(self._solver(), n_items, item_blocks, self._fitted_dtype, track)
+        self.t_ = 0
+        self.user_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
+        self._sync_ids()
+        return self._record_seen(TrainingData(user_index, item_index, ratings))
+
+    def _encode_and_grow(self, users, items, ratings, rng):
+        """Encode a new batch, adding unseen ids as new rows of every table."""
+        user_index = self._user_encoder.extend_transform(users)
+        item_index = self._item_encoder.extend_transform(items)
+        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
+        if n_users > self.user_state_.n_rows or n_items > self.item_state_.n_rows:
+            self._grow_parameters(n_users, n_items, rng)
+            self.user_state_.grow(n_users)
+            self.item_state_.grow(n_items)
+            self.user_items_.resize((n_users, n_items))
+        self._sync_ids()
+        return self._record_seen(TrainingData(user_index, item_index, ratings.astype(self._fitted_dtype, copy=False)))
+
+    def _sync_ids(self):
+        self.user_ids_ = self._user_encoder.classes_
+        self.item_ids_ = self._item_encoder.classes_
+
+    def _record_seen(self, data):
+        batch = sp.csr_matrix(
+            (np.ones(data.user_index.shape[0], dtype=np.int8), (data.user_index, data.item_index)),
+            shape=self.user_items_.shape,
+        )
+        seen = self.user_items_ + batch
+        seen.data[:] = 1
+        self.user_items_ = seen
+        return data
+
+    def _train(self, data, n_epochs, validation, stop_early):
+        """The Python epoch loop: shuffle, one kernel call, bookkeeping."""
+        from tqdm.auto import tqdm
+
+        n_threads = effective_n_threads(self.n_jobs)
+        n_samples = data.ratings.shape[0]
+        # Generator.permutation is several times faster than RandomState's,
+        # which matters when an epoch itself takes milliseconds.
+        shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
+        tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
+        best, no_improvement = np.inf, 0
+        progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
+                        disable=not self.verbose, leave=bool(self.verbose))
+        try:
+            for epoch in range(n_epochs):
+                order = shuffler.permutation(n_samples).astype(np.intp, copy=False)
+                sse = self._run_epoch(data, order, n_threads)
+                self.t_ += n_samples
+                self.n_iter_ += 1
+                loss = sse / n_samples
+                self._check_divergence(loss, epoch)
+                self.loss_curve_.append(loss)
+                postfix = {"loss": f"{loss:.4f}"}
+                current = loss
+                if validation is not None:
+                    val_pred = self._predict_rows(validation[0], validation[1])
+                    current = float(np.sqrt(np.mean((val_pred.astype(np.float64) - validation[2]) ** 2)))
+                    self.validation_scores_.append(current)
+                    postfix["val_rmse"] = f"{current:.4f}"
+                progress.set_postfix(postfix)
+                progress.update(1)
+                if stop_early and tol is not None:
+                    no_improvement = 0 if current < best - tol else no_improvement + 1
+                    best = min(best, current)
+                    if no_improvement >= self.n_iter_no_change:
+                        break
+        finally:
+            progress.close()
+
+    def _check_divergence(self, loss, epoch):
+        if np.isfinite(loss) and all(np.isfinite(a).all() for a in self._parameter_arrays()):
+            return
+        lr = self._learning_rate()
+        self._reset_fitted_state()
+        raise FloatingPointError(
+            f"{type(self).__name__} diverged in epoch {epoch + 1} (NaN or infinity in the loss or "
+            f"parameters) with solver={self.solver!r} and learning_rate={lr:g}. Lower learning_rate "
+            "(or raise alpha); the estimator was left unfitted."
+        )
+
+    def _reset_fitted_state(self):
+        for name in list(vars(self)):
+            if (name.endswith("_") and not name.startswith("__")) or name in (
+                    "_user_encoder", "_item_encoder", "_rng", "_fitted_dtype"):
+                delattr(self, name)
