@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._solvers import SOLVER_NAMES
@@ -64,6 +65,8 @@ def _as_2d(X):
             "DataFrame whose first two columns are user ids and item ids."
         )
     array = np.asarray(X) if isinstance(X, np.ndarray) else _list_to_array(X)
+    if array.dtype.kind == "c":
+        raise ValueError("Complex data not supported: ids must be integers or strings.")
     if array.ndim != 2:
         raise ValueError(
             f"Expected 2D array-like of (user id, item id) rows, got {array.ndim}D array "
@@ -174,8 +177,9 @@ def check_id_columns(X, *, estimator_name, n_required=2, names=("user", "item"))
     column, n_rows, n_columns = _as_2d(X)
     if n_columns < n_required:
         raise ValueError(
-            f"{estimator_name} expects X with at least {n_required} columns "
-            f"({', '.join(names)} ids); got {n_columns} column(s)."
+            f"Found array with {n_columns} feature(s) (shape=({n_rows}, {n_columns})) while a minimum "
+            f"of {n_required} is required by {estimator_name}: the first columns of X must hold "
+            f"the {' and '.join(names)} ids."
         )
     if n_rows == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape=({n_rows}, {n_columns})) while a minimum of 1 is required by {estimator_name}.")
@@ -192,7 +196,7 @@ def check_id_columns(X, *, estimator_name, n_required=2, names=("user", "item"))
 def check_ratings(y, n_samples, dtype):
     """Validate the target: 1-D, finite, numeric, ``n_samples`` long; cast to ``dtype``."""
     if y is None:
-        raise ValueError("This estimator requires y (the ratings) to be passed, but the target y is None.")
+        raise ValueError("This estimator requires y to be passed, but the target y is None (y holds the ratings).")
     if sp.issparse(y):
         raise TypeError("y must be a dense 1-D array of ratings, not a sparse matrix.")
     y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
@@ -200,7 +204,7 @@ def check_ratings(y, n_samples, dtype):
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change "
             "the shape of y to (n_samples,), for example using ravel().",
-            _data_conversion_warning(),
+            DataConversionWarning,
             stacklevel=3,
         )
         y = y.ravel()
@@ -221,7 +225,3 @@ def check_ratings(y, n_samples, dtype):
     return np.ascontiguousarray(y)
 
 
-def _data_conversion_warning():
-    from sklearn.exceptions import DataConversionWarning
-
-    return DataConversionWarning

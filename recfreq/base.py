@@ -51,6 +51,16 @@ def effective_n_threads(n_jobs):
     return int(n_jobs)
 
 
+def _ndim(X):
+    # np.ndim would go through __array_function__, which array-likes may refuse
+    if hasattr(X, "iloc") or sp.issparse(X):
+        return 2
+    try:
+        return np.asarray(X).ndim
+    except ValueError:  # ragged rows: check_id_columns reports it
+        return 2
+
+
 class BaseRecommender(BaseEstimator):
     """Base class of the rating models (not for direct use).
 
@@ -105,6 +115,9 @@ class BaseRecommender(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True  # ids may be strings
+        # ids are category labels, not measurements; scikit-learn's common
+        # checks then feed integer-valued X instead of continuous noise
+        tags.input_tags.categorical = True
         tags.target_tags.required = True
         return tags
 
@@ -298,9 +311,13 @@ class BaseRecommender(BaseEstimator):
         return self._default_learning_rates[self.solver]
 
     def _check_ids(self, X, reset):
+        if not reset and _ndim(X) == 2:
+            # n_features_in_ / feature_names_in_ consistency, as scikit-learn
+            # estimators check it, before the id columns are read
+            validate_data(self, X, skip_check_array=True, reset=False)
         (users, items), _ = check_id_columns(X, estimator_name=type(self).__name__)
-        # n_features_in_ / feature_names_in_ bookkeeping, as scikit-learn expects
-        validate_data(self, X, skip_check_array=True, reset=reset)
+        if reset:
+            validate_data(self, X, skip_check_array=True, reset=True)
         return users, items
 
     def _check_training_input(self, X, y, reset, dtype):
