@@ -29,11 +29,28 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_openmp_helpers", "_baseline"]
+EXTENSIONS = ["_openmp_helpers", "_baseline", "_mf"]
 
 
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _compiles(compile_args, link_args, source):
+    """Whether the C compiler builds and links ``source`` with the given flags."""
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    tmpdir = tempfile.mkdtemp(prefix="recfreq-probe-")
+    try:
+        src = os.path.join(tmpdir, "probe.c")
+        with open(src, "w") as fh:
+            fh.write(textwrap.dedent(source))
+        cmd = compiler + ["-Werror"] + compile_args + [src, "-o", os.path.join(tmpdir, "probe")] + link_args
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _openmp_flags():
@@ -43,36 +60,33 @@ def _openmp_flags():
     because a compiler can accept ``-fopenmp`` and still lack the runtime library.
     """
     if sys.platform == "win32":
-        candidates = [(["/openmp"], [])]
-    elif sys.platform == "darwin":
-        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
-    else:
-        candidates = [(["-fopenmp"], ["-fopenmp"])]
-    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    compiler = compiler.split()
-    source = textwrap.dedent(
-        """
+        return ["/openmp"], []
+    candidates = [(["-fopenmp"], ["-fopenmp"])]
+    if sys.platform == "darwin":
+        candidates.insert(0, (["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
+    source = """
         #include <omp.h>
         int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
         """
-    )
-    tmpdir = tempfile.mkdtemp(prefix="recfreq-omp-")
-    try:
-        src = os.path.join(tmpdir, "probe.c")
-        exe = os.path.join(tmpdir, "probe")
-        with open(src, "w") as fh:
-            fh.write(source)
-        for compile_args, link_args in candidates:
-            cmd = compiler + compile_args + [src, "-o", exe] + link_args
-            try:
-                result = subprocess.run(cmd, capture_output=True, timeout=120)
-            except (OSError, subprocess.SubprocessError):
-                continue
-            if result.returncode == 0:
-                return compile_args, link_args
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    for compile_args, link_args in candidates:
+        if _compiles(compile_args, link_args, source):
+            return compile_args, link_args
     return None
+
+
+def _vectorization_flags():
+    """Flags that let loops vectorize without changing any floating-point result.
+
+    ``-fopenmp-simd`` honours ``#pragma omp simd`` (the dot products' reduction)
+    without the OpenMP runtime; ``-fno-math-errno`` lets sqrtf vectorize in the
+    Adagrad step (the kernels never read errno). Neither is part of what makes
+    ``-ffast-math`` unsafe: no reassociation elsewhere, no finite-math
+    assumptions.
+    """
+    if sys.platform == "win32":
+        return []
+    source = "int main(void) { return 0; }"
+    return [flag for flag in ("-fopenmp-simd", "-fno-math-errno") if _compiles([flag], [], source)]
 
 
 def _extensions():
@@ -81,6 +95,7 @@ def _extensions():
     link_args = []
     if sys.platform == "win32":
         compile_args = ["/Od"] if debug else ["/O2"]
+    compile_args += _vectorization_flags()
 
     openmp = None if _env_flag("RECFREQ_NO_OPENMP") else _openmp_flags()
     if openmp is None:

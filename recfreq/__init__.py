@@ -6,7 +6,8 @@ pipelines, grid search); ``X`` holds (user id, item id) rows and ``y`` ratings.
 
 from ._show_versions import show_versions
 from .baseline import BaselinePredictor
+from .mf import MatrixFactorization
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BaselinePredictor", "show_versions", "__version__"]
+__all__ = ["BaselinePredictor", "MatrixFactorization", "show_versions", "__version__"]

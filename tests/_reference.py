@@ -78,3 +78,24 @@ def epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
         shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
         yield [shuffler.permutation(n_samples) for _ in range(n_epochs)]
 
+
+
+def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, alpha, alpha_bias,
+             t_start, user_state, item_state):
+    """One epoch of r_hat = mu + b_u + b_i + p_u . q_i; updates in place, returns the SSE."""
+    sse = 0.0
+    for i, s in enumerate(order):
+        u, it, t = users[s], items[s], t_start + i + 1
+        err = ratings[s] - (mu + user_bias[u] + item_bias[it] + P[u] @ Q[it])
+        sse += err * err
+        grad_p = -err * Q[it] + alpha * P[u]
+        grad_q = -err * P[u] + alpha * Q[it]
+        grad_bu = np.array([-err + alpha_bias * user_bias[u]])
+        grad_bi = np.array([-err + alpha_bias * item_bias[it]])
+        rate_u = row_rate(cfg, user_state, u, t)
+        rate_i = row_rate(cfg, item_state, it, t)
+        row_step(cfg, P[u], grad_p, user_state["accum"]["factors"][u], rate_u)
+        row_step(cfg, Q[it], grad_q, item_state["accum"]["factors"][it], rate_i)
+        row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
+        row_step(cfg, item_bias[it:it + 1], grad_bi, item_state["accum"]["bias"][it:it + 1], rate_i)
+    return sse

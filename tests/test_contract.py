@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from recfreq import BaselinePredictor
+from recfreq import BaselinePredictor, MatrixFactorization
 from recfreq._solvers import SOLVER_NAMES
 
 from _helpers import planted_ratings, tiny_ratings
@@ -21,6 +21,7 @@ from _helpers import planted_ratings, tiny_ratings
 #: name -> factory taking keyword parameters; fast settings for tests
 ESTIMATORS = {
     "BaselinePredictor": lambda **kw: BaselinePredictor(**{"max_iter": 5, **kw}),
+    "MatrixFactorization": lambda **kw: MatrixFactorization(**{"max_iter": 5, "n_factors": 8, **kw}),
 }
 
 

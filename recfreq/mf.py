@@ -1,0 +1,286 @@
+"""Biased matrix factorization: r_hat = mu + b_u + b_i + p_u . q_i."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from . import _engine
+from ._encoding import UNKNOWN
+from ._validation import check_id_columns
+from .base import BaseRecommender, effective_n_threads
+
+__all__ = ["MatrixFactorization"]
+
+
+class MatrixFactorization(RegressorMixin, BaseRecommender):
+    """Biased matrix factorization trained by a per-row solver in a nogil loop.
+
+    Predicts ``r_hat(u, i) = mu + b_u + b_i + p_u . q_i`` and minimises the
+    squared error with L2 penalties, one sample at a time (Funk's SVD, as in
+    Surprise's ``SVD``), with OpenMP threads updating rows lock-free.
+
+    Parameters
+    ----------
+    n_factors : int, default=100
+        Width k of the user and item factor rows.
+    solver : {"sgd", "fa-sgd", "cf-sgd", "adagrad"}, default="sgd"
+        Per-row update rule (see Notes).
+    learning_rate : float or None, default=None
+        Step size eta. None means the solver's default (see
+        ``_default_learning_rates``): the good step differs by an order of
+        magnitude between solvers.
+    alpha : float, default=0.02
+        L2 regularization of the factor rows (Surprise's ``reg_all``).
+    alpha_bias : float or None, default=None
+        L2 regularization of the biases; None uses ``alpha``.
+    max_iter : int, default=20
+        Epochs.
+    tol : float or None, default=None
+        Stop once the training loss (or, with ``early_stopping``, the
+        validation RMSE) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; None runs exactly ``max_iter`` epochs.
+    n_iter_no_change : int, default=5
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop on their RMSE
+        (recorded in ``validation_scores_``).
+    validation_fraction : float, default=0.1
+    frequency_exponent : float, default=0.5
+        beta of ``fa-sgd`` and ``cf-sgd``.
+    counter_halflife : float or None, default=None
+        Half-life of the ``cf-sgd`` counters in samples (for drifting data).
+    init_std : float, default=0.1
+        Factors start as N(0, init_std^2); biases start at zero.
+    dtype : {"float32", "float64"}, default="float32"
+    device : {"cpu", "cuda"}, default="cpu"
+        ``"cuda"`` is not implemented yet and raises a clear error.
+    n_jobs : int or None, default=None
+        OpenMP threads for training and prediction; None means 1 (bit-for-bit
+        reproducible for a given ``random_state``), -1 all.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial factors and the sample order.
+    verbose : int, default=0
+        Progress bar with the loss per epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit's parameters and solver state.
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, n_factors)
+    item_factors_ : ndarray of shape (n_items, n_factors)
+    user_bias_ : ndarray of shape (n_users,)
+    item_bias_ : ndarray of shape (n_items,)
+    global_mean_ : float
+    user_ids_, item_ids_ : ndarray
+        Raw id of each table row.
+    loss_curve_ : list of float
+        Mean squared training error per epoch (each sample measured just
+        before its own update).
+    validation_scores_ : list of float
+        Validation RMSE per epoch (``early_stopping=True``).
+    n_iter_ : int
+    t_ : int
+        Samples processed over the model's life.
+    n_parameters_ : int
+        Learned scalars: (n_users + n_items) * (n_factors + 1).
+    user_state_, item_state_ : TableState
+        Solver state (frequency counts, cf-sgd counters, Adagrad accumulators).
+    user_items_ : scipy.sparse.csr_matrix
+        Items each user rated in training (``recommend(exclude_seen=True)``).
+
+    Notes
+    -----
+    For a sample (u, i, r) with error ``e = r - r_hat``, the gradients are
+    ``g_p = -e q_i + alpha p_u``, ``g_q = -e p_u + alpha q_i``,
+    ``g_bu = -e + alpha_bias b_u`` and ``g_bi = -e + alpha_bias b_i``, all taken
+    before the sample's update. Each row r (the user's factors and bias share
+    row u's frequency, likewise for the item) then takes its solver's step,
+    with t the number of samples processed so far:
+
+    * ``sgd``: ``theta <- theta - eta g``
+    * ``fa-sgd``: ``theta <- theta - eta max(1, p_r t)^(-beta) g``, p_r the share
+      of training samples containing row r [2]_
+    * ``cf-sgd``: ``theta <- theta - eta c_r^(-beta) g``, c_r the row's visit
+      count, incremented before the step (decaying with ``counter_halflife``) [2]_
+    * ``adagrad``: ``G <- G + g^2``, ``theta <- theta - eta g / (sqrt(G) + eps)``
+      per coordinate [3]_
+
+    Unknown ids at ``predict``: mu, plus b_u if the user is known, plus b_i if
+    the item is known, plus the dot product only if both are.
+
+    References
+    ----------
+    .. [1] Y. Koren, R. Bell, C. Volinsky, "Matrix factorization techniques for
+       recommender systems", IEEE Computer 42(8), 2009.
+    .. [2] S. Li, S. Choudhary, Y. Wei, J. Yuan, B. Bhushanam, T. Zhao, G. Lan,
+       "Frequency-aware SGD for efficient embedding learning with provable
+       benefits", ICLR 2022, arXiv:2110.04844.
+    .. [3] J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for
+       online learning and stochastic optimization", JMLR 12, 2011.
+    .. [4] B. Recht, C. Re, S. Wright, F. Niu, "Hogwild!: a lock-free approach to
+       parallelizing stochastic gradient descent", NeurIPS 2011.
+
+    Examples
+    --------
+    >>> from recfreq import MatrixFactorization
+    >>> from recfreq.datasets import load_movielens
+    >>> X, y = load_movielens("100k", return_X_y=True)
+    >>> model = MatrixFactorization(n_factors=20, max_iter=5, random_state=0).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints = {
+        **BaseRecommender._parameter_constraints,
+        "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "init_std": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    _default_learning_rates = {"sgd": 0.007, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
+
+    def __init__(self, *, n_factors=100, solver="sgd", learning_rate=None, alpha=0.02, alpha_bias=None,
+                 max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
+                 frequency_exponent=0.5, counter_halflife=None, init_std=0.1, dtype="float32",
+                 device="cpu", n_jobs=None, random_state=None, verbose=0, warm_start=False):
+        self.n_factors = n_factors
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.alpha_bias = alpha_bias
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.frequency_exponent = frequency_exponent
+        self.counter_halflife = counter_halflife
+        self.init_std = init_std
+        self.dtype = dtype
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # ids are labels, not features: the generic "learns a regression on
+        # random continuous data" check cannot apply
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    # ---------------------------------------------------------------- tables
+    def _new_factors(self, n_rows, rng):
+        return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
+
+    def _allocate_parameters(self, n_users, n_items, rng):
+        self.user_factors_ = self._new_factors(n_users, rng)
+        self.item_factors_ = self._new_factors(n_items, rng)
+        self.user_bias_ = np.zeros(n_users, dtype=self._fitted_dtype)
+        self.item_bias_ = np.zeros(n_items, dtype=self._fitted_dtype)
+        self._count_parameters()
+
+    def _grow_parameters(self, n_users, n_items, rng):
+        def grow(table, n_rows):
+            extra = n_rows - table.shape[0]
+            if table.ndim == 2:
+                return np.concatenate([table, self._new_factors(extra, rng)])
+            return np.concatenate([table, np.zeros(extra, dtype=table.dtype)])
+
+        self.user_factors_ = grow(self.user_factors_, n_users)
+        self.item_factors_ = grow(self.item_factors_, n_items)
+        self.user_bias_ = grow(self.user_bias_, n_users)
+        self.item_bias_ = grow(self.item_bias_, n_items)
+        self._count_parameters()
+
+    def _count_parameters(self):
+        self.n_parameters_ = (self.user_bias_.shape[0] + self.item_bias_.shape[0]) * (self.user_factors_.shape[1] + 1)
+
+    def _state_blocks(self):
+        blocks = {"factors": (self.n_factors,), "bias": ()}
+        return blocks, blocks
+
+    def _parameter_arrays(self):
+        return [self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_]
+
+    # ---------------------------------------------------------------- kernels
+    def _run_epoch(self, data, order, n_threads):
+        config = _engine.solver_config(self._solver(), self._learning_rate(),
+                                       self.frequency_exponent, self.counter_halflife)
+        return _engine.mf_epoch(
+            device=self.device, user_index=data.user_index, item_index=data.item_index,
+            ratings=data.ratings, order=order, user_factors=self.user_factors_,
+            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
+            user_state=self.user_state_, item_state=self.item_state_, config=config,
+            global_mean=self.global_mean_, alpha=self.alpha,
+            alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
+            t_start=self.t_, n_threads=n_threads,
+        )
+
+    def _predict_rows(self, user_rows, item_rows):
+        return _engine.mf_predict(
+            user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+            item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
+            global_mean=self.global_mean_, user_factors=self.user_factors_,
+            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
+            n_threads=effective_n_threads(self.n_jobs),
+        )
+
+    def _score_items(self, user_rows):
+        known = user_rows != UNKNOWN
+        rows = np.maximum(user_rows, 0)
+        scores = self.user_factors_[rows] @ self.item_factors_.T
+        scores[~known] = 0  # unknown users: no personal term
+        scores += self.item_bias_[None, :] + self.global_mean_
+        scores += np.where(known, self.user_bias_[rows], 0)[:, None]
+        return scores
+
+    # ------------------------------------------------------------ neighbours
+    def similar_items(self, items, n=10):
+        """Items whose factor vectors are closest in cosine similarity.
+
+        Parameters
+        ----------
+        items : array-like of shape (n_queries,)
+            Raw item ids; each must be known.
+        n : int, default=10
+            Neighbours per item (the item itself excluded).
+
+        Returns
+        -------
+        neighbours : ndarray of shape (n_queries, n)
+            Raw item ids, most similar first.
+        similarities : ndarray of shape (n_queries, n)
+            Their cosine similarities.
+
+        Raises
+        ------
+        KeyError
+            If an item id was not seen in training (it has no factors).
+        """
+        check_is_fitted(self)
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        ids = np.asarray(items)
+        ids = ids.reshape(1) if ids.ndim == 0 else ids
+        if ids.ndim != 1:
+            raise ValueError(f"items must be a 1-D array of item ids, got shape {ids.shape}.")
+        (clean,), _ = check_id_columns(ids.reshape(-1, 1), estimator_name=type(self).__name__,
+                                       n_required=1, names=("item",))
+        rows = self._item_encoder.transform(clean)
+        if (rows == UNKNOWN).any():
+            raise KeyError(f"Unknown item id(s): {clean[rows == UNKNOWN][:5].tolist()}; "
+                           "similar_items needs items seen in training.")
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        unit = self.item_factors_ / np.where(norms > 0, norms, 1)[:, None]
+        sims = unit[rows] @ unit.T
+        sims[np.arange(rows.shape[0]), rows] = -np.inf  # never your own neighbour
+        n = min(int(n), sims.shape[1] - 1)
+        part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else np.argsort(-sims, axis=1)
+        part_sims = np.take_along_axis(sims, part, axis=1)
+        order = np.argsort(-part_sims, axis=1, kind="stable")
+        best = np.take_along_axis(part, order, axis=1)
+        return self._item_encoder.inverse_transform(best), np.take_along_axis(part_sims, order, axis=1)
