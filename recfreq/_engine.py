@@ -41,11 +41,10 @@ def _check_index(index, n_rows, name):
         raise ValueError(f"internal error: {name} holds a row outside [0, {n_rows}); refusing to run the kernel")
 
 
-def _check_order(order, n_samples):
-    if order.dtype != np.intp or not order.flags.c_contiguous:
-        raise TypeError("internal error: the sample order must be C-contiguous intp")
-    if order.shape[0] and (order.min() < 0 or order.max() >= n_samples):
-        raise ValueError("internal error: the sample order points outside the training data")
+def _check_same_length(**arrays):
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"internal error: per-sample arrays differ in length: {lengths}")
 
 
 def _check_same_dtype(dtype, **arrays):
@@ -68,14 +67,14 @@ def _require_cpu(device, model):
         )
 
 
-def baseline_epoch(*, device, user_index, item_index, ratings, order, user_bias, item_bias,
+def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_bias,
                    user_state, item_state, config, global_mean, alpha, t_start, n_threads):
     """One epoch of the biases-only model; returns the sum of squared errors."""
     _require_cpu(device, "BaselinePredictor")
     n_users, n_items = user_bias.shape[0], item_bias.shape[0]
     _check_index(user_index, n_users, "user_index")
     _check_index(item_index, n_items, "item_index")
-    _check_order(order, ratings.shape[0])
+    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
     user_accum = user_state.accumulator("bias", ratings.dtype)
     item_accum = item_state.accumulator("bias", ratings.dtype)
     _check_same_dtype(ratings.dtype, user_bias=user_bias, item_bias=item_bias,
@@ -88,7 +87,7 @@ def baseline_epoch(*, device, user_index, item_index, ratings, order, user_bias,
     from ._ext._baseline import baseline_epoch as kernel
 
     return kernel(
-        user_index=user_index, item_index=item_index, ratings=ratings, order=order,
+        user_index=user_index, item_index=item_index, ratings=ratings,
         global_mean=float(global_mean), user_bias=user_bias, item_bias=item_bias,
         alpha=float(alpha), t_start=int(t_start),
         user_bias_accum=user_accum, item_bias_accum=item_accum,
@@ -96,7 +95,7 @@ def baseline_epoch(*, device, user_index, item_index, ratings, order, user_bias,
     )
 
 
-def mf_epoch(*, device, user_index, item_index, ratings, order, user_factors, item_factors,
+def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_factors,
              user_bias, item_bias, user_state, item_state, config, global_mean, alpha, alpha_bias,
              t_start, n_threads):
     """One epoch of biased matrix factorization; returns the sum of squared errors."""
@@ -104,7 +103,7 @@ def mf_epoch(*, device, user_index, item_index, ratings, order, user_factors, it
     n_users, n_items = user_bias.shape[0], item_bias.shape[0]
     _check_index(user_index, n_users, "user_index")
     _check_index(item_index, n_items, "item_index")
-    _check_order(order, ratings.shape[0])
+    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
     if user_factors.shape[0] != n_users or item_factors.shape[0] != n_items \
             or user_factors.shape[1] != item_factors.shape[1]:
         raise ValueError("internal error: factor tables do not match the bias tables")
@@ -126,7 +125,7 @@ def mf_epoch(*, device, user_index, item_index, ratings, order, user_factors, it
     from ._ext._mf import mf_epoch as kernel
 
     return kernel(
-        user_index=user_index, item_index=item_index, ratings=ratings, order=order,
+        user_index=user_index, item_index=item_index, ratings=ratings,
         global_mean=float(global_mean), user_factors=user_factors, item_factors=item_factors,
         user_bias=user_bias, item_bias=item_bias, alpha=float(alpha), alpha_bias=float(alpha_bias),
         t_start=int(t_start), n_threads=int(n_threads), **config, **accum, **user_tables, **item_tables,

@@ -71,10 +71,12 @@ class BaseRecommender(BaseEstimator):
 
     Notes
     -----
-    Training follows one pattern for every model: each epoch, the sample order
-    is shuffled on the host and one compiled kernel runs the whole epoch without
-    the GIL. Sample ``i`` of the epoch is step ``t = t_ + i + 1`` of the model's
-    life, where ``t_`` carries over ``partial_fit`` and ``warm_start``.
+    Training follows one pattern for every model: each epoch, the samples are
+    shuffled on the host (gathered into a new order, so the kernel reads them
+    sequentially instead of jumping through an index) and one compiled kernel
+    runs the whole epoch without the GIL. Sample ``i`` of the epoch is step
+    ``t = t_ + i + 1`` of the model's life, where ``t_`` carries over
+    ``partial_fit`` and ``warm_start``.
     """
 
     _parameter_constraints = dict(COMMON_PARAMETER_CONSTRAINTS)
@@ -96,8 +98,9 @@ class BaseRecommender(BaseEstimator):
         """Per-row parameter blocks of the user and item tables: two dicts of name -> shape."""
 
     @abstractmethod
-    def _run_epoch(self, data, order, n_threads):
-        """Run one epoch through :mod:`recfreq._engine`; return the sum of squared errors."""
+    def _run_epoch(self, data, n_threads):
+        """Run one epoch over ``data`` (already in epoch order) through
+        :mod:`recfreq._engine`; return the sum of squared errors."""
 
     @abstractmethod
     def _predict_rows(self, user_rows, item_rows):
@@ -380,12 +383,16 @@ class BaseRecommender(BaseEstimator):
         shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
+        # reused every epoch: the shuffled copy of the training data
+        shuffled = TrainingData(*(np.empty_like(a) for a in data))
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
                         disable=not self.verbose, leave=bool(self.verbose))
         try:
             for epoch in range(n_epochs):
-                order = shuffler.permutation(n_samples).astype(np.intp, copy=False)
-                sse = self._run_epoch(data, order, n_threads)
+                order = shuffler.permutation(n_samples)
+                for source, target in zip(data, shuffled):
+                    np.take(source, order, out=target)
+                sse = self._run_epoch(shuffled, n_threads)
                 self.t_ += n_samples
                 self.n_iter_ += 1
                 loss = sse / n_samples

@@ -162,12 +162,12 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
     def _parameter_arrays(self):
         return [self.user_bias_, self.item_bias_]
 
-    def _run_epoch(self, data, order, n_threads):
+    def _run_epoch(self, data, n_threads):
         config = _engine.solver_config(self._solver(), self._learning_rate(),
                                        self.frequency_exponent, self.counter_halflife)
         return _engine.baseline_epoch(
             device=self.device, user_index=data.user_index, item_index=data.item_index,
-            ratings=data.ratings, order=order, user_bias=self.user_bias_, item_bias=self.item_bias_,
+            ratings=data.ratings, user_bias=self.user_bias_, item_bias=self.item_bias_,
             user_state=self.user_state_, item_state=self.item_state_, config=config,
             global_mean=self.global_mean_, alpha=self.alpha, t_start=self.t_, n_threads=n_threads,
         )

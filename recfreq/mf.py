@@ -207,12 +207,12 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return [self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_]
 
     # ---------------------------------------------------------------- kernels
-    def _run_epoch(self, data, order, n_threads):
+    def _run_epoch(self, data, n_threads):
         config = _engine.solver_config(self._solver(), self._learning_rate(),
                                        self.frequency_exponent, self.counter_halflife)
         return _engine.mf_epoch(
             device=self.device, user_index=data.user_index, item_index=data.item_index,
-            ratings=data.ratings, order=order, user_factors=self.user_factors_,
+            ratings=data.ratings, user_factors=self.user_factors_,
             item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
             user_state=self.user_state_, item_state=self.item_state_, config=config,
             global_mean=self.global_mean_, alpha=self.alpha,

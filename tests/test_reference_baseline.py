@@ -38,9 +38,9 @@ def test_engine_epoch_matches_reference(solver, halflife):
 
     t = 5  # a model that has already seen 5 samples
     for epoch in range(3):
-        order = rng.permutation(len(y)).astype(np.intp)
+        order = rng.permutation(len(y))
         sse = _engine.baseline_epoch(
-            device="cpu", user_index=users, item_index=items, ratings=y, order=order,
+            device="cpu", user_index=users[order], item_index=items[order], ratings=y[order],
             user_bias=user_bias, item_bias=item_bias, user_state=states[0], item_state=states[1],
             config=cfg, global_mean=3.4, alpha=0.03, t_start=t, n_threads=1)
         ref_sse = ref.baseline_epoch(users, items, y, order, 3.4, ref_ub, ref_ib, cfg, 0.03, t,

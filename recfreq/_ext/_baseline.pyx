@@ -1,8 +1,8 @@
 """Epoch kernel of the baseline predictor r_hat = mu + b_u + b_i.
 
-The loop is the simplest instance of the house pattern: Python shuffles and
-validates, this kernel runs one epoch without the GIL over the given sample
-order, and every parameter row is updated through the shared per-row step of
+The loop is the simplest instance of the house pattern: Python shuffles (by
+gathering the samples into epoch order) and validates, this kernel runs one
+epoch without the GIL reading them sequentially, and every parameter row is updated through the shared per-row step of
 ``_solvers.pxd``. Rows are updated lock-free across threads (Hogwild).
 """
 
@@ -25,8 +25,7 @@ def baseline_epoch(*,
                    const int[::1] user_index,
                    const int[::1] item_index,
                    const floating[::1] ratings,
-                   const Py_ssize_t[::1] order,
-                   double global_mean,
+                         double global_mean,
                    floating[::1] user_bias,
                    floating[::1] item_bias,
                    int solver,
@@ -45,13 +44,13 @@ def baseline_epoch(*,
                    floating[::1] user_bias_accum,
                    floating[::1] item_bias_accum,
                    int n_threads):
-    """Run one epoch in the given sample order; return the sum of squared errors.
+    """Run one epoch over the samples in the order given; return the sum of squared errors.
 
-    The error of each sample is measured before its own update. Sample
-    ``order[i]`` is step ``t = t_start + i + 1`` of the model's life.
+    The error of each sample is measured before its own update. Sample ``i``
+    is step ``t = t_start + i + 1`` of the model's life.
     """
-    cdef Py_ssize_t n = order.shape[0]
-    cdef Py_ssize_t i, s
+    cdef Py_ssize_t n = ratings.shape[0]
+    cdef Py_ssize_t i
     cdef int u, it
     cdef long long t
     cdef double err, rate_u, rate_i
@@ -76,11 +75,10 @@ def baseline_epoch(*,
 
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule="static"):
-            s = order[i]
-            u = user_index[s]
-            it = item_index[s]
+            u = user_index[i]
+            it = item_index[i]
             t = t_start + i + 1
-            err = ratings[s] - (global_mean + user_bias[u] + item_bias[it])
+            err = ratings[i] - (global_mean + user_bias[u] + item_bias[it])
             sse += err * err
             rate_u = row_learning_rate(&cfg, &user_state, u, t)
             rate_i = row_learning_rate(&cfg, &item_state, it, t)

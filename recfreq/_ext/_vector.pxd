@@ -22,7 +22,18 @@ cdef extern from *:
         for (ptrdiff_t f = 0; f < n; ++f) s += a[f] * b[f];
         return s;
     }
+    #if defined(__GNUC__) || defined(__clang__)
+    #define RECFREQ_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+    #else
+    #define RECFREQ_PREFETCH_W(p) ((void)(p))
+    #endif
+    /* Ask for every cache line of a row we will read and write soon. */
+    static inline void recfreq_prefetch_row(const void* row, ptrdiff_t nbytes) {
+        const char* c = (const char*)row;
+        for (ptrdiff_t off = 0; off < nbytes; off += 64) RECFREQ_PREFETCH_W(c + off);
+    }
     """
+    void prefetch_row "recfreq_prefetch_row"(const void* row, Py_ssize_t nbytes) noexcept nogil
     float recfreq_sdot(const float* a, const float* b, Py_ssize_t n) noexcept nogil
     double recfreq_ddot(const double* a, const double* b, Py_ssize_t n) noexcept nogil
 
