@@ -130,7 +130,7 @@ def _extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    return cythonize(extensions, compiler_directives=directives, compile_time_env={"RECFREQ_DEBUG": debug})
+    return cythonize(extensions, compiler_directives=directives)
 
 
 setup(ext_modules=_extensions())

@@ -11,7 +11,7 @@ import numpy as np
 from ._backend import import_cupy
 from ._solvers import ADAGRAD_EPSILON
 
-__all__ = ["solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict"]
+__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict"]
 
 
 def solver_config(solver, learning_rate, frequency_exponent, counter_halflife):
@@ -57,6 +57,11 @@ def _check_state_rows(n_rows, **arrays):
     for name, array in arrays.items():
         if array.shape[0] not in (0, n_rows):
             raise ValueError(f"internal error: {name} has {array.shape[0]} rows, expected {n_rows}")
+
+
+def check_device(device, model):
+    """Raise now, before any allocation, if ``device`` cannot run ``model``."""
+    _require_cpu(device, model)
 
 
 def _require_cpu(device, model):

@@ -141,6 +141,7 @@ class BaseRecommender(BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
+        self._check_runtime()
         warm = self.warm_start and hasattr(self, "t_")
         if warm and self._dtype() != self._fitted_dtype:
             raise ValueError(
@@ -208,6 +209,7 @@ class BaseRecommender(BaseEstimator):
         first = not hasattr(self, "t_")
         if first:
             self._validate_params()
+        self._check_runtime()
         dtype = self._dtype() if first else self._fitted_dtype
         users, items, ratings = self._check_training_input(X, y, reset=first, dtype=dtype)
         if first:
@@ -302,6 +304,13 @@ class BaseRecommender(BaseEstimator):
         return self._item_encoder.inverse_transform(top_items), top_scores
 
     # --------------------------------------------------------------- helpers
+    def _check_runtime(self):
+        """Settings that can only be judged on this machine, checked before any allocation."""
+        from . import _engine
+
+        effective_n_threads(self.n_jobs)
+        _engine.check_device(self.device, type(self).__name__)
+
     def _dtype(self):
         return resolve_dtype(self.dtype)
 

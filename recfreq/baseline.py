@@ -33,9 +33,9 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
         Epochs (passes over the training data).
     tol : float or None, default=None
         With a value, training stops once the training loss (or, with
-        ``early_stopping``, the validation RMSE) has not improved by at least
-        ``tol`` for ``n_iter_no_change`` consecutive epochs. None runs exactly
-        ``max_iter`` epochs, as Surprise's ``n_epochs`` does.
+        ``early_stopping``, the validation RMSE) has not improved by more
+        than ``tol`` for ``n_iter_no_change`` consecutive epochs. None runs
+        exactly ``max_iter`` epochs, as Surprise's ``n_epochs`` does.
     n_iter_no_change : int, default=5
         Patience of the stopping rule above.
     early_stopping : bool, default=False

@@ -40,7 +40,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         Epochs.
     tol : float or None, default=None
         Stop once the training loss (or, with ``early_stopping``, the
-        validation RMSE) has not improved by ``tol`` for ``n_iter_no_change``
+        validation RMSE) has not improved by more than ``tol`` for ``n_iter_no_change``
         epochs; None runs exactly ``max_iter`` epochs.
     n_iter_no_change : int, default=5
     early_stopping : bool, default=False

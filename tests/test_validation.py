@@ -137,3 +137,12 @@ def test_dataframe_input_and_feature_names():
     np.testing.assert_array_equal(model.predict(df), BaselinePredictor(random_state=0).fit(X, y).predict(X))
     cats = df.astype({"user": "category"})
     assert np.isfinite(BaselinePredictor(max_iter=1).fit(cats, y).predict(cats)).all()
+
+
+@pytest.mark.parametrize("params", [{"n_jobs": 0}, {"device": "cuda"}])
+def test_runtime_settings_fail_before_anything_is_fitted(params):
+    X, y = tiny_ratings()
+    model = BaselinePredictor(**params)
+    with pytest.raises((ValueError, ImportError, NotImplementedError)):
+        model.fit(X, y)
+    assert not [name for name in vars(model) if name.endswith("_") and not name.startswith("__")]
