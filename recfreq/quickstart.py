@@ -13,16 +13,16 @@ __all__ = ["main"]
 
 
 def _models():
-    from . import BaselinePredictor
+    from . import BaselinePredictor, MatrixFactorization
 
-    return {"baseline": BaselinePredictor}
+    return {"mf": MatrixFactorization, "baseline": BaselinePredictor}
 
 
 def main(argv=None):
     """Entry point of the ``recfreq-quickstart`` console script."""
     parser = argparse.ArgumentParser(prog="recfreq-quickstart", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(_models()), default="baseline")
-    parser.add_argument("--solver", default="sgd", help="sgd, fa-sgd, cf-sgd or adagrad")
+    parser.add_argument("--model", choices=sorted(_models()), default="mf")
+    parser.add_argument("--solver", default=None, help="sgd, fa-sgd, cf-sgd or adagrad (default: the model's)")
     parser.add_argument("--n-jobs", type=int, default=None, help="OpenMP threads (-1: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -33,7 +33,10 @@ def main(argv=None):
 
     X, y = load_movielens("100k", return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=args.seed)
-    model = _models()[args.model](solver=args.solver, n_jobs=args.n_jobs, random_state=args.seed)
+    params = {"n_jobs": args.n_jobs, "random_state": args.seed}
+    if args.solver is not None:
+        params["solver"] = args.solver
+    model = _models()[args.model](**params)
 
     start = time.perf_counter()
     model.fit(X_train, y_train)

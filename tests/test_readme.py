@@ -18,3 +18,11 @@ def test_ci_runs_the_readme_test_command():
     ci_command = re.search(r"^TEST_COMMAND='(.*)'$", ci.read_text(), flags=re.M).group(1)
     assert commands[1] == ci_command
     assert "recfreq-quickstart" in commands[0]
+
+
+def test_readme_python_example_runs():
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("not running from a source checkout")
+    for block in re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S):
+        exec(compile(block, str(readme), "exec"), {})
