@@ -60,6 +60,18 @@ def test_alpha_bias_separates_bias_regularization():
     assert np.abs(tight.user_bias_).mean() < 0.5 * np.abs(loose.user_bias_).mean()
 
 
+def test_fa_sgd_default_step_assumes_rating_scale_targets():
+    """Targets with a std of about 60 overshoot fa-sgd's default step; the error says what to do."""
+    X, y = planted_ratings(n_ratings=2000)
+    y_large = (y - 3) * 60
+    with pytest.raises(FloatingPointError, match="learning_rate"):
+        MatrixFactorization(n_factors=4, random_state=0).fit(X, y_large)
+    scaled = MatrixFactorization(n_factors=4, random_state=0, learning_rate=0.5 / 60).fit(X, y_large)
+    assert np.isfinite(scaled.predict(X)).all()
+    assert np.isfinite(MatrixFactorization(n_factors=4, solver="sgd", learning_rate=1e-4,
+                                           random_state=0).fit(X, y_large).predict(X)).all()
+
+
 @pytest.mark.slow
 def test_default_model_quality_on_bundled_movielens_100k():
     """Issue 3: default MatrixFactorization reaches test RMSE <= 0.925 on 80/20 (seed 0)."""

