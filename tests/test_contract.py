@@ -212,7 +212,7 @@ def test_recommend_ranks_unseen_items(make, data):
 
 def test_grid_search_and_pipeline(make, data):
     X, y = data
-    grid = GridSearchCV(make(random_state=0), {"solver": list(SOLVER_NAMES), "alpha": [0.01, 0.05]},
+    grid = GridSearchCV(make(random_state=0), {"solver": list(SOLVER_NAMES), "learning_rate": [None, 0.01]},
                         scoring="neg_root_mean_squared_error", cv=KFold(3, shuffle=True, random_state=0))
     grid.fit(X, y)
     assert grid.best_params_["solver"] in SOLVER_NAMES
@@ -220,3 +220,35 @@ def test_grid_search_and_pipeline(make, data):
     pipe = Pipeline([("ids", FunctionTransformer(lambda A: A[:, :2])), ("model", make(random_state=0))])
     pipe.fit(np.column_stack([X, np.zeros(len(X))]), y)
     assert pipe.predict(np.column_stack([X[:4], np.zeros(4)])).shape == (4,)
+
+
+def test_joblib_persistence_and_parallel_cross_validation(make, data, tmp_path):
+    import joblib
+    from sklearn.model_selection import cross_val_score
+
+    X, y = data
+    model = make(random_state=0).fit(X, y)
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(X), model.predict(X))
+    scores = cross_val_score(make(random_state=0), X, y, cv=3, n_jobs=2, scoring="neg_root_mean_squared_error")
+    assert np.isfinite(scores).all() and (scores < 0).all()
+
+
+def test_verbose_shows_a_progress_bar(make, data, capsys):
+    X, y = data
+    make(random_state=0, verbose=1, max_iter=2).fit(X, y)
+    err = capsys.readouterr().err
+    assert "epoch" in err and "loss" in err
+
+
+def test_recfreq_scorers_and_cv_splitter_in_grid_search(make, data):
+    from recfreq.metrics import get_scorer
+    from recfreq.model_selection import RatingKFold
+
+    X, y = data
+    grid = GridSearchCV(make(random_state=0), {"alpha": [0.01, 0.1]},
+                        scoring={"rmse": get_scorer("neg_rmse"), "ndcg": get_scorer("ndcg@10")},
+                        refit="rmse", cv=RatingKFold(3, random_state=0))
+    grid.fit(X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_rmse"]).all()
+    assert (grid.cv_results_["mean_test_ndcg"] >= 0).all()
