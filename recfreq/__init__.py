@@ -6,8 +6,10 @@ pipelines, grid search); ``X`` holds (user id, item id) rows and ``y`` ratings.
 
 from ._show_versions import show_versions
 from .baseline import BaselinePredictor
+from .fm import FactorizationMachine, FactorizationMachineClassifier
 from .mf import MatrixFactorization
+from .overparam import OverparamMF
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BaselinePredictor", "MatrixFactorization", "show_versions", "__version__"]
+__all__ = ["BaselinePredictor", "FactorizationMachine", "FactorizationMachineClassifier", "MatrixFactorization", "OverparamMF", "show_versions", "__version__"]

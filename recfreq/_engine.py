@@ -11,7 +11,7 @@ import numpy as np
 from ._backend import import_cupy
 from ._solvers import ADAGRAD_EPSILON
 
-__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict"]
+__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_predict"]
 
 
 def solver_config(solver, learning_rate, frequency_exponent, counter_halflife):
@@ -137,6 +137,48 @@ def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_fact
     )
 
 
+def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, item_table,
+                       user_bias, item_bias, user_state, item_state, config, dense_learning_rate,
+                       dense_batch_size, global_mean, alpha, alpha_bias, t_start, n_threads):
+    """One epoch of MF with projected rows (factored or mixed tables); returns the SSE."""
+    _require_cpu(device, "projected-row matrix factorization")
+    n_users, n_items = user_bias.shape[0], item_bias.shape[0]
+    _check_index(user_index, n_users, "user_index")
+    _check_index(item_index, n_items, "item_index")
+    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
+    if user_table.n_rows != n_users or item_table.n_rows != n_items:
+        raise ValueError("internal error: projected tables do not match the bias tables")
+    if user_table.n_factors != item_table.n_factors:
+        raise ValueError("internal error: user and item tables project to different widths")
+    if int(dense_batch_size) < 1:
+        raise ValueError("internal error: dense_batch_size must be >= 1")
+    dtype = ratings.dtype
+    arrays = {**user_table.kernel_kwargs("user"), **item_table.kernel_kwargs("item")}
+    for table in (user_table, item_table):
+        table.check_layout()
+    _check_same_dtype(dtype, user_bias=user_bias, item_bias=item_bias,
+                      user_bias_accum=user_state.accumulator("bias", dtype),
+                      item_bias_accum=item_state.accumulator("bias", dtype),
+                      **{name: a for name, a in arrays.items() if a.dtype.kind == "f"})
+    user_tables, item_tables = table_kwargs("user", user_state), table_kwargs("item", item_state)
+    _check_state_rows(n_users, **user_tables)
+    _check_state_rows(n_items, **item_tables)
+
+    from ._ext._mf import mf_projected_epoch as kernel
+
+    return kernel(
+        user_index=user_index, item_index=item_index, ratings=ratings, global_mean=float(global_mean),
+        n_factors=int(user_table.n_factors), user_bias=user_bias, item_bias=item_bias,
+        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
+        t_start=int(t_start), user_bias_accum=user_state.accumulator("bias", dtype),
+        item_bias_accum=item_state.accumulator("bias", dtype),
+        max_activation=max(user_table.max_activation, item_table.max_activation),
+        max_width=max(user_table.max_width, item_table.max_width),
+        dense_batch_size=int(dense_batch_size), n_threads=int(n_threads),
+        **config, **arrays, **user_tables, **item_tables,
+    )
+
+
 def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factors, user_bias,
                item_bias, n_threads):
     """mu + b_u + b_i + p_u . q_i for encoded rows; -1 marks an unknown id."""
@@ -155,4 +197,81 @@ def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factor
     kernel(user_index=user_index, item_index=item_index, global_mean=float(global_mean),
            user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
            item_bias=item_bias, out=out, n_threads=int(n_threads))
+    return out
+
+
+def _check_csr(indptr, indices, data, n_rows, n_features, dtype):
+    """The CSR invariants the FM kernels read without bounds checks."""
+    if indptr.dtype != np.int64 or not indptr.flags.c_contiguous:
+        raise TypeError(f"internal error: indptr must be C-contiguous int64, got {indptr.dtype}")
+    _check_same_dtype(np.dtype(np.int32), indices=indices)
+    _check_same_dtype(dtype, data=data)
+    if indptr.shape[0] != n_rows + 1 or indptr[0] != 0:
+        raise ValueError(f"internal error: indptr must have {n_rows + 1} entries starting at 0")
+    if (np.diff(indptr) < 0).any() or indptr[-1] != indices.shape[0] or indices.shape[0] != data.shape[0]:
+        raise ValueError("internal error: indptr is not a valid CSR pointer array for indices/data")
+    if indices.shape[0] and (indices.min() < 0 or indices.max() >= n_features):
+        raise ValueError(f"internal error: a feature index lies outside [0, {n_features}); refusing to run the kernel")
+
+
+def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
+             feature_bias, feature_factors, state, config, dense_learning_rate, alpha, alpha_bias, t_start, n_threads):
+    """One epoch of the factorization machine over CSR rows in ``order``; returns the summed loss.
+
+    ``task`` is 0 (regression, squared error) or 1 (classification, log loss);
+    ``intercept`` is a 1-element array updated in place; ``intercept_accum``
+    its Adagrad accumulator (1 element) or empty.
+    """
+    _require_cpu(device, "FactorizationMachine")
+    dtype = targets.dtype
+    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
+    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
+    if order.dtype != np.int64 or not order.flags.c_contiguous:
+        raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
+    if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
+        raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
+    if task not in (0, 1):
+        raise ValueError(f"internal error: unknown task code {task!r}")
+    if feature_factors.ndim != 2 or feature_factors.shape[0] != n_features:
+        raise ValueError("internal error: feature_factors does not match feature_bias")
+    if intercept.shape != (1,):
+        raise ValueError("internal error: intercept must be a 1-element array")
+    k = feature_factors.shape[1]
+    accum = {
+        "feature_factors_accum": state.accumulator("factors", dtype).reshape(-1, k),
+        "feature_bias_accum": state.accumulator("bias", dtype),
+        "intercept_accum": intercept_accum,
+    }
+    _check_same_dtype(dtype, targets=targets, intercept=intercept, feature_bias=feature_bias,
+                      feature_factors=feature_factors, **accum)
+    tables = table_kwargs("feature", state)
+    _check_state_rows(n_features, feature_factors_accum=accum["feature_factors_accum"],
+                      feature_bias_accum=accum["feature_bias_accum"], **tables)
+    if accum["feature_factors_accum"].shape[0] and accum["intercept_accum"].shape[0] != 1:
+        raise ValueError("internal error: adagrad needs a 1-element intercept accumulator")
+
+    from ._ext._fm import fm_epoch as kernel
+
+    return kernel(
+        indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
+        intercept=intercept, feature_bias=feature_bias, feature_factors=feature_factors,
+        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
+        t_start=int(t_start), n_threads=int(n_threads), **config, **accum, **tables,
+    )
+
+
+def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factors, n_threads):
+    """Raw FM scores w0 + sum w_j x_j + pairwise term of each CSR row."""
+    dtype = feature_bias.dtype
+    n_rows = indptr.shape[0] - 1
+    _check_csr(indptr, indices, data, n_rows, feature_bias.shape[0], dtype)
+    _check_same_dtype(dtype, feature_factors=feature_factors)
+    if feature_factors.shape[0] != feature_bias.shape[0]:
+        raise ValueError("internal error: feature_factors does not match feature_bias")
+    out = np.empty(n_rows, dtype=dtype)
+
+    from ._ext._fm import fm_predict as kernel
+
+    kernel(indptr=indptr, indices=indices, data=data, intercept=float(intercept), feature_bias=feature_bias,
+           feature_factors=feature_factors, out=out, n_threads=int(n_threads))
     return out

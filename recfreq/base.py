@@ -86,8 +86,11 @@ class BaseRecommender(BaseEstimator):
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
-    def _allocate_parameters(self, n_users, n_items, rng):
-        """Create the parameter tables (fitted attributes) for a fresh fit."""
+    def _allocate_parameters(self, n_users, n_items, rng, data):
+        """Create the parameter tables (fitted attributes) for a fresh fit.
+
+        ``data`` is the encoded training data (row frequencies are known).
+        """
 
     @abstractmethod
     def _grow_parameters(self, n_users, n_items, rng):
@@ -344,7 +347,8 @@ class BaseRecommender(BaseEstimator):
         n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         self._fitted_dtype = self._dtype()
         self.global_mean_ = float(np.mean(ratings, dtype=np.float64))
-        self._allocate_parameters(n_users, n_items, rng)
+        data = TrainingData(user_index, item_index, ratings)
+        self._allocate_parameters(n_users, n_items, rng, data)
         user_blocks, item_blocks = self._state_blocks()
         track = self.counter_halflife is not None
         self.user_state_ = TableState.allocate(self._solver(), n_users, user_blocks, self._fitted_dtype, track)
@@ -352,7 +356,7 @@ class BaseRecommender(BaseEstimator):
         self.t_ = 0
         self.user_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
         self._sync_ids()
-        return self._record_seen(TrainingData(user_index, item_index, ratings))
+        return self._record_seen(data)
 
     def _encode_and_grow(self, users, items, ratings, rng):
         """Encode a new batch, adding unseen ids as new rows of every table."""

@@ -144,7 +144,7 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def _allocate_parameters(self, n_users, n_items, rng):
+    def _allocate_parameters(self, n_users, n_items, rng, data):
         self.user_bias_ = np.zeros(n_users, dtype=self._fitted_dtype)
         self.item_bias_ = np.zeros(n_items, dtype=self._fitted_dtype)
         self.n_parameters_ = n_users + n_items

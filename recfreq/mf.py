@@ -4,11 +4,13 @@ import numbers
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._encoding import UNKNOWN
+from ._projection import ProjectedTable
+from ._solvers import Solver
 from ._validation import check_id_columns
 from .base import BaseRecommender, effective_n_threads
 
@@ -60,7 +62,34 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     counter_halflife : float or None, default=None
         Half-life of the ``cf-sgd`` counters in samples (for drifting data).
     init_std : float, default=0.1
-        Factors start as N(0, init_std^2); biases start at zero.
+        Factors start as N(0, init_std^2); biases start at zero. With
+        ``embedding_dims="mixed"`` the raw rows start as N(0, init_std^2) and each
+        projection as N(0, 1/d_b), so projected rows have the same spread.
+    embedding_dims : {"uniform", "mixed"}, default="uniform"
+        ``"mixed"``: mixed-dimension embeddings (Ginart et al. [5]_). Rows sorted
+        by training frequency are cut into ``n_dim_blocks`` blocks of equal total
+        frequency; block b gets width ``d_b = max(1, round(k (p_b / p_max) **
+        mixed_dim_exponent))`` (p_b the mean frequency of its rows) and a dense
+        d_b x k projection; the block of width k has none. Rows first seen in
+        ``partial_fit`` join the narrowest block. ``n_parameters_`` counts the
+        real parameters; after every epoch the projected rows are materialised
+        in ``user_factors_``/``item_factors_`` for prediction.
+    mixed_dim_exponent : float, default=0.3
+        alpha of the width rule above (0 gives every block width k).
+    n_dim_blocks : int, default=4
+        Frequency blocks of a mixed table.
+    dense_learning_rate : float or None, default=None
+        Step of the dense projections, which are in every sample: plain SGD
+        under ``sgd``, ``fa-sgd`` and ``cf-sgd`` (a frequency rule means nothing
+        for them), per-coordinate Adagrad under ``adagrad``. None: 1e-4 for
+        ``sgd`` and ``adagrad``, 1e-5 for ``fa-sgd`` and ``cf-sgd``: every sample of
+        a block moves its shared projection, so its step must be far smaller
+        than a row's.
+    dense_batch_size : int, default=8
+        The projections' gradients are summed per thread and applied every
+        ``dense_batch_size`` samples (and at the end of each thread's share of
+        an epoch): a dense matrix written by every sample would otherwise bounce
+        between cores. 1 applies them after every sample.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
         ``"cuda"`` is not implemented yet and raises a clear error.
@@ -93,6 +122,9 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         Samples processed over the model's life.
     n_parameters_ : int
         Learned scalars: (n_users + n_items) * (n_factors + 1).
+    user_embedding_, item_embedding_ : ProjectedTable
+        Only with ``embedding_dims="mixed"``: the raw rows of each width and
+        the projections (``layers(block)``), i.e. what is trained.
     user_state_, item_state_ : TableState
         Solver state (frequency counts, cf-sgd counters, Adagrad accumulators).
     user_items_ : scipy.sparse.csr_matrix
@@ -137,6 +169,9 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
        online learning and stochastic optimization", JMLR 12, 2011.
     .. [4] B. Recht, C. Re, S. Wright, F. Niu, "Hogwild!: a lock-free approach to
        parallelizing stochastic gradient descent", NeurIPS 2011.
+    .. [5] A. Ginart, M. Naumov, D. Mudigere, J. Yang, J. Zou, "Mixed dimension
+       embeddings with application to memory-efficient recommendation systems",
+       arXiv:1909.11810, 2019.
 
     Examples
     --------
@@ -153,15 +188,25 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "embedding_dims": [StrOptions({"uniform", "mixed"})],
+        "mixed_dim_exponent": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_dim_blocks": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     # measured with benchmarks/check_defaults.py and benchmarks/study_solvers.py
     _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
+    # steps of the dense projections of mixed tables: best of {1e-6, 1e-5, 3e-5, 1e-4}
+    # on ml-100k 80/20 at the defaults (benchmarks/study_embeddings.py)
+    _default_dense_learning_rates = {"sgd": 1e-4, "fa-sgd": 1e-5, "cf-sgd": 1e-5, "adagrad": 1e-4}
 
     def __init__(self, *, n_factors=100, solver="fa-sgd", learning_rate=None, alpha=0.07, alpha_bias=None,
                  max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
-                 frequency_exponent=0.5, counter_halflife=None, init_std=0.1, dtype="float32",
-                 device="cpu", n_jobs=None, random_state=None, verbose=0, warm_start=False):
+                 frequency_exponent=0.5, counter_halflife=None, init_std=0.1, embedding_dims="uniform",
+                 mixed_dim_exponent=0.3, n_dim_blocks=4, dense_learning_rate=None, dense_batch_size=8,
+                 dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
+                 warm_start=False):
         self.n_factors = n_factors
         self.solver = solver
         self.learning_rate = learning_rate
@@ -175,6 +220,11 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         self.frequency_exponent = frequency_exponent
         self.counter_halflife = counter_halflife
         self.init_std = init_std
+        self.embedding_dims = embedding_dims
+        self.mixed_dim_exponent = mixed_dim_exponent
+        self.n_dim_blocks = n_dim_blocks
+        self.dense_learning_rate = dense_learning_rate
+        self.dense_batch_size = dense_batch_size
         self.dtype = dtype
         self.device = device
         self.n_jobs = n_jobs
@@ -193,49 +243,99 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _new_factors(self, n_rows, rng):
         return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
 
-    def _allocate_parameters(self, n_users, n_items, rng):
-        self.user_factors_ = self._new_factors(n_users, rng)
-        self.item_factors_ = self._new_factors(n_items, rng)
+    def _build_projected_tables(self, n_users, n_items, rng, data):
+        """(user, item) :class:`ProjectedTable` for projected rows, or None for plain rows."""
+        if self.embedding_dims != "mixed":
+            return None
+        return tuple(
+            ProjectedTable.mixed(np.bincount(index, minlength=n_rows), self.n_factors, self.n_dim_blocks,
+                                 self.mixed_dim_exponent, rng, self.init_std, self._fitted_dtype)
+            for index, n_rows in ((data.user_index, n_users), (data.item_index, n_items))
+        )
+
+    def _projected(self):
+        return hasattr(self, "user_embedding_")
+
+    def _allocate_parameters(self, n_users, n_items, rng, data):
+        tables = self._build_projected_tables(n_users, n_items, rng, data)
+        if tables is None:
+            self.user_factors_ = self._new_factors(n_users, rng)
+            self.item_factors_ = self._new_factors(n_items, rng)
+        else:
+            self.user_embedding_, self.item_embedding_ = tables
+            for table in tables:
+                table.allocate_accumulators(self._solver() == Solver.ADAGRAD)
+            self._collapse()
         self.user_bias_ = np.zeros(n_users, dtype=self._fitted_dtype)
         self.item_bias_ = np.zeros(n_items, dtype=self._fitted_dtype)
         self._count_parameters()
 
     def _grow_parameters(self, n_users, n_items, rng):
-        def grow(table, n_rows):
-            extra = n_rows - table.shape[0]
-            if table.ndim == 2:
-                return np.concatenate([table, self._new_factors(extra, rng)])
-            return np.concatenate([table, np.zeros(extra, dtype=table.dtype)])
+        def grow_bias(bias, n_rows):
+            return np.concatenate([bias, np.zeros(n_rows - bias.shape[0], dtype=bias.dtype)])
 
-        self.user_factors_ = grow(self.user_factors_, n_users)
-        self.item_factors_ = grow(self.item_factors_, n_items)
-        self.user_bias_ = grow(self.user_bias_, n_users)
-        self.item_bias_ = grow(self.item_bias_, n_items)
+        if self._projected():
+            self.user_embedding_.grow(n_users, rng)
+            self.item_embedding_.grow(n_items, rng)
+            self._collapse()
+        else:
+            self.user_factors_ = np.concatenate(
+                [self.user_factors_, self._new_factors(n_users - self.user_factors_.shape[0], rng)])
+            self.item_factors_ = np.concatenate(
+                [self.item_factors_, self._new_factors(n_items - self.item_factors_.shape[0], rng)])
+        self.user_bias_ = grow_bias(self.user_bias_, n_users)
+        self.item_bias_ = grow_bias(self.item_bias_, n_items)
         self._count_parameters()
 
+    def _collapse(self):
+        """Projected rows -> the plain factor tables that predict and recommend use."""
+        self.user_factors_ = self.user_embedding_.collapse()
+        self.item_factors_ = self.item_embedding_.collapse()
+
     def _count_parameters(self):
-        self.n_parameters_ = (self.user_bias_.shape[0] + self.item_bias_.shape[0]) * (self.user_factors_.shape[1] + 1)
+        n_rows = self.user_bias_.shape[0] + self.item_bias_.shape[0]
+        if self._projected():
+            self.n_parameters_ = self.user_embedding_.n_parameters + self.item_embedding_.n_parameters + n_rows
+        else:
+            self.n_parameters_ = n_rows * (self.user_factors_.shape[1] + 1)
 
     def _state_blocks(self):
+        if self._projected():  # row and layer accumulators live in the ProjectedTable
+            return {"bias": ()}, {"bias": ()}
         blocks = {"factors": (self.n_factors,), "bias": ()}
         return blocks, blocks
 
     def _parameter_arrays(self):
-        return [self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_]
+        arrays = [self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_]
+        if self._projected():
+            arrays += [self.user_embedding_.rows, self.user_embedding_.dense,
+                       self.item_embedding_.rows, self.item_embedding_.dense]
+        return arrays
+
+    def _dense_learning_rate(self):
+        if self.dense_learning_rate is not None:
+            return float(self.dense_learning_rate)
+        return self._default_dense_learning_rates[self.solver]
 
     # ---------------------------------------------------------------- kernels
     def _run_epoch(self, data, n_threads):
         config = _engine.solver_config(self._solver(), self._learning_rate(),
                                        self.frequency_exponent, self.counter_halflife)
-        return _engine.mf_epoch(
+        common = dict(
             device=self.device, user_index=data.user_index, item_index=data.item_index,
-            ratings=data.ratings, user_factors=self.user_factors_,
-            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
+            ratings=data.ratings, user_bias=self.user_bias_, item_bias=self.item_bias_,
             user_state=self.user_state_, item_state=self.item_state_, config=config,
             global_mean=self.global_mean_, alpha=self.alpha,
             alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
             t_start=self.t_, n_threads=n_threads,
         )
+        if not self._projected():
+            return _engine.mf_epoch(user_factors=self.user_factors_, item_factors=self.item_factors_, **common)
+        sse = _engine.mf_projected_epoch(
+            user_table=self.user_embedding_, item_table=self.item_embedding_,
+            dense_learning_rate=self._dense_learning_rate(), dense_batch_size=self.dense_batch_size, **common)
+        self._collapse()
+        return sse
 
     def _predict_rows(self, user_rows, item_rows):
         return _engine.mf_predict(

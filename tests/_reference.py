@@ -99,3 +99,117 @@ def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, 
         row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
         row_step(cfg, item_bias[it:it + 1], grad_bi, item_state["accum"]["bias"][it:it + 1], rate_i)
     return sse
+
+
+def _row(table, r):
+    d = int(table.group_in_dim[table.row_group[r]])
+    return slice(int(table.row_offset[r]), int(table.row_offset[r]) + d)
+
+
+def mf_projected_epoch(users, items, ratings, mu, user_table, item_table, user_bias, item_bias, cfg,
+                       dense_learning_rate, alpha, alpha_bias, t_start, user_state, item_state,
+                       dense_batch_size):
+    """One epoch of MF with projected rows (recfreq._projection.ProjectedTable), in place.
+
+    p_u = x_u W_1 ... W_L; the loss gradient is back-propagated to the raw row
+    (plus alpha * x_u, then the row's solver step) and summed into the dense
+    layers' gradient, applied every ``dense_batch_size`` samples and at the end.
+    """
+    dense_cfg = dict(cfg, learning_rate=dense_learning_rate)
+    dense_grads = [np.zeros(t.dense.shape[0]) for t in (user_table, item_table)]
+
+    def forward(table, r):
+        x = table.rows[_row(table, r)].astype(float)
+        acts = [x]
+        for W in table.layers(table.row_group[r]):
+            acts.append(acts[-1] @ W)
+        return acts
+
+    def backward(table, r, acts, grad, dense_grad):
+        g = table.row_group[r]
+        first = int(table.group_first_layer[g])
+        layers = table.layers(g)
+        for j in range(len(layers) - 1, -1, -1):
+            l = first + j
+            start = int(table.layer_offset[l])
+            dense_grad[start:start + layers[j].size] += np.outer(acts[j], grad).ravel()
+            grad = layers[j] @ grad
+        return grad
+
+    def flush():
+        for table, grad in zip((user_table, item_table), dense_grads):
+            if table.dense.shape[0]:
+                accum = table.dense_accum if table.dense_accum.shape[0] else np.zeros_like(grad)
+                row_step(dense_cfg, table.dense, grad, accum, dense_learning_rate)
+                grad[:] = 0
+
+    sse, pending = 0.0, 0
+    for i in range(len(ratings)):
+        u, it, t = users[i], items[i], t_start + i + 1
+        acts_u, acts_i = forward(user_table, u), forward(item_table, it)
+        p, q = acts_u[-1], acts_i[-1]
+        err = ratings[i] - (mu + user_bias[u] + item_bias[it] + p @ q)
+        sse += err * err
+        g_u = backward(user_table, u, acts_u, -err * q, dense_grads[0]) + alpha * acts_u[0]
+        g_i = backward(item_table, it, acts_i, -err * p, dense_grads[1]) + alpha * acts_i[0]
+        grad_bu = np.array([-err + alpha_bias * user_bias[u]])
+        grad_bi = np.array([-err + alpha_bias * item_bias[it]])
+        rate_u = row_rate(cfg, user_state, u, t)
+        rate_i = row_rate(cfg, item_state, it, t)
+        su, si = _row(user_table, u), _row(item_table, it)
+        acc_u = user_table.rows_accum[su] if user_table.rows_accum.shape[0] else np.zeros(su.stop - su.start)
+        acc_i = item_table.rows_accum[si] if item_table.rows_accum.shape[0] else np.zeros(si.stop - si.start)
+        row_step(cfg, user_table.rows[su], g_u, acc_u, rate_u)
+        row_step(cfg, item_table.rows[si], g_i, acc_i, rate_i)
+        row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
+        row_step(cfg, item_bias[it:it + 1], grad_bi, item_state["accum"]["bias"][it:it + 1], rate_i)
+        pending += 1
+        if pending == dense_batch_size:
+            flush()
+            pending = 0
+    if pending:
+        flush()
+    return sse
+
+
+def fm_score_naive(js, xs, w0, w, V):
+    """y_hat of one FM row by the plain pairwise sum over j < l (no O(k nnz) identity)."""
+    y_hat = w0 + sum(w[j] * x for j, x in zip(js, xs))
+    for a in range(len(js)):
+        for b in range(a + 1, len(js)):
+            y_hat += (V[js[a]] @ V[js[b]]) * xs[a] * xs[b]
+    return y_hat
+
+
+def fm_epoch(indptr, indices, data, targets, order, task, w0, w, V, cfg, dense_learning_rate, alpha,
+             alpha_bias, t_start, state, w0_accum):
+    """One epoch of the 2-way FM over CSR rows in ``order``; updates in place, returns the summed loss.
+
+    ``task`` 0: squared error (gradient of e^2/2, loss e^2); 1: log loss with
+    targets in {0, 1}. ``w0`` and ``w0_accum`` are 1-element arrays; w0 takes
+    plain SGD steps of ``dense_learning_rate`` (Adagrad under adagrad).
+    """
+    loss = 0.0
+    for i, s in enumerate(order):
+        t = t_start + i + 1
+        js = indices[indptr[s]:indptr[s + 1]]
+        xs = data[indptr[s]:indptr[s + 1]]
+        y_hat = fm_score_naive(js, xs, w0[0], w, V)
+        if task == 1:
+            p = 1.0 / (1.0 + np.exp(-y_hat))
+            d = p - targets[s]
+            loss += np.logaddexp(0.0, y_hat) - targets[s] * y_hat
+        else:
+            d = y_hat - targets[s]
+            loss += d * d
+        sums = sum((V[j] * x for j, x in zip(js, xs)), np.zeros(V.shape[1]))
+        # every gradient from the parameters as they were before this sample
+        grads = [(d * x * (sums - V[j] * x) + alpha * V[j], np.array([d * x + alpha_bias * w[j]]))
+                 for j, x in zip(js, xs)]
+        for j, (g_v, g_w) in zip(js, grads):
+            rate = row_rate(cfg, state, j, t)
+            row_step(cfg, V[j], g_v, state["accum"]["factors"][j], rate)
+            row_step(cfg, w[j:j + 1], g_w, state["accum"]["bias"][j:j + 1], rate)
+        dense = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
+        row_step(dense, w0, np.array([d]), w0_accum, dense_learning_rate)
+    return loss

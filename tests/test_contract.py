@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from recfreq import BaselinePredictor, MatrixFactorization
+from recfreq import BaselinePredictor, MatrixFactorization, OverparamMF
 from recfreq._solvers import SOLVER_NAMES
 
 from _helpers import planted_ratings, tiny_ratings
@@ -22,6 +22,11 @@ from _helpers import planted_ratings, tiny_ratings
 ESTIMATORS = {
     "BaselinePredictor": lambda **kw: BaselinePredictor(**{"max_iter": 5, **kw}),
     "MatrixFactorization": lambda **kw: MatrixFactorization(**{"max_iter": 5, "n_factors": 8, **kw}),
+    "MatrixFactorization-mixed": lambda **kw: MatrixFactorization(
+        **{"max_iter": 5, "n_factors": 8, "embedding_dims": "mixed", "n_dim_blocks": 3, **kw}),
+    "OverparamMF": lambda **kw: OverparamMF(**{"max_iter": 5, "n_factors": 4, "inner_dim": 6, **kw}),
+    "OverparamMF-3-layers": lambda **kw: OverparamMF(
+        **{"max_iter": 5, "n_factors": 4, "inner_dim": 6, "n_layers": 3, **kw}),
 }
 
 

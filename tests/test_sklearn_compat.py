@@ -3,13 +3,14 @@
 Two tags make the checks apply honestly: ``input_tags.categorical`` (ids are
 labels, so the checks feed integer X) and ``regressor_tags.poor_score`` (a
 model of ids cannot learn the checks' random regression problem, whose targets
-do not depend on id identity). One check is expected to fail, for the reason
-given below.
+do not depend on id identity). The few checks expected to fail are listed
+below with their reasons.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from recfreq import BaselinePredictor, MatrixFactorization
+from recfreq import (BaselinePredictor, FactorizationMachine, FactorizationMachineClassifier,
+                     MatrixFactorization, OverparamMF)
 
 #: check name -> reason, per estimator; keep it short and reasoned
 EXPECTED_FAILED_CHECKS = {
@@ -20,11 +21,27 @@ EXPECTED_FAILED_CHECKS = {
             "1-5 scale, and diverges with a FloatingPointError (tested in test_mf.py)"
         ),
     },
+    "OverparamMF": {
+        "check_regressor_data_not_an_array": (
+            "same unscaled targets: sgd's row step (0.01) and layer step (1e-3) are tuned for "
+            "1-5 ratings and the product U A amplifies an oversized step; it diverges with a "
+            "FloatingPointError naming learning_rate"
+        ),
+    },
+    "FactorizationMachineClassifier": {
+        "check_decision_proba_consistency": (
+            "feeds make_blobs' continuous floats as columns 0 and 1, which are user and item "
+            "ids (labels); non-integral float ids are refused with a ValueError"
+        ),
+    },
 }
 
 
 @parametrize_with_checks(
-    [BaselinePredictor(max_iter=3), MatrixFactorization(n_factors=4, max_iter=3)],
+    [BaselinePredictor(max_iter=3), MatrixFactorization(n_factors=4, max_iter=3),
+     MatrixFactorization(n_factors=4, max_iter=3, embedding_dims="mixed"),
+     OverparamMF(n_factors=4, inner_dim=6, max_iter=3),
+     FactorizationMachine(n_factors=4, max_iter=3), FactorizationMachineClassifier(n_factors=4, max_iter=3)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
 )
 def test_sklearn_compatible_estimator(estimator, check):

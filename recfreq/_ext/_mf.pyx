@@ -7,13 +7,14 @@ into static chunks and update rows lock-free (Hogwild). Every row goes through t
 shared per-row step of ``_solvers.pxd``, so the four solvers cost one loop.
 """
 
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, row_learning_rate, row_step)
 from recfreq._ext._vector cimport dot, prefetch_row
+from recfreq._ext._projection cimport ProjectionLayout, project_forward, project_backward
 
 
 cdef enum:
@@ -132,6 +133,225 @@ def mf_epoch(*,
             row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
             row_step(&cfg, &item_bias[it], &grad_bi, acc_bi + it if adagrad else NULL, 1, rate_i)
         free(grad_p)
+    return sse
+
+
+cdef ProjectionLayout _layout(const long long[::1] row_offset, const int[::1] row_group,
+                             const int[::1] group_in_dim, const int[::1] group_n_layers,
+                             const int[::1] group_first_layer, const long long[::1] layer_offset,
+                             const int[::1] layer_in, const int[::1] layer_out):
+    cdef ProjectionLayout lay
+    lay.row_offset = &row_offset[0]
+    lay.row_group = &row_group[0]
+    lay.group_in_dim = &group_in_dim[0]
+    lay.group_n_layers = &group_n_layers[0]
+    lay.group_first_layer = &group_first_layer[0]
+    # a table whose chains have no layer at all has empty layer arrays
+    lay.layer_offset = &layer_offset[0] if layer_offset.shape[0] > 0 else NULL
+    lay.layer_in = &layer_in[0] if layer_in.shape[0] > 0 else NULL
+    lay.layer_out = &layer_out[0] if layer_out.shape[0] > 0 else NULL
+    return lay
+
+
+cdef inline void _flush_dense(const SolverConfig* cfg, floating* dense, floating* grad_sum,
+                              floating* accum, Py_ssize_t size, double rate) noexcept nogil:
+    """Step the dense layers with the gradient summed since the last flush, then clear it.
+
+    Under sgd, fa-sgd and cf-sgd this is a plain SGD step (a frequency rule means
+    nothing for parameters in every sample); under adagrad, Adagrad per coordinate.
+    """
+    cdef Py_ssize_t j
+    if size == 0:
+        return
+    row_step(cfg, dense, grad_sum, accum, size, rate)
+    for j in range(size):
+        grad_sum[j] = 0
+
+
+def mf_projected_epoch(*,
+                       const int[::1] user_index,
+                       const int[::1] item_index,
+                       const floating[::1] ratings,
+                       double global_mean,
+                       int n_factors,
+                       floating[::1] user_rows,
+                       const long long[::1] user_row_offset,
+                       const int[::1] user_row_group,
+                       const int[::1] user_group_in_dim,
+                       const int[::1] user_group_n_layers,
+                       const int[::1] user_group_first_layer,
+                       const long long[::1] user_layer_offset,
+                       const int[::1] user_layer_in,
+                       const int[::1] user_layer_out,
+                       floating[::1] user_dense,
+                       floating[::1] item_rows,
+                       const long long[::1] item_row_offset,
+                       const int[::1] item_row_group,
+                       const int[::1] item_group_in_dim,
+                       const int[::1] item_group_n_layers,
+                       const int[::1] item_group_first_layer,
+                       const long long[::1] item_layer_offset,
+                       const int[::1] item_layer_in,
+                       const int[::1] item_layer_out,
+                       floating[::1] item_dense,
+                       floating[::1] user_bias,
+                       floating[::1] item_bias,
+                       int solver,
+                       double learning_rate,
+                       double dense_learning_rate,
+                       double alpha,
+                       double alpha_bias,
+                       double frequency_exponent,
+                       double counter_halflife,
+                       double epsilon,
+                       long long t_start,
+                       double[::1] user_frequency,
+                       double[::1] item_frequency,
+                       double[::1] user_counter,
+                       double[::1] item_counter,
+                       long long[::1] user_last_seen,
+                       long long[::1] item_last_seen,
+                       floating[::1] user_rows_accum,
+                       floating[::1] item_rows_accum,
+                       floating[::1] user_dense_accum,
+                       floating[::1] item_dense_accum,
+                       floating[::1] user_bias_accum,
+                       floating[::1] item_bias_accum,
+                       int max_activation,
+                       int max_width,
+                       int dense_batch_size,
+                       int n_threads):
+    """One epoch of MF whose rows are projected (factored or mixed-dimension tables).
+
+    r_hat = mu + b_u + b_i + p_u . q_i with p_u = x_u W_u,1 ... W_u,L (likewise
+    q_i). For a sample with error e, the loss gradients -e q_i and -e p_u are
+    back-propagated to the raw rows x_u, x_i (which add alpha * x and take the
+    per-row solver step of their row) and to the dense layers, whose gradients
+    are summed per thread and applied every `dense_batch_size` samples of that
+    thread and at the end of its share of the epoch. Samples are in epoch order;
+    sample i is step t = t_start + i + 1. Returns the sum of squared errors.
+
+    `max_activation`: the largest sum of layer widths of any chain;
+    `max_width`: the widest raw row or layer input of any chain (at least k).
+    """
+    cdef Py_ssize_t n = ratings.shape[0]
+    cdef Py_ssize_t k = n_factors
+    cdef Py_ssize_t i, f, a
+    cdef Py_ssize_t user_dense_size = user_dense.shape[0]
+    cdef Py_ssize_t item_dense_size = item_dense.shape[0]
+    cdef int u, it, d_u, d_i
+    cdef long long t
+    cdef double err, rate_u, rate_i
+    cdef double sse = 0.0
+    cdef floating e, grad_bu, grad_bi
+    cdef floating* p
+    cdef floating* q
+    cdef floating* x_u
+    cdef floating* x_i
+    cdef floating* g_u
+    cdef floating* g_i
+    cdef floating* buf
+    cdef floating* act_u
+    cdef floating* act_i
+    cdef floating* grad_p
+    cdef floating* grad_q
+    cdef floating* work_u
+    cdef floating* work_i
+    cdef floating* user_dense_grad
+    cdef floating* item_dense_grad
+    cdef int* pending
+    cdef SolverConfig cfg, dense_cfg
+    cdef RowFrequencyState user_state, item_state
+    cdef ProjectionLayout user_lay = _layout(user_row_offset, user_row_group, user_group_in_dim,
+                                             user_group_n_layers, user_group_first_layer,
+                                             user_layer_offset, user_layer_in, user_layer_out)
+    cdef ProjectionLayout item_lay = _layout(item_row_offset, item_row_group, item_group_in_dim,
+                                             item_group_n_layers, item_group_first_layer,
+                                             item_layer_offset, item_layer_in, item_layer_out)
+    cdef bint adagrad = user_rows_accum.shape[0] > 0
+    cdef floating* acc_xu = &user_rows_accum[0] if adagrad else NULL
+    cdef floating* acc_xi = &item_rows_accum[0] if adagrad else NULL
+    cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_bi = &item_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_du = &user_dense_accum[0] if adagrad and user_dense_size > 0 else NULL
+    cdef floating* acc_di = &item_dense_accum[0] if adagrad and item_dense_size > 0 else NULL
+    cdef floating* dense_u = &user_dense[0] if user_dense_size > 0 else NULL
+    cdef floating* dense_i = &item_dense[0] if item_dense_size > 0 else NULL
+    cdef Py_ssize_t buf_size = 2 * max_activation + 2 * k + 4 * max_width + user_dense_size + item_dense_size
+
+    cfg.kind = solver
+    cfg.learning_rate = learning_rate
+    cfg.frequency_exponent = frequency_exponent
+    cfg.counter_halflife = counter_halflife
+    cfg.epsilon = epsilon
+    dense_cfg = cfg
+    dense_cfg.learning_rate = dense_learning_rate
+    user_state.frequency = _dptr(user_frequency)
+    user_state.counter = _dptr(user_counter)
+    user_state.last_seen = _lptr(user_last_seen)
+    item_state.frequency = _dptr(item_frequency)
+    item_state.counter = _dptr(item_counter)
+    item_state.last_seen = _lptr(item_last_seen)
+
+    # thread-private below; set here so the compiler sees them initialised
+    buf = act_u = act_i = grad_p = grad_q = work_u = work_i = NULL
+    user_dense_grad = item_dense_grad = NULL
+    pending = NULL
+    with nogil, parallel(num_threads=n_threads):
+        # one zeroed block per thread: activations, loss gradients, back-prop
+        # work space and this thread's dense-gradient sums
+        buf = <floating*> calloc(buf_size, sizeof(floating))
+        pending = <int*> calloc(1, sizeof(int))
+        act_u = buf
+        act_i = act_u + max_activation
+        grad_p = act_i + max_activation
+        grad_q = grad_p + k
+        work_u = grad_q + k
+        work_i = work_u + 2 * max_width
+        user_dense_grad = work_i + 2 * max_width
+        item_dense_grad = user_dense_grad + user_dense_size
+        for i in prange(n, schedule="static"):
+            u = user_index[i]
+            it = item_index[i]
+            t = t_start + i + 1
+            p = project_forward(&user_lay, &user_rows[0], dense_u, u, act_u)
+            q = project_forward(&item_lay, &item_rows[0], dense_i, it, act_i)
+            err = ratings[i] - (global_mean + user_bias[u] + item_bias[it] + dot(p, q, k))
+            sse += err * err
+            e = <floating>err
+            for f in range(k):
+                grad_p[f] = -e * q[f]
+                grad_q[f] = -e * p[f]
+            g_u = project_backward(&user_lay, &user_rows[0], dense_u, u, act_u, grad_p,
+                                   work_u, user_dense_grad)
+            g_i = project_backward(&item_lay, &item_rows[0], dense_i, it, act_i, grad_q,
+                                   work_i, item_dense_grad)
+            x_u = &user_rows[0] + user_row_offset[u]
+            x_i = &item_rows[0] + item_row_offset[it]
+            d_u = user_group_in_dim[user_row_group[u]]
+            d_i = item_group_in_dim[item_row_group[it]]
+            for a in range(d_u):
+                g_u[a] = g_u[a] + <floating>alpha * x_u[a]
+            for a in range(d_i):
+                g_i[a] = g_i[a] + <floating>alpha * x_i[a]
+            grad_bu = -e + <floating>alpha_bias * user_bias[u]
+            grad_bi = -e + <floating>alpha_bias * item_bias[it]
+            rate_u = row_learning_rate(&cfg, &user_state, u, t)
+            rate_i = row_learning_rate(&cfg, &item_state, it, t)
+            row_step(&cfg, x_u, g_u, acc_xu + user_row_offset[u] if adagrad else NULL, d_u, rate_u)
+            row_step(&cfg, x_i, g_i, acc_xi + item_row_offset[it] if adagrad else NULL, d_i, rate_i)
+            row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
+            row_step(&cfg, &item_bias[it], &grad_bi, acc_bi + it if adagrad else NULL, 1, rate_i)
+            pending[0] = pending[0] + 1
+            if pending[0] == dense_batch_size:
+                _flush_dense(&dense_cfg, dense_u, user_dense_grad, acc_du, user_dense_size, dense_learning_rate)
+                _flush_dense(&dense_cfg, dense_i, item_dense_grad, acc_di, item_dense_size, dense_learning_rate)
+                pending[0] = 0
+        if pending[0] > 0:
+            _flush_dense(&dense_cfg, dense_u, user_dense_grad, acc_du, user_dense_size, dense_learning_rate)
+            _flush_dense(&dense_cfg, dense_i, item_dense_grad, acc_di, item_dense_size, dense_learning_rate)
+        free(pending)
+        free(buf)
     return sse
 
 

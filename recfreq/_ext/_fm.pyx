@@ -1,0 +1,263 @@
+"""Epoch and prediction kernels of the 2-way factorization machine.
+
+y_hat(x) = w0 + sum_j w_j x_j + sum_{j<l} <v_j, v_l> x_j x_l over the non-zero
+features of one CSR row, computed in O(k nnz) with Rendle's identity
+
+    sum_{j<l} <v_j, v_l> x_j x_l = 1/2 sum_f [(sum_j v_jf x_j)^2 - sum_j v_jf^2 x_j^2].
+
+One call runs one epoch without the GIL. The host shuffles by passing the
+epoch's permutation as ``order``: the i-th sample of the epoch is CSR row
+``order[i]`` (a row's entries are contiguous, so reading it through the
+permutation costs one jump per sample, not one per entry). Threads split the
+epoch into static chunks and update rows lock-free (Hogwild). Every feature
+row (its factors v_j and its linear weight w_j) goes through the shared
+per-row step of ``_solvers.pxd``; the global bias w0 is a dense parameter and
+takes plain SGD (or Adagrad) steps with its own learning rate through the same
+``row_step``. With several threads, each thread steps a private copy of w0
+and adds its change to the shared value every DENSE_SYNC samples (DESIGN
+section 4 allows accumulating dense updates per thread); one thread updates
+w0 directly, so n_jobs=1 stays exact.
+"""
+
+from libc.stdlib cimport malloc, free
+from libc.math cimport exp, log1p
+from cython cimport floating
+from cython.parallel cimport prange, parallel
+
+from recfreq._ext._solvers cimport (
+    SolverConfig, RowFrequencyState, row_learning_rate, row_step,
+    SOLVER_SGD, SOLVER_ADAGRAD)
+from recfreq._ext._vector cimport prefetch_row
+
+
+cdef enum:
+    TASK_REGRESSION = 0
+    TASK_CLASSIFICATION = 1
+    # samples ahead whose feature rows are prefetched
+    PREFETCH_DISTANCE = 4
+    # with several threads, each keeps a private copy of w0 and publishes its
+    # change every DENSE_SYNC samples (w0 is in every sample: writing the
+    # shared value each time makes the threads fight over one cache line)
+    DENSE_SYNC = 64
+
+
+cdef inline double* _dptr(double[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline long long* _lptr(long long[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline double _sigmoid(double z) noexcept nogil:
+    cdef double e
+    if z >= 0:
+        return 1.0 / (1.0 + exp(-z))
+    e = exp(z)
+    return e / (1.0 + e)
+
+
+cdef inline double _log_loss(double z, double y) noexcept nogil:
+    # softplus(z) - y z, without overflow for large |z|
+    if z > 0:
+        return z + log1p(exp(-z)) - y * z
+    return log1p(exp(z)) - y * z
+
+
+cdef inline double _score(const long long* indptr, const int* indices, const floating* data,
+                          const floating* w, const floating* V, Py_ssize_t k,
+                          long long row, double w0, floating* sums) noexcept nogil:
+    """FM score of one CSR row; leaves sum_j v_jf x_j in ``sums`` (k entries)."""
+    cdef long long p
+    cdef Py_ssize_t f
+    cdef const floating* v
+    cdef floating x, vx
+    cdef floating squares = 0
+    cdef floating pair = 0
+    cdef double linear = w0
+    for f in range(k):
+        sums[f] = 0
+    for p in range(indptr[row], indptr[row + 1]):
+        x = data[p]
+        v = V + <Py_ssize_t>indices[p] * k
+        linear = linear + w[indices[p]] * x
+        for f in range(k):
+            vx = v[f] * x
+            sums[f] = sums[f] + vx
+            squares = squares + vx * vx
+    for f in range(k):
+        pair = pair + sums[f] * sums[f]
+    return linear + 0.5 * <double>(pair - squares)
+
+
+cdef inline void _publish(floating* w0, floating* acc_0, floating* dense) noexcept nogil:
+    # add this thread's change since its last publication; a peer publishing at
+    # the same instant may lose one delta (a benign Hogwild race)
+    w0[0] = w0[0] + (dense[0] - dense[1])
+    dense[0] = w0[0]
+    dense[1] = dense[0]
+    if acc_0 != NULL:
+        acc_0[0] = acc_0[0] + (dense[2] - dense[3])
+        dense[2] = acc_0[0]
+        dense[3] = dense[2]
+
+
+def fm_epoch(*,
+             const long long[::1] indptr,
+             const int[::1] indices,
+             const floating[::1] data,
+             const floating[::1] targets,
+             const long long[::1] order,
+             int task,
+             floating[::1] intercept,
+             floating[::1] intercept_accum,
+             floating[::1] feature_bias,
+             floating[:, ::1] feature_factors,
+             int solver,
+             double learning_rate,
+             double dense_learning_rate,
+             double alpha,
+             double alpha_bias,
+             double frequency_exponent,
+             double counter_halflife,
+             double epsilon,
+             long long t_start,
+             double[::1] feature_frequency,
+             double[::1] feature_counter,
+             long long[::1] feature_last_seen,
+             floating[:, ::1] feature_factors_accum,
+             floating[::1] feature_bias_accum,
+             int n_threads):
+    """Run one epoch over the rows ``order``; return the summed loss.
+
+    The loss is the squared error ``e^2`` per sample for regression (the
+    gradient is that of ``e^2 / 2``, as in MF) and the log loss for
+    classification (``targets`` in {0, 1}). Sample ``i`` is step
+    ``t = t_start + i + 1``. With ``d = dloss/dy_hat`` (``-e`` or
+    ``sigmoid(y_hat) - y``) and ``s_f = sum_l v_lf x_l``, every non-zero feature
+    j of the sample takes, with parameters as they were before the sample:
+
+        g_wj  = d x_j + alpha_bias w_j
+        g_vjf = d x_j (s_f - v_jf x_j) + alpha v_jf
+        g_w0  = d
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t k = feature_factors.shape[1]
+    cdef Py_ssize_t i, f
+    cdef Py_ssize_t row_bytes = k * sizeof(floating)
+    cdef long long s, p, ahead
+    cdef long long t
+    cdef int j
+    cdef double y_hat, d, rate
+    cdef double loss = 0.0
+    cdef floating x, dx, grad_w, grad_0
+    cdef floating* v
+    cdef floating* sums
+    cdef floating* grad
+    cdef floating* dense
+    cdef bint private_w0 = n_threads > 1
+    cdef SolverConfig cfg, dense_cfg
+    cdef RowFrequencyState state
+    cdef bint adagrad = feature_factors_accum.shape[0] > 0
+    cdef floating* acc_v = &feature_factors_accum[0, 0] if adagrad else NULL
+    cdef floating* acc_w = &feature_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_0 = &intercept_accum[0] if adagrad else NULL
+    cdef floating* w0 = &intercept[0]
+    cdef const long long* ip = &indptr[0]
+    cdef const int* ind = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const floating* val = &data[0] if data.shape[0] > 0 else NULL
+    cdef floating* w = &feature_bias[0] if feature_bias.shape[0] > 0 else NULL
+    cdef floating* V = &feature_factors[0, 0] if feature_factors.shape[0] > 0 else NULL
+
+    cfg.kind = solver
+    cfg.learning_rate = learning_rate
+    cfg.frequency_exponent = frequency_exponent
+    cfg.counter_halflife = counter_halflife
+    cfg.epsilon = epsilon
+    # w0 is in every sample: no frequency rule, its own step size (DESIGN 3)
+    dense_cfg = cfg
+    dense_cfg.kind = SOLVER_ADAGRAD if solver == SOLVER_ADAGRAD else SOLVER_SGD
+    dense_cfg.learning_rate = dense_learning_rate
+    state.frequency = _dptr(feature_frequency)
+    state.counter = _dptr(feature_counter)
+    state.last_seen = _lptr(feature_last_seen)
+
+    sums = NULL  # thread-private below
+    grad = NULL
+    dense = NULL
+    with nogil, parallel(num_threads=n_threads):
+        sums = <floating*> malloc((2 * (k + 1) + 4) * sizeof(floating))
+        grad = sums + k + 1
+        # dense[0]: this thread's w0, dense[1]: the shared w0 it started from,
+        # dense[2], dense[3]: the same for w0's Adagrad accumulator
+        dense = grad + k + 1
+        dense[0] = w0[0]
+        dense[1] = dense[0]
+        dense[2] = acc_0[0] if adagrad else 0
+        dense[3] = dense[2]
+        for i in prange(n, schedule="static"):
+            s = order[i]
+            t = t_start + i + 1
+            if i + PREFETCH_DISTANCE < n:
+                # feature rows are scattered: load the rows of a later sample early
+                ahead = order[i + PREFETCH_DISTANCE]
+                for p in range(ip[ahead], ip[ahead + 1]):
+                    prefetch_row(V + <Py_ssize_t>ind[p] * k, row_bytes)
+            y_hat = _score(ip, ind, val, w, V, k, s, dense[0] if private_w0 else w0[0], sums)
+            if task == TASK_CLASSIFICATION:
+                d = _sigmoid(y_hat) - targets[s]
+                loss += _log_loss(y_hat, targets[s])
+            else:
+                d = y_hat - targets[s]
+                loss += d * d
+            for p in range(ip[s], ip[s + 1]):
+                j = ind[p]
+                x = val[p]
+                dx = <floating>d * x
+                v = V + <Py_ssize_t>j * k
+                # each feature appears once per row, so v_j is still the
+                # pre-sample value and s_f - v_jf x_j excludes exactly itself
+                for f in range(k):
+                    grad[f] = dx * (sums[f] - v[f] * x) + <floating>alpha * v[f]
+                grad_w = dx + <floating>alpha_bias * w[j]
+                rate = row_learning_rate(&cfg, &state, j, t)
+                row_step(&cfg, v, grad, acc_v + <Py_ssize_t>j * k if adagrad else NULL, k, rate)
+                row_step(&cfg, &w[j], &grad_w, acc_w + j if adagrad else NULL, 1, rate)
+            grad_0 = <floating>d
+            if not private_w0:
+                row_step(&dense_cfg, w0, &grad_0, acc_0, 1, dense_learning_rate)
+            else:
+                row_step(&dense_cfg, &dense[0], &grad_0, &dense[2] if adagrad else NULL, 1, dense_learning_rate)
+                if i % DENSE_SYNC == DENSE_SYNC - 1:
+                    _publish(w0, acc_0, dense)
+        if private_w0:
+            _publish(w0, acc_0, dense)
+        free(sums)
+    return loss
+
+
+def fm_predict(*,
+               const long long[::1] indptr,
+               const int[::1] indices,
+               const floating[::1] data,
+               double intercept,
+               const floating[::1] feature_bias,
+               const floating[:, ::1] feature_factors,
+               floating[::1] out,
+               int n_threads):
+    """out[i] = y_hat of CSR row i (the raw score: no sigmoid, no clipping)."""
+    cdef Py_ssize_t n = out.shape[0]
+    cdef Py_ssize_t k = feature_factors.shape[1]
+    cdef Py_ssize_t i
+    cdef floating* sums
+    cdef const long long* ip = &indptr[0]
+    cdef const int* ind = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const floating* val = &data[0] if data.shape[0] > 0 else NULL
+    cdef const floating* w = &feature_bias[0] if feature_bias.shape[0] > 0 else NULL
+    cdef const floating* V = &feature_factors[0, 0] if feature_factors.shape[0] > 0 else NULL
+    sums = NULL
+    with nogil, parallel(num_threads=n_threads):
+        sums = <floating*> malloc((k + 1) * sizeof(floating))
+        for i in prange(n, schedule="static"):
+            out[i] = <floating>_score(ip, ind, val, w, V, k, i, intercept, sums)
+        free(sums)

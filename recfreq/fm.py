@@ -1,0 +1,832 @@
+"""Factorization machines (Rendle 2010) with side features and frequency-aware solvers."""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _engine
+from ._encoding import UNKNOWN
+from ._features import FeatureEncoder
+from ._solvers import Solver, TableState
+from ._validation import _clean_id_column, check_ratings
+from .base import BaseRecommender, effective_n_threads
+
+__all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
+
+_TASKS = {"regression": 0, "classification": 1}
+
+
+def _sigmoid(z):
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _is_classifier(estimator):
+    if estimator._task != "classification":
+        raise AttributeError("predict_proba and decision_function are only available with "
+                             "task='classification' (for raw regression scores set clip_predictions=False).")
+    return True
+
+
+class _BaseFactorizationMachine(BaseRecommender):
+    """Shared training, prediction and recommendation of the two FM estimators.
+
+    Reuses :class:`~recfreq.base.BaseRecommender`'s parameter handling,
+    runtime checks and divergence check; replaces its two-id-column data path
+    with a CSR design matrix (see ``_train``).
+    """
+
+    _parameter_constraints = {
+        **BaseRecommender._parameter_constraints,
+        "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "init_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "categorical_features": [StrOptions({"auto"}), list, tuple],
+        "multi_value_separator": [str, None],
+        "multi_value_weight": [StrOptions({"mean", "one"})],
+        "standardize": ["boolean"],
+        "embedding_dims": [StrOptions({"uniform"})],
+    }
+
+    # measured on ml-100k with side features (benchmarks/bench_fm.py --tune)
+    _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.2, "cf-sgd": 0.2, "adagrad": 0.05}
+    #: w0's step size when dense_learning_rate=None (Adagrad: its eta)
+    _default_dense_learning_rates = {"sgd": 0.001, "fa-sgd": 0.001, "cf-sgd": 0.001, "adagrad": 0.01}
+
+    _task = "regression"
+
+    # ----------------------------------------------------------------- hooks
+    # BaseRecommender's abstract hooks describe its two-table data path, which
+    # the FM replaces; they are defined so the class is concrete.
+    def _allocate_parameters(self, n_users, n_items, rng):  # pragma: no cover
+        raise NotImplementedError
+
+    def _grow_parameters(self, n_users, n_items, rng):  # pragma: no cover
+        raise NotImplementedError
+
+    def _state_blocks(self):
+        return {"factors": (self.n_factors,), "bias": ()}
+
+    def _run_epoch(self, data, n_threads):  # pragma: no cover
+        raise NotImplementedError
+
+    def _predict_rows(self, user_rows, item_rows):  # pragma: no cover
+        raise NotImplementedError
+
+    def _score_items(self, user_rows):  # pragma: no cover
+        raise NotImplementedError
+
+    def _parameter_arrays(self):
+        return [self.feature_factors_, self.feature_bias_, self.intercept_]
+
+    # --------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
+            tags.classifier_tags.poor_score = True
+        if tags.regressor_tags is not None:
+            tags.regressor_tags.poor_score = True
+        return tags
+
+    # --------------------------------------------------------------- helpers
+    def _dense_learning_rate(self):
+        if self.dense_learning_rate is not None:
+            return float(self.dense_learning_rate)
+        return self._default_dense_learning_rates[self.solver]
+
+    def _read_X(self, X, reset):
+        if not reset:
+            check_is_fitted(self)
+        encoder = FeatureEncoder(estimator_name=type(self).__name__) if reset else self._feature_encoder
+        if not reset and not sp.issparse(X) and hasattr(X, "shape") and len(X.shape) == 2:
+            # n_features_in_ / feature_names_in_ consistency, checked before the columns are read
+            validate_data(self, X, skip_check_array=True, reset=False)
+        raw = encoder.read(X)
+        if reset:
+            validate_data(self, X, skip_check_array=True, reset=True)
+        return raw
+
+    def _check_targets(self, y, n_samples, dtype, first):
+        if self._task == "regression":
+            return check_ratings(y, n_samples, dtype)
+        if y is None:
+            raise ValueError("This estimator requires y to be passed, but the target y is None.")
+        if sp.issparse(y):
+            raise TypeError("y must be a dense 1-D array of labels, not a sparse matrix.")
+        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            import warnings
+
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the "
+                          "shape of y to (n_samples,), for example using ravel().", DataConversionWarning,
+                          stacklevel=3)
+            y = y.ravel()
+        check_classification_targets(y)
+        if y.shape[0] != n_samples:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples: X has {n_samples} "
+                             f"rows, y has {y.shape[0]}.")
+        if first:
+            classes = np.unique(y)
+            if classes.shape[0] < 2:
+                raise ValueError(f"The number of classes has to be greater than one; got {classes.shape[0]} class.")
+            if classes.shape[0] > 2:
+                raise ValueError(f"Only binary classification is supported: y has {classes.shape[0]} classes. "
+                                 f"Wrap {type(self).__name__} in sklearn.multiclass.OneVsRestClassifier "
+                                 "for more.")
+            self.classes_ = classes
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(f"y holds labels {np.unique(y[unknown])[:5].tolist()} not in classes_ "
+                             f"{self.classes_.tolist()}.")
+        return np.ascontiguousarray(y == self.classes_[1], dtype=dtype)
+
+    def _design(self, X_csr):
+        """The CSR arrays the kernels take, in the model dtype."""
+        X_csr = X_csr.tocsr()
+        return (np.ascontiguousarray(X_csr.indptr, dtype=np.int64),
+                np.ascontiguousarray(X_csr.indices, dtype=np.int32),
+                np.ascontiguousarray(X_csr.data, dtype=self._fitted_dtype))
+
+    def _new_factors(self, n_rows, rng):
+        return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
+
+    def _add_counts(self, design, n_samples):
+        # rows count samples with x_j != 0: each non-zero entry is one (sample, row)
+        self.feature_state_.counts += np.bincount(design[1], minlength=self.feature_state_.n_rows)
+        self.feature_state_.n_samples += int(n_samples)
+
+    def _initialize(self, raw, targets, rng):
+        """Fresh encoder, tables and solver state for ``fit`` or a first ``partial_fit``."""
+        self._feature_encoder = FeatureEncoder(
+            categorical_features=self.categorical_features, multi_value_separator=self.multi_value_separator,
+            multi_value_weight=self.multi_value_weight, standardize=self.standardize,
+            estimator_name=type(self).__name__)
+        X_csr = self._feature_encoder.fit_transform(raw)
+        self._fitted_dtype = self._dtype()
+        n_features = self._feature_encoder.n_features
+        self._set_offset(targets)
+        self.intercept_ = np.array([self._offset], dtype=self._fitted_dtype)
+        self.feature_factors_ = self._new_factors(n_features, rng)
+        self.feature_bias_ = np.zeros(n_features, dtype=self._fitted_dtype)
+        self.feature_state_ = TableState.allocate(self._solver(), n_features, self._state_blocks(),
+                                                  self._fitted_dtype, self.counter_halflife is not None)
+        adagrad = self._solver() == Solver.ADAGRAD
+        self.intercept_accum_ = np.zeros(1 if adagrad else 0, dtype=self._fitted_dtype)
+        self.t_ = 0
+        self._after_encoding(raw, reset=True)
+        return self._design(X_csr)
+
+    def _set_offset(self, targets):
+        if self._task == "regression":
+            self.global_mean_ = float(np.mean(targets, dtype=np.float64))
+            self.rating_range_ = (float(np.min(targets)), float(np.max(targets)))
+            self._offset = self.global_mean_
+        else:
+            rate = float(np.clip(np.mean(targets, dtype=np.float64), 1e-6, 1 - 1e-6))
+            self._offset = float(np.log(rate / (1 - rate)))
+
+    def _encode_and_grow(self, raw, rng):
+        X_csr = self._feature_encoder.extend_transform(raw)
+        n_features = self._feature_encoder.n_features
+        extra = n_features - self.feature_bias_.shape[0]
+        if extra > 0:
+            self.feature_factors_ = np.concatenate([self.feature_factors_, self._new_factors(extra, rng)])
+            self.feature_bias_ = np.concatenate([self.feature_bias_, np.zeros(extra, dtype=self._fitted_dtype)])
+            self.feature_state_.grow(n_features)
+        self._after_encoding(raw, reset=False)
+        return self._design(X_csr)
+
+    def _after_encoding(self, raw, reset):
+        encoder = self._feature_encoder
+        self.n_parameters_ = int(self.feature_factors_.size + self.feature_bias_.size + 1)
+        self.feature_names_ = np.asarray(encoder.feature_names, dtype=object)
+        if encoder.sparse:
+            return
+        user_enc, item_enc = encoder.columns[0].encoder, encoder.columns[1].encoder
+        self.user_ids_, self.item_ids_ = user_enc.classes_, item_enc.classes_
+        shape = (len(user_enc), len(item_enc))
+        (_, u_vals), (_, i_vals) = raw.cols[0], raw.cols[1]
+        u = user_enc.transform(_clean_id_column(u_vals, "user"))
+        i = item_enc.transform(_clean_id_column(i_vals, "item"))
+        batch = sp.csr_matrix((np.ones(u.shape[0], dtype=np.int8), (u, i)), shape=shape)
+        if reset or not hasattr(self, "user_items_"):
+            seen = batch
+        else:
+            old = self.user_items_.copy()
+            old.resize(shape)
+            seen = old + batch
+        seen.data[:] = 1
+        self.user_items_ = seen
+
+    # ------------------------------------------------------------ public API
+    def fit(self, X, y):
+        """Fit the factorization machine.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or scipy sparse matrix of shape (n_samples, n_columns)
+            Columns 0 and 1: user and item ids; further columns: side features
+            (categorical, multi-valued or numeric, see the class docstring).
+            A sparse matrix is used as the design matrix itself.
+        y : array-like of shape (n_samples,)
+            Ratings (regression) or two class labels (classification).
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        self._check_runtime()
+        warm = self.warm_start and hasattr(self, "t_")
+        if warm and self._dtype() != self._fitted_dtype:
+            raise ValueError(
+                f"warm_start=True continues a model trained in {self._fitted_dtype}; "
+                f"dtype={self.dtype!r} differs. Set warm_start=False to start over."
+            )
+        raw = self._read_X(X, reset=not warm)
+        targets = self._check_targets(y, raw.shape[0], self._dtype(), first=not warm)
+        rng = check_random_state(self.random_state)
+        n = targets.shape[0]
+        if self.early_stopping:
+            is_val = np.zeros(n, dtype=bool)
+            n_val = max(1, int(round(self.validation_fraction * n)))
+            if n_val >= n:
+                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training data "
+                                 f"out of {n} samples.")
+            is_val[rng.choice(n, n_val, replace=False)] = True
+            validation = (FeatureEncoder.take(raw, np.flatnonzero(is_val)), targets[is_val])
+            raw, targets = FeatureEncoder.take(raw, np.flatnonzero(~is_val)), targets[~is_val]
+        else:
+            validation = None
+        if warm:
+            design = self._encode_and_grow(raw, rng)
+            self.feature_state_.counts[:] = 0
+            self.feature_state_.n_samples = 0
+        else:
+            design = self._initialize(raw, targets, rng)
+        self._add_counts(design, targets.shape[0])
+        if validation is not None:
+            validation = (self._design(self._feature_encoder.transform(validation[0])), validation[1])
+        self._rng = rng
+        self.loss_curve_ = []
+        self.validation_scores_ = []
+        self.n_iter_ = 0
+        self._train(design, targets, self.max_iter, validation, stop_early=True)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Run one more epoch over ``X``, keeping every solver state.
+
+        The first call initialises the model; later calls add categories
+        first seen in ``X`` as new feature rows, add ``X`` to the frequency
+        counts, keep counters and accumulators and continue ``t_``.
+        ``early_stopping`` and ``max_iter`` are ignored.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (2,), default=None
+            Classification only: both labels, if the first batch may lack one.
+
+        Returns
+        -------
+        self : object
+        """
+        first = not hasattr(self, "t_")
+        if first:
+            self._validate_params()
+        self._check_runtime()
+        raw = self._read_X(X, reset=first)
+        dtype = self._dtype() if first else self._fitted_dtype
+        if first and classes is not None and self._task == "classification":
+            self._check_targets(np.asarray(classes), len(classes), dtype, first=True)
+            targets = self._check_targets(y, raw.shape[0], dtype, first=False)
+        else:
+            targets = self._check_targets(y, raw.shape[0], dtype, first=first)
+        if first:
+            rng = check_random_state(self.random_state)
+            design = self._initialize(raw, targets, rng)
+            self._rng = rng
+            self.loss_curve_ = []
+            self.validation_scores_ = []
+            self.n_iter_ = 0
+        else:
+            design = self._encode_and_grow(raw, self._rng)
+        self._add_counts(design, targets.shape[0])
+        self._train(design, targets, 1, None, stop_early=False)
+        return self
+
+    @available_if(_is_classifier)
+    def decision_function(self, X):
+        """Raw FM score y_hat(x) of each row (log-odds for classification).
+
+        Feature values unseen in fit contribute nothing.
+        """
+        raw = self._read_X(X, reset=False)
+        return self._raw_scores(self._design(self._feature_encoder.transform(raw)))
+
+    def predict(self, X):
+        """Predicted rating (clipped to the training range), or class label for classification.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_columns)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        raw = self._read_X(X, reset=False)
+        pred = self._predict_design(self._design(self._feature_encoder.transform(raw)))
+        if self._task == "classification":
+            return self.classes_[(pred > 0.5).astype(np.intp)]
+        return pred
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X):
+        """Class probabilities (classification only), shape (n_samples, 2)."""
+        check_is_fitted(self)
+        p = _sigmoid(self.decision_function(X))
+        return np.column_stack([1 - p, p]).astype(self._fitted_dtype)
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 (regression) or mean accuracy (classification)."""
+        if self._task == "classification":
+            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
+        return RegressorMixin.score(self, X, y, sample_weight=sample_weight)
+
+    def _raw_scores(self, design):
+        indptr, indices, data = design
+        return _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
+                                  feature_bias=self.feature_bias_, feature_factors=self.feature_factors_,
+                                  n_threads=effective_n_threads(self.n_jobs))
+
+    def _predict_design(self, design):
+        scores = self._raw_scores(design)
+        if self._task == "classification":
+            return _sigmoid(scores)
+        if self.clip_predictions:
+            np.clip(scores, *self.rating_range_, out=scores)
+        return scores
+
+    # ------------------------------------------------------------- training
+    def _train(self, design, targets, n_epochs, validation, stop_early):
+        """BaseRecommender's epoch loop for a CSR design: the permutation is passed as ``order``."""
+        from tqdm.auto import tqdm
+
+        indptr, indices, data = design
+        n_threads = effective_n_threads(self.n_jobs)
+        n_samples = targets.shape[0]
+        shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
+        tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
+        best, no_improvement = np.inf, 0
+        config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                       self.counter_halflife)
+        progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
+                        disable=not self.verbose, leave=bool(self.verbose))
+        try:
+            for epoch in range(n_epochs):
+                order = shuffler.permutation(n_samples).astype(np.int64, copy=False)
+                total = _engine.fm_epoch(
+                    device=self.device, indptr=indptr, indices=indices, data=data, targets=targets,
+                    order=order, task=_TASKS[self._task], intercept=self.intercept_,
+                    intercept_accum=self.intercept_accum_, feature_bias=self.feature_bias_,
+                    feature_factors=self.feature_factors_, state=self.feature_state_, config=config,
+                    dense_learning_rate=self._dense_learning_rate(), alpha=self.alpha,
+                    alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
+                    t_start=self.t_, n_threads=n_threads)
+                self.t_ += n_samples
+                self.n_iter_ += 1
+                loss = total / n_samples
+                self._check_divergence(loss, epoch)
+                self.loss_curve_.append(loss)
+                postfix = {"loss": f"{loss:.4f}"}
+                current = loss
+                if validation is not None:
+                    current = self._validation_score(*validation)
+                    self.validation_scores_.append(current)
+                    postfix["val_" + ("rmse" if self._task == "regression" else "log_loss")] = f"{current:.4f}"
+                progress.set_postfix(postfix)
+                progress.update(1)
+                if stop_early and tol is not None:
+                    no_improvement = 0 if current < best - tol else no_improvement + 1
+                    best = min(best, current)
+                    if no_improvement >= self.n_iter_no_change:
+                        break
+        finally:
+            progress.close()
+
+    def _validation_score(self, design, targets):
+        pred = self._predict_design(design).astype(np.float64)
+        if self._task == "regression":
+            return float(np.sqrt(np.mean((pred - targets) ** 2)))
+        p = np.clip(pred, 1e-15, 1 - 1e-15)
+        return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
+
+    def _reset_fitted_state(self):
+        super()._reset_fitted_state()
+        for name in ("_feature_encoder", "_offset"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    # ------------------------------------------------------------ recommend
+    def recommend(self, users, n=10, exclude_seen=True, *, items=None, user_features=None,
+                  item_features=None, batch_size=1024):
+        """Top-``n`` items for each user, scored with the users' and items' side features.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids (unknown users get no user-id term).
+        n : int, default=10
+        exclude_seen : bool, default=True
+            Leave out items the user had in the training data (slots that
+            cannot be filled hold seen items with score ``-inf``).
+        items : array-like of shape (n_candidates,), default=None
+            Candidate item ids; default every item seen in training.
+        user_features : DataFrame or dict, default=None
+            Side columns describing each user, aligned with ``users``: a dict
+            ``{column name or position: values}`` or a DataFrame whose
+            columns are named as in fit.
+        item_features : DataFrame or dict, default=None
+            Side columns describing each candidate item, aligned with ``items``.
+            Side columns given in neither contribute nothing.
+        batch_size : int, default=1024
+
+        Returns
+        -------
+        items : ndarray of shape (n_users, n)
+            Raw item ids, best first.
+        scores : ndarray of shape (n_users, n)
+            What ``predict`` gives for the pair (the rating, clipped like
+            ``predict``), or the probability of the positive class
+            (classification). Items are ranked by the raw score.
+
+        Notes
+        -----
+        A user's columns and an item's columns hold different feature rows,
+        so y_hat(u, i) = s(u) + s(i) - w0 + <V^T x_u, V^T x_i>, with s the FM
+        score of one side alone: one matrix product per batch of users.
+        """
+        check_is_fitted(self)
+        encoder = self._feature_encoder
+        if encoder.sparse:
+            raise ValueError("recommend needs user and item id columns; this model was fitted on a sparse "
+                             "design matrix.")
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        users = np.asarray(users)
+        users = users.reshape(1) if users.ndim == 0 else users
+        if users.ndim != 1:
+            raise ValueError(f"users must be a 1-D array of user ids, got shape {users.shape}.")
+        item_ids = self.item_ids_ if items is None else np.asarray(items)
+        if item_ids.ndim != 1:
+            raise ValueError(f"items must be a 1-D array of item ids, got shape {item_ids.shape}.")
+        user_cols = {0: users, **self._side_columns(user_features, users.shape[0], "user_features")}
+        item_cols = {1: item_ids, **self._side_columns(item_features, item_ids.shape[0], "item_features")}
+        if set(user_cols) & set(item_cols):
+            raise ValueError("A column cannot describe both users and items: "
+                             f"{sorted(set(user_cols) & set(item_cols))}.")
+        A_u = encoder.transform_columns(user_cols, users.shape[0])
+        A_i = encoder.transform_columns(item_cols, item_ids.shape[0])
+        w0 = float(self.intercept_[0])
+        s_u = self._raw_scores(self._design(A_u)).astype(np.float64)
+        s_i = self._raw_scores(self._design(A_i)).astype(np.float64) - w0
+        V = self.feature_factors_.astype(np.float64)
+        P_u, P_i = np.asarray(A_u @ V), np.asarray(A_i @ V)
+        user_rows = encoder.columns[0].encoder.transform(_clean_id_column(users, "user"))
+        item_rows = encoder.columns[1].encoder.transform(_clean_id_column(item_ids, "item"))
+        n = min(int(n), item_ids.shape[0])
+        top_items = np.empty((users.shape[0], n), dtype=np.int64)
+        top_scores = np.empty((users.shape[0], n), dtype=np.float64)
+        known_items = np.flatnonzero(item_rows != UNKNOWN)
+        # candidate position of each known item row, for excluding seen items
+        position = np.full(len(encoder.columns[1].encoder), -1, dtype=np.int64)
+        position[item_rows[known_items]] = known_items
+        for start in range(0, users.shape[0], batch_size):
+            stop = min(start + batch_size, users.shape[0])
+            scores = s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
+            if exclude_seen:
+                batch = user_rows[start:stop]
+                known = np.flatnonzero(batch != UNKNOWN)
+                sub = self.user_items_[batch[known]]
+                cols = position[sub.indices]
+                rows = known[np.repeat(np.arange(known.shape[0]), np.diff(sub.indptr))]
+                hit = cols >= 0
+                scores[rows[hit], cols[hit]] = -np.inf
+            if n < scores.shape[1]:
+                part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+            else:
+                part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+            part_scores = np.take_along_axis(scores, part, axis=1)
+            order = np.argsort(-part_scores, axis=1, kind="stable")
+            top_items[start:stop] = np.take_along_axis(part, order, axis=1)
+            top_scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+        if self._task == "classification":
+            top_scores = _sigmoid(top_scores)
+        elif self.clip_predictions:
+            finite = np.isfinite(top_scores)  # seen-item slots stay -inf
+            top_scores[finite] = np.clip(top_scores[finite], *self.rating_range_)
+        return item_ids[top_items], top_scores.astype(self._fitted_dtype)
+
+    def _side_columns(self, features, n_rows, name):
+        if features is None:
+            return {}
+        encoder = self._feature_encoder
+        if hasattr(features, "columns") and hasattr(features, "iloc"):
+            items = [(c, features[c].to_numpy()) for c in features.columns]
+        elif isinstance(features, dict):
+            items = list(features.items())
+        else:
+            raise TypeError(f"{name} must be a DataFrame or a dict of column -> values, got "
+                            f"{type(features).__name__}.")
+        out = {}
+        for key, values in items:
+            position = encoder.position(key)
+            if position < 2:
+                raise ValueError(f"{name} cannot hold the id column {key!r}.")
+            values = np.asarray(values) if not isinstance(values, np.ndarray) else values
+            if values.shape[0] != n_rows:
+                raise ValueError(f"{name}[{key!r}] has {values.shape[0]} values, expected {n_rows}.")
+            out[position] = values
+        return out
+
+
+class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
+    """Second-order factorization machine with side features, trained by a per-row solver.
+
+    Predicts ``y_hat(x) = w0 + sum_j w_j x_j + sum_{j<l} <v_j, v_l> x_j x_l``
+    (Rendle 2010) in O(k nnz) per sample, where x is one row of the design
+    matrix: one-hot user and item ids, one-hot or multi-hot categorical side
+    features and real-valued numeric features. Trained one sample at a time
+    in a nogil Cython loop, OpenMP threads updating rows lock-free. Every
+    feature value is an embedding row with its own frequency, which is what
+    the frequency-aware solvers use.
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+        Width k of the factor rows v_j.
+    solver : {"sgd", "fa-sgd", "cf-sgd", "adagrad"}, default="adagrad"
+        Per-row update rule (DESIGN section 3; see Notes). ``adagrad`` is the
+        default for the FM, unlike MF: on MovieLens-100K with side features
+        it reached 0.898 test RMSE where ``fa-sgd``/``cf-sgd`` were at 0.906
+        after 25 epochs and ``sgd`` at 0.917 (``benchmarks/bench_fm.py``).
+        A sample holds ~10 feature rows, so a frequency-aware step of eta on
+        each moves y_hat ~10x further than in MF; fa-sgd diverges above
+        eta ~ 0.25 here, which caps how fast it can start.
+    learning_rate : float or None, default=None
+        eta of the feature rows; None: 0.01 (sgd), 0.2 (fa-sgd, cf-sgd),
+        0.05 (adagrad), the best of a grid on MovieLens-100K with side
+        features.
+    dense_learning_rate : float or None, default=None
+        Step size of the global bias w0 (plain SGD under sgd/fa-sgd/cf-sgd,
+        Adagrad's eta under adagrad); None: 0.001, or 0.01 under adagrad.
+        w0 starts at the training mean, so it barely moves.
+    alpha : float, default=0.1
+        L2 regularization of the factor rows.
+    alpha_bias : float or None, default=0.01
+        L2 regularization of the linear weights w_j; None uses ``alpha``.
+        Regularizing them as much as the factors cost 0.004 RMSE on ml-100k.
+    task : {"regression", "classification"}, default="regression"
+        Squared loss, or logistic loss on two classes (then ``predict``
+        returns labels, ``predict_proba`` probabilities and ``score`` is the
+        accuracy; :class:`FactorizationMachineClassifier` is the same model
+        with scikit-learn's classifier tags).
+    clip_predictions : bool, default=True
+        Regression: clip predictions to the training target range.
+    categorical_features : "auto" or list of int or str, default="auto"
+        Side columns to one-hot encode even though they are numeric.
+        "auto": string, boolean, pandas-category and list-valued columns are
+        categorical, numeric columns are real-valued features.
+    multi_value_separator : str or None, default=None
+        Split string cells of categorical side columns at this separator
+        (e.g. ``"|"`` for MovieLens genres). Cells that are lists, tuples,
+        sets or arrays are multi-valued in any case.
+    multi_value_weight : {"one", "mean"}, default="one"
+        x of each value of a multi-valued cell: 1, or ``1/len(cell)`` (the
+        cell sums to one). "one" was 0.003 RMSE better with MovieLens genres.
+    standardize : bool, default=True
+        Centre and scale numeric columns by the first fitted batch's mean and
+        standard deviation.
+    embedding_dims : {"uniform"}, default="uniform"
+        Only uniform widths for now; mixed-dimension tables (DESIGN section 4)
+        come with the shared MDE kernel.
+    max_iter : int, default=15
+    tol, n_iter_no_change, early_stopping, validation_fraction
+        As in :class:`~recfreq.MatrixFactorization`; the validation score is
+        RMSE (regression) or log loss (classification).
+    frequency_exponent : float, default=0.5
+    counter_halflife : float or None, default=None
+    init_std : float, default=0.02
+        v_j start as N(0, init_std^2); w_j at 0, w0 at the training mean
+        (regression) or the log-odds of the positive rate (classification).
+    dtype : {"float32", "float64"}, default="float32"
+    device : {"cpu", "cuda"}, default="cpu"
+        ``"cuda"`` is not implemented yet and raises a clear error.
+    n_jobs : int or None, default=None
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+    warm_start : bool, default=False
+
+    Attributes
+    ----------
+    intercept_ : ndarray of shape (1,)
+        w0.
+    feature_bias_ : ndarray of shape (n_feature_rows,)
+        Linear weights w_j.
+    feature_factors_ : ndarray of shape (n_feature_rows, n_factors)
+        Factor rows v_j.
+    feature_names_ : ndarray of str
+        ``"column=value"`` (or the numeric column's name) of each row.
+    feature_state_ : TableState
+        Frequency counts, cf-sgd counters, Adagrad accumulators of the rows.
+    global_mean_ : float
+        Mean training target (regression); w0 starts there.
+    rating_range_ : tuple of float
+        (min, max) of the training targets, for clipping.
+    classes_ : ndarray of shape (2,)
+        Classification only.
+    user_ids_, item_ids_ : ndarray
+        Known ids (not with a sparse design matrix).
+    user_items_ : scipy.sparse.csr_matrix
+        Items each user had in training (``recommend(exclude_seen=True)``).
+    loss_curve_, validation_scores_, n_iter_, t_, n_parameters_
+        As in :class:`~recfreq.MatrixFactorization`; the loss is the mean
+        squared error or the mean log loss of each epoch.
+
+    Notes
+    -----
+    Inputs. ``X`` is either a scipy sparse matrix (the design matrix itself)
+    or a table whose columns 0 and 1 are user and item ids followed by side
+    columns. Every distinct categorical value (ids included) is one row;
+    a numeric column is one row with x = its (standardized) value; a
+    multi-valued cell (list, or a separated string) gives x = 1 to each of
+    its values (1/len with ``multi_value_weight="mean"``). Values unseen in fit contribute nothing
+    at predict (an unknown user gets w0 plus the rest of the row's terms).
+
+    Training. With ``d = dloss/dy_hat`` (``y_hat - y`` for the squared loss
+    ``e^2/2``, ``sigmoid(y_hat) - y`` for the log loss) and
+    ``s_f = sum_l v_lf x_l``, each non-zero feature j of a sample takes
+
+        g_wj = d x_j + alpha_bias w_j,    g_vjf = d x_j (s_f - v_jf x_j) + alpha v_jf
+
+    (parameters before the sample's update) and one per-row step of its
+    solver, factors and linear weight sharing the row's frequency:
+    ``fa-sgd`` scales eta by ``max(1, p_j t)^(-beta)`` with p_j the share of
+    training samples in which x_j != 0; ``cf-sgd`` by ``c_j^(-beta)`` with c_j
+    the row's visit counter; ``adagrad`` per coordinate. w0 is in every
+    sample, so it takes dense steps (``dense_learning_rate``).
+
+    References
+    ----------
+    .. [1] S. Rendle, "Factorization machines", ICDM 2010.
+    .. [2] S. Li et al., "Frequency-aware SGD for efficient embedding learning
+       with provable benefits", ICLR 2022, arXiv:2110.04844.
+    .. [3] J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for
+       online learning and stochastic optimization", JMLR 12, 2011.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recfreq import FactorizationMachine
+    >>> X = pd.DataFrame({"user": [1, 1, 2, 3], "item": [10, 11, 10, 12],
+    ...                   "genres": [["a", "b"], ["b"], ["a", "b"], ["c"]], "year": [1990, 1995, 1990, 2001]})
+    >>> model = FactorizationMachine(n_factors=4, max_iter=3, random_state=0).fit(X, [4, 3, 5, 2])
+    >>> model.predict(X).shape
+    (4,)
+    """
+
+    _parameter_constraints = {
+        **_BaseFactorizationMachine._parameter_constraints,
+        "task": [StrOptions(set(_TASKS))],
+        "clip_predictions": ["boolean"],
+    }
+
+    def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
+                 alpha=0.1, alpha_bias=0.01, task="regression", clip_predictions=True,
+                 categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
+                 standardize=True, embedding_dims="uniform", max_iter=15, tol=None, n_iter_no_change=5,
+                 early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None,
+                 init_std=0.02, dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
+                 warm_start=False):
+        self.n_factors = n_factors
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.dense_learning_rate = dense_learning_rate
+        self.alpha = alpha
+        self.alpha_bias = alpha_bias
+        self.task = task
+        self.clip_predictions = clip_predictions
+        self.categorical_features = categorical_features
+        self.multi_value_separator = multi_value_separator
+        self.multi_value_weight = multi_value_weight
+        self.standardize = standardize
+        self.embedding_dims = embedding_dims
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.frequency_exponent = frequency_exponent
+        self.counter_halflife = counter_halflife
+        self.init_std = init_std
+        self.dtype = dtype
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    @property
+    def _task(self):
+        return self.task
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 (regression) or mean accuracy (classification)."""
+        return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.task == "classification":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=False, poor_score=True)
+            tags.regressor_tags = None
+        return tags
+
+class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine):
+    """:class:`FactorizationMachine` with ``task="classification"``, as a scikit-learn classifier.
+
+    Logistic loss on two classes (``classes_``; the second is the positive
+    one): ``predict`` returns labels, ``predict_proba`` probabilities,
+    ``decision_function`` the log-odds y_hat(x) and ``score`` the accuracy.
+    The parameters are those of :class:`FactorizationMachine` without
+    ``task`` and ``clip_predictions``; see it for the model, the inputs and
+    the update rules.
+
+    Examples
+    --------
+    >>> from recfreq import FactorizationMachineClassifier
+    >>> X = [[1, 10], [1, 11], [2, 10], [3, 12]]
+    >>> clf = FactorizationMachineClassifier(n_factors=4, max_iter=3, random_state=0).fit(X, [1, 0, 1, 0])
+    >>> clf.predict_proba(X).shape
+    (4, 2)
+    """
+
+    _task = "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # ClassifierMixin's tags come last: set ours after them
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
+                 alpha=0.1, alpha_bias=0.01, categorical_features="auto", multi_value_separator=None,
+                 multi_value_weight="one", standardize=True, embedding_dims="uniform", max_iter=15, tol=None,
+                 n_iter_no_change=5, early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5,
+                 counter_halflife=None, init_std=0.02, dtype="float32", device="cpu", n_jobs=None,
+                 random_state=None, verbose=0, warm_start=False):
+        self.n_factors = n_factors
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.dense_learning_rate = dense_learning_rate
+        self.alpha = alpha
+        self.alpha_bias = alpha_bias
+        self.categorical_features = categorical_features
+        self.multi_value_separator = multi_value_separator
+        self.multi_value_weight = multi_value_weight
+        self.standardize = standardize
+        self.embedding_dims = embedding_dims
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.frequency_exponent = frequency_exponent
+        self.counter_halflife = counter_halflife
+        self.init_std = init_std
+        self.dtype = dtype
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start

@@ -1,0 +1,311 @@
+"""FactorizationMachine: the compiled epoch implements the spec; encoder, predict, recommend, errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from recfreq import FactorizationMachine, FactorizationMachineClassifier
+from recfreq import _engine
+from recfreq._features import FeatureEncoder
+from recfreq._solvers import SOLVER_NAMES, Solver
+
+import _reference as ref
+from _helpers import planted_ratings, tiny_ratings
+
+RTOL = 1e-10
+
+
+def side_frame(X, seed=0, genres=True):
+    """tiny ids plus a string column, a multi-valued column and a numeric column."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"user": X[:, 0], "item": X[:, 1]})
+    frame["gender"] = np.where(X[:, 0] % 2 == 0, "F", "M")
+    if genres:
+        pool = ["drama", "comedy", "action", "noir"]
+        frame["genres"] = [list(rng.choice(pool, size=1 + (i % 3), replace=False)) for i in X[:, 1]]
+    frame["year"] = 1990.0 + (X[:, 1] * 7) % 11 + rng.normal(0, 0.1, len(X))
+    return frame
+
+
+def _replay(params, batches, classification=False):
+    """Replay fit (first batch) + partial_fit (later batches) with the NumPy reference epoch."""
+    model_cls = FactorizationMachineClassifier if classification else FactorizationMachine
+    probe = model_cls(**params)
+    k, seed = params["n_factors"], params["random_state"]
+    solver = Solver.from_name(params["solver"])
+    cfg = _engine.solver_config(solver, params["learning_rate"], params["frequency_exponent"],
+                                params["counter_halflife"])
+    rng = check_random_state(seed)
+    encoder = FeatureEncoder(multi_value_weight=params.get("multi_value_weight", "one"))
+    designs = []
+    for call, (X, y) in enumerate(batches):
+        raw = encoder.read(X)
+        designs.append((encoder.fit_transform(raw) if call == 0 else encoder.extend_transform(raw), y))
+    n_features = encoder.n_features
+    y0 = np.asarray(batches[0][1], dtype=float)
+    if classification:
+        rate = np.clip(y0.mean(), 1e-6, 1 - 1e-6)
+        w0 = np.array([np.log(rate / (1 - rate))])
+    else:
+        w0 = np.array([y0.mean()])
+    V = np.zeros((n_features, k))
+    w = np.zeros(n_features)
+    state = ref.new_state(n_features, {"factors": (k,), "bias": ()}, solver)
+    w0_accum = np.zeros(1)
+    n_rows, t, losses = 0, 0, []
+    lr_dense = params["dense_learning_rate"]
+    for call, (design, y) in enumerate(designs):
+        new = design.shape[1] - n_rows if call == 0 else None
+        if call == 0:
+            V[:design.shape[1]] = rng.standard_normal((design.shape[1], k)) * params["init_std"]
+            n_rows = design.shape[1]
+        else:
+            extra = design.shape[1] - n_rows
+            if extra:
+                V[n_rows:] = rng.standard_normal((extra, k)) * params["init_std"]
+                n_rows += extra
+        del new
+        design = sp.csr_matrix(design)
+        state["counts"] += np.bincount(design.indices, minlength=n_features)
+        state["n_samples"] += design.shape[0]
+        n_epochs = params["max_iter"] if call == 0 else 1
+        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        targets = np.asarray(y, dtype=float)
+        for _ in range(n_epochs):
+            order = shuffler.permutation(design.shape[0])
+            total = ref.fm_epoch(design.indptr, design.indices, design.data, targets, order,
+                                 1 if classification else 0, w0, w, V, cfg, lr_dense, params["alpha"],
+                                 params["alpha_bias"], t, state, w0_accum)
+            losses.append(total / design.shape[0])
+            t += design.shape[0]
+    del probe
+    return w0, w, V, losses, state
+
+
+CASES = [(s, None) for s in SOLVER_NAMES] + [("cf-sgd", 13.0)]
+
+
+@pytest.mark.parametrize("classification", [False, True], ids=["regression", "classification"])
+@pytest.mark.parametrize("solver, halflife", CASES)
+def test_fit_and_partial_fit_match_reference(solver, halflife, classification):
+    X, y = tiny_ratings(seed=5)
+    X2, y2 = tiny_ratings(n_users=14, n_items=12, n_ratings=50, seed=6)
+    X2 = X2 + 4  # new users/items and new genres for some
+    F, F2 = side_frame(X, seed=1), side_frame(X2, seed=2)
+    F2.loc[F2.index[:5], "genres"] = [["western"]] * 5
+    if classification:
+        y, y2 = (y >= 4).astype(int), (y2 >= 4).astype(int)
+    params = dict(n_factors=3, solver=solver, learning_rate=0.2 if solver != "sgd" else 0.03,
+                  dense_learning_rate=0.02, alpha=0.04, alpha_bias=0.01, max_iter=3, frequency_exponent=0.55,
+                  counter_halflife=halflife, init_std=0.3, dtype="float64", random_state=11)
+    model_cls = FactorizationMachineClassifier if classification else FactorizationMachine
+    model = model_cls(**params).fit(F, y).partial_fit(F2, y2)
+    w0, w, V, losses, state = _replay(params, [(F, y), (F2, y2)], classification)
+    np.testing.assert_allclose(model.feature_factors_, V, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(model.feature_bias_, w, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(model.intercept_, w0, rtol=RTOL)
+    np.testing.assert_allclose(model.loss_curve_, losses, rtol=RTOL)
+    if solver == "adagrad":
+        np.testing.assert_allclose(model.feature_state_.accumulators["factors"], state["accum"]["factors"],
+                                   rtol=RTOL)
+    if solver == "cf-sgd":
+        np.testing.assert_allclose(model.feature_state_.counter, state["counter"], rtol=RTOL)
+    np.testing.assert_array_equal(model.feature_state_.counts, state["counts"])
+
+
+def test_multi_hot_weight_mean_matches_reference():
+    X, y = tiny_ratings(seed=3)
+    F = side_frame(X)
+    params = dict(n_factors=2, solver="fa-sgd", learning_rate=0.1, dense_learning_rate=0.01, alpha=0.02,
+                  alpha_bias=0.0, max_iter=2, frequency_exponent=0.5, counter_halflife=None, init_std=0.2,
+                  dtype="float64", random_state=0, multi_value_weight="mean")
+    model = FactorizationMachine(**params).fit(F, y)
+    w0, w, V, losses, _ = _replay(params, [(F, y)])
+    np.testing.assert_allclose(model.feature_factors_, V, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(model.loss_curve_, losses, rtol=RTOL)
+
+
+def test_linear_time_identity_equals_naive_pairwise_sum():
+    rng = np.random.default_rng(0)
+    X = sp.random(40, 15, density=0.3, random_state=1, format="csr")
+    X.data = X.data * 3 - 1  # real values of both signs, and some exact ones
+    X.data[::4] = 1.0
+    y = rng.normal(size=40)
+    model = FactorizationMachine(n_factors=5, init_std=0.5, max_iter=2, dtype="float64", random_state=0,
+                                 learning_rate=0.01, clip_predictions=False).fit(X, y)
+    X = sp.csr_matrix(X)
+    naive = [ref.fm_score_naive(X.indices[X.indptr[s]:X.indptr[s + 1]], X.data[X.indptr[s]:X.indptr[s + 1]],
+                                model.intercept_[0], model.feature_bias_, model.feature_factors_)
+             for s in range(X.shape[0])]
+    np.testing.assert_allclose(model.predict(X), naive, rtol=1e-12)
+
+
+def test_float32_tracks_float64():
+    X, y = tiny_ratings()
+    F = side_frame(X)
+    a = FactorizationMachine(n_factors=4, dtype="float32", random_state=0, max_iter=5).fit(F, y).predict(F)
+    b = FactorizationMachine(n_factors=4, dtype="float64", random_state=0, max_iter=5).fit(F, y).predict(F)
+    assert a.dtype == np.float32 and b.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+# ------------------------------------------------------------------ encoder
+def test_encoder_rows_values_and_unknown_categories():
+    frame = pd.DataFrame({"u": ["a", "b", "a"], "i": [1, 2, 3], "g": [["x", "y"], ["y"], []],
+                          "occ": pd.Categorical(["p", "q", None]), "age": [20.0, 30.0, 40.0],
+                          "flag": [True, False, True]})
+    enc = FeatureEncoder(multi_value_weight="mean")
+    X = enc.fit_transform(enc.read(frame)).toarray()
+    names = list(enc.feature_names)
+    assert [c.kind for c in enc.columns] == ["id", "id", "multi", "categorical", "numeric", "categorical"]
+    col = {n: j for j, n in enumerate(names)}
+    assert X[0, col["user=a"]] == 1 and X[1, col["user=b"]] == 1 and X[2, col["item=3"]] == 1
+    assert X[0, col["g=x"]] == X[0, col["g=y"]] == 0.5 and X[1, col["g=y"]] == 1.0
+    assert X[2, [col["g=x"], col["g=y"]]].sum() == 0  # empty list: nothing
+    assert X[2, [col["occ=p"], col["occ=q"]]].sum() == 0  # missing category: nothing
+    np.testing.assert_allclose(X[:, col["age"]], (np.array([20, 30, 40]) - 30) / np.std([20, 30, 40]))
+    new = pd.DataFrame({"u": ["zz"], "i": [2], "g": [["y", "unknown"]], "occ": pd.Categorical(["r"]),
+                        "age": [30.0], "flag": [False]})
+    row = enc.transform(enc.read(new)).toarray()[0]
+    # unknown user, unknown genre and unknown occupation add no entry; the
+    # known genre keeps the cell's 1/len weight
+    assert set(np.flatnonzero(row)) == {col["item=2"], col["g=y"], col["flag=0"]}
+    assert row[col["g=y"]] == 0.5
+    assert enc.n_features == len(names)
+
+
+def test_separator_and_forced_categorical_ints():
+    frame = pd.DataFrame({"u": [1, 2], "i": [1, 1], "genres": ["A|B", "B"], "bucket": [3, 5]})
+    enc = FeatureEncoder(multi_value_separator="|", categorical_features=["bucket"])
+    X = enc.fit_transform(enc.read(frame))
+    assert [c.kind for c in enc.columns][2:] == ["multi", "categorical"]
+    assert "bucket=3" in enc.feature_names and "genres=A" in enc.feature_names
+    assert X.shape == (2, 2 + 1 + 2 + 2)
+
+
+def test_unknown_side_values_at_predict_contribute_nothing():
+    X, y = tiny_ratings()
+    F = side_frame(X)
+    model = FactorizationMachine(n_factors=4, random_state=0, max_iter=3, dtype="float64").fit(F, y)
+    G = F.iloc[:3].copy()
+    G["gender"] = "X"
+    G["genres"] = [["unheard-of"]] * 3
+    H = F.iloc[:3].copy()
+    H["gender"] = None
+    H["genres"] = [[]] * 3
+    np.testing.assert_allclose(model.predict(G), model.predict(H))
+    cold = pd.DataFrame({"user": [10**9], "item": [10**9], "gender": [None], "genres": [[]], "year": [F.year.mean()]})
+    assert np.isfinite(model.predict(cold)).all()
+
+
+def test_partial_fit_grows_rows_without_moving_old_ones():
+    X, y = tiny_ratings()
+    F = side_frame(X)
+    model = FactorizationMachine(n_factors=4, random_state=0, max_iter=1).fit(F, y)
+    names = list(model.feature_names_)
+    G = side_frame(X + 100, seed=3)
+    G["genres"] = [["brand-new"]] * len(G)
+    model.partial_fit(G, y)
+    assert list(model.feature_names_[:len(names)]) == names
+    assert "genres=brand-new" in set(model.feature_names_)
+    assert model.feature_factors_.shape[0] == len(model.feature_names_) == model.feature_state_.n_rows
+    assert model.user_items_.shape == (len(model.user_ids_), len(model.item_ids_))
+
+
+# --------------------------------------------------------------- predictions
+def test_regression_predictions_are_clipped_to_training_range():
+    X, y = tiny_ratings()
+    model = FactorizationMachine(n_factors=4, random_state=0, max_iter=2).fit(X, y)
+    model.intercept_[:] = 100.0
+    assert (model.predict(X) == y.max()).all()
+    model.set_params(clip_predictions=False)
+    assert (model.predict(X) > 50).all()
+
+
+def test_classification_probabilities_labels_and_task_parameter():
+    X, y = planted_ratings(n_ratings=3000)
+    labels = np.where(y >= 3.5, "like", "dislike")
+    clf = FactorizationMachineClassifier(n_factors=4, random_state=0, max_iter=10).fit(X, labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-6)
+    assert list(clf.classes_) == ["dislike", "like"]
+    pred = clf.predict(X)
+    np.testing.assert_array_equal(pred, clf.classes_[(proba[:, 1] > 0.5).astype(int)])
+    assert clf.score(X, labels) > 0.7
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    same = FactorizationMachine(task="classification", n_factors=4, random_state=0, max_iter=10).fit(X, labels)
+    np.testing.assert_array_equal(same.predict_proba(X), proba)
+    assert same.score(X, labels) == clf.score(X, labels)
+    with pytest.raises(AttributeError, match="predict_proba"):
+        FactorizationMachine().fit(X, y).predict_proba(X)
+    with pytest.raises(ValueError, match="Only binary"):
+        clf.fit(X, np.arange(len(X)) % 3)
+
+
+def test_recommend_uses_side_features_of_candidates():
+    X, y = tiny_ratings(n_users=15, n_items=12, n_ratings=100, seed=1)
+    F = side_frame(X)
+    model = FactorizationMachine(n_factors=4, random_state=0, max_iter=5, dtype="float64").fit(F, y)
+    users = np.unique(X[:, 0])[-4:]  # the rarest users: at least 3 unseen items each
+    assert all((X[:, 0] == u).sum() <= 9 for u in users)
+    items = np.unique(X[:, 1])
+    item_side = F.drop_duplicates("item").set_index("item").loc[items]
+    user_side = F.drop_duplicates("user").set_index("user").loc[users]
+    recs, scores = model.recommend(users, n=5, exclude_seen=False, items=items,
+                                   user_features={"gender": user_side["gender"].to_numpy()},
+                                   item_features=item_side[["genres", "year"]])
+    assert recs.shape == scores.shape == (4, 5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    pairs = pd.DataFrame({"user": np.repeat(users, 5), "item": recs.ravel(),
+                          "gender": np.repeat(user_side["gender"].to_numpy(), 5),
+                          "genres": list(item_side.loc[recs.ravel(), "genres"]),
+                          "year": item_side.loc[recs.ravel(), "year"].to_numpy()})
+    np.testing.assert_allclose(model.predict(pairs), scores.ravel(), rtol=1e-10)
+    # exclude_seen removes the user's training items
+    recs, _ = model.recommend(users, n=3, items=items, item_features=item_side[["genres", "year"]])
+    for u, row in zip(users, recs):
+        assert not set(X[X[:, 0] == u, 1]) & set(row.tolist())
+    with pytest.raises(ValueError, match="both"):
+        model.recommend(users, user_features={"year": np.zeros(4)}, item_features={"year": np.zeros(len(items))},
+                        items=items)
+    with pytest.raises(KeyError, match="Unknown column"):
+        model.recommend(users, user_features={"nope": np.zeros(4)})
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_raises_clear_errors():
+    X, y = tiny_ratings()
+    F = side_frame(X)
+    with pytest.raises(ValueError, match="minimum of 2"):
+        FactorizationMachine().fit(X[:, :1], y)
+    bad = F.copy()
+    bad.loc[0, "year"] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        FactorizationMachine().fit(bad, y)
+    with pytest.raises(ValueError, match="inconsistent"):
+        FactorizationMachine().fit(F, y[:-1])
+    with pytest.raises(ValueError, match="embedding_dims"):
+        FactorizationMachine(embedding_dims="mixed").fit(F, y)
+    model = FactorizationMachine(max_iter=1).fit(F, y)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(F.iloc[:, :3])
+    with pytest.raises(TypeError, match="sparse"):
+        model.predict(sp.csr_matrix(np.ones((2, 3))))
+    sparse_model = FactorizationMachine(max_iter=1).fit(sp.random(20, 6, density=0.5, random_state=0), np.ones(20))
+    with pytest.raises(ValueError, match="6 features"):
+        sparse_model.predict(sp.random(2, 5, density=0.5, random_state=0))
+    with pytest.raises(ValueError, match="sparse design"):
+        sparse_model.recommend([1])
+
+
+def test_engine_refuses_out_of_range_features():
+    X, y = tiny_ratings()
+    model = FactorizationMachine(n_factors=2, max_iter=1, dtype="float64", random_state=0).fit(X, y)
+    indptr, indices, data = model._design(model._feature_encoder.transform(model._feature_encoder.read(X)))
+    indices = indices.copy()
+    indices[0] = model.feature_bias_.shape[0]
+    with pytest.raises(ValueError, match="outside"):
+        _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=0.0,
+                           feature_bias=model.feature_bias_, feature_factors=model.feature_factors_, n_threads=1)
