@@ -29,11 +29,22 @@ def _id_kind(ids):
     return "numeric"
 
 
-class IdEncoder:
-    """Raw id <-> row index, in order of first appearance; growable.
+def _compact_integers(ids):
+    """int64 ids whose range is small enough for a dense lookup table."""
+    if ids.dtype != np.int64 or ids.shape[0] == 0:
+        return False
+    span = int(ids.max()) - int(ids.min()) + 1
+    return span <= 4 * ids.shape[0] + 1024
 
-    Rows are numbered in the order ids are first added, so growing the encoder
-    (``partial_fit`` with new users) never moves an existing row.
+
+class IdEncoder:
+    """Raw id <-> row index; growable.
+
+    The ids of the first fit get rows in sorted id order; ids added later
+    (``partial_fit`` with new users) are appended, in sorted order among
+    themselves, so growing never moves an existing row. Integer ids spanning a
+    compact range (at most a few times the number of ids, as database keys
+    usually do) are looked up in a dense table, O(n); others by binary search.
 
     Attributes
     ----------
@@ -46,6 +57,8 @@ class IdEncoder:
         self._sorted_ids = None
         self._sorted_rows = None
         self._kind = None
+        self._lookup = None  # dense row table for compact integer ids
+        self._lookup_start = 0
 
     def __len__(self):
         return 0 if self.classes_ is None else self.classes_.shape[0]
@@ -58,17 +71,21 @@ class IdEncoder:
     def extend_transform(self, ids):
         """Add ids not seen yet (as new rows) and return the row of every id."""
         ids = np.asarray(ids)
-        uniq, first = np.unique(ids, return_index=True)
         if self.classes_ is None:
             self._kind = _id_kind(ids)
-            new = uniq[np.argsort(first, kind="stable")]
-            self._set_classes(new)
+            if _compact_integers(ids):
+                # one pass instead of a sort: mark which ids occur
+                start = int(ids.min())
+                present = np.zeros(int(ids.max()) - start + 1, dtype=bool)
+                present[ids - start] = True
+                self._set_classes(np.flatnonzero(present).astype(ids.dtype) + start)
+            else:
+                self._set_classes(np.unique(ids))
         else:
-            rows = self.transform(uniq)
-            unseen = rows == UNKNOWN
+            uniq = np.unique(ids)
+            unseen = self.transform(uniq) == UNKNOWN
             if unseen.any():
-                new = uniq[unseen][np.argsort(first[unseen], kind="stable")]
-                self._set_classes(np.concatenate([self.classes_, new]))
+                self._set_classes(np.concatenate([self.classes_, uniq[unseen]]))
         return self.transform(ids)
 
     def _set_classes(self, classes):
@@ -78,6 +95,11 @@ class IdEncoder:
         order = np.argsort(classes, kind="stable")
         self._sorted_ids = classes[order]
         self._sorted_rows = order.astype(np.int32)
+        self._lookup = None
+        if classes.dtype == np.int64 and _compact_integers(classes):
+            self._lookup_start = int(classes.min())
+            self._lookup = np.full(int(classes.max()) - self._lookup_start + 1, UNKNOWN, dtype=np.int32)
+            self._lookup[classes - self._lookup_start] = np.arange(classes.shape[0], dtype=np.int32)
 
     def transform(self, ids):
         """Row index of each id (int32), ``UNKNOWN`` (-1) for ids not seen in fit.
@@ -98,6 +120,10 @@ class IdEncoder:
                 f"These ids are {kind} but the model was fitted on {self._kind} ids; "
                 "pass ids of the same kind as in fit."
             )
+        if self._lookup is not None and ids.dtype == np.int64:
+            offset = ids - self._lookup_start
+            inside = (offset >= 0) & (offset < self._lookup.shape[0])
+            return np.where(inside, self._lookup[np.where(inside, offset, 0)], UNKNOWN).astype(np.int32, copy=False)
         pos = np.searchsorted(self._sorted_ids, ids)
         np.minimum(pos, self._sorted_ids.shape[0] - 1, out=pos)
         found = self._sorted_ids[pos] == ids

@@ -144,6 +144,13 @@ class TableState:
 
     @property
     def nbytes(self):
-        """Bytes of optimizer state (the frequency counts excluded: every solver has them)."""
+        """Bytes of the state the solver reads: fa-sgd's counts, cf-sgd's counters
+        (and stamps), Adagrad's accumulators; plain SGD needs none.
+
+        (Every solver keeps the counts, which mixed-dimension tables and
+        ``partial_fit`` use, but only fa-sgd's steps depend on them.)
+        """
         size = self.counter.nbytes + self.last_seen.nbytes
+        if self.solver == Solver.FA_SGD:
+            size += self.counts.nbytes
         return size + sum(a.nbytes for a in self.accumulators.values())

@@ -10,6 +10,7 @@ parameter tables and one engine call per epoch.
 
 from abc import abstractmethod
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -396,16 +397,28 @@ class BaseRecommender(BaseEstimator):
         shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
-        # reused every epoch: the shuffled copy of the training data
-        shuffled = TrainingData(*(np.empty_like(a) for a in data))
+        # The next epoch's shuffled copy is prepared on a helper thread while
+        # the kernel (which releases the GIL) runs the current one: the host
+        # shuffle is serial work that would otherwise stall every epoch. One
+        # shuffler, consumed in epoch order, keeps the orders deterministic.
+        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
+
+        def shuffled(target):
+            order = shuffler.permutation(n_samples)
+            for source, out in zip(data, target):
+                np.take(source, order, out=out)
+            return target
+
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
                         disable=not self.verbose, leave=bool(self.verbose))
+        pool = ThreadPoolExecutor(max_workers=1)
         try:
+            upcoming = pool.submit(shuffled, buffers[0])
             for epoch in range(n_epochs):
-                order = shuffler.permutation(n_samples)
-                for source, target in zip(data, shuffled):
-                    np.take(source, order, out=target)
-                sse = self._run_epoch(shuffled, n_threads)
+                epoch_data = upcoming.result()
+                if epoch + 1 < n_epochs:
+                    upcoming = pool.submit(shuffled, buffers[(epoch + 1) % 2])
+                sse = self._run_epoch(epoch_data, n_threads)
                 self.t_ += n_samples
                 self.n_iter_ += 1
                 loss = sse / n_samples
@@ -426,6 +439,7 @@ class BaseRecommender(BaseEstimator):
                     if no_improvement >= self.n_iter_no_change:
                         break
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             progress.close()
 
     def _check_divergence(self, loss, epoch):

@@ -68,6 +68,16 @@ def baseline_epoch(users, items, ratings, order, mu, user_bias, item_bias, cfg, 
     return sse
 
 
+def row_numbering(batches):
+    """raw id -> row, as IdEncoder numbers them: the first batch's ids sorted, then
+    each later batch's new ids appended in sorted order."""
+    rows = {}
+    for batch in batches:
+        for value in sorted(set(np.asarray(batch).tolist()) - set(rows)):
+            rows[value] = len(rows)
+    return rows
+
+
 def epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
     """The sample orders BaseRecommender uses: one shuffler per fit/partial_fit call.
 

@@ -55,3 +55,13 @@ def test_effective_n_threads():
 def test_unknown_solver_name():
     with pytest.raises(ValueError, match="Unknown solver"):
         Solver.from_name("lbfgs")
+
+
+def test_solver_state_bytes():
+    import numpy as np
+
+    from recfreq._solvers import TableState
+
+    sizes = {s: TableState.allocate(Solver.from_name(s), 100, {"factors": (8,), "bias": ()}, np.float32).nbytes
+             for s in SOLVER_NAMES}
+    assert sizes == {"sgd": 0, "fa-sgd": 800, "cf-sgd": 800, "adagrad": 100 * 9 * 4}

@@ -104,7 +104,8 @@ def test_unknown_ids_fall_back_to_known_parts(make, data):
 
 def test_string_ids(make):
     X, y = tiny_ratings()
-    Xs = np.array([[f"u{a}", f"i{b}"] for a, b in X], dtype=object)
+    # zero-padded so string and integer ids sort alike (rows are numbered in sorted order)
+    Xs = np.array([[f"u{a:04d}", f"i{b:04d}"] for a, b in X], dtype=object)
     num = make(random_state=0, dtype="float64").fit(X, y).predict(X)
     txt = make(random_state=0, dtype="float64").fit(Xs, y).predict(Xs)
     np.testing.assert_allclose(num, txt)
@@ -162,9 +163,15 @@ def test_partial_fit_continues_and_grows(make, solver, data):
 
 
 def test_two_threads_are_close_to_one(make, solver, data):
+    """Hogwild changes the trajectory, not the quality: held-out RMSE medians over seeds agree."""
     X, y = data
-    one = _rmse(make(solver=solver, random_state=0, n_jobs=1, max_iter=10).fit(X, y), X, y)
-    two = _rmse(make(solver=solver, random_state=0, n_jobs=2, max_iter=10).fit(X, y), X, y)
+    train, test = np.arange(len(y)) % 5 != 0, np.arange(len(y)) % 5 == 0
+
+    def median_rmse(n_jobs):
+        return np.median([_rmse(make(solver=solver, random_state=seed, n_jobs=n_jobs, max_iter=10)
+                                .fit(X[train], y[train]), X[test], y[test]) for seed in range(3)])
+
+    one, two = median_rmse(1), median_rmse(2)
     assert np.isfinite(two)
     assert abs(one - two) < 0.05 * one
 

@@ -69,13 +69,12 @@ def test_estimator_fit_then_partial_fit_matches_reference(solver):
     model = BaselinePredictor(**params).fit(X, y).partial_fit(X2, y2)
 
     cfg = _engine.solver_config(Solver.from_name(solver), params["learning_rate"], 0.6, params["counter_halflife"])
-    # replay: ids are numbered in order of first appearance, as IdEncoder does
-    all_users = list(dict.fromkeys(np.concatenate([X[:, 0], X2[:, 0]]).tolist()))
-    all_items = list(dict.fromkeys(np.concatenate([X[:, 1], X2[:, 1]]).tolist()))
-    u_of, i_of = {v: k for k, v in enumerate(all_users)}, {v: k for k, v in enumerate(all_items)}
+    # replay with IdEncoder's numbering of rows
+    u_of, i_of = ref.row_numbering([X[:, 0], X2[:, 0]]), ref.row_numbering([X[:, 1], X2[:, 1]])
+    all_users = list(u_of)
     enc = lambda A: (np.array([u_of[v] for v in A[:, 0]]), np.array([i_of[v] for v in A[:, 1]]))
     (u1, i1), (u2, i2) = enc(X), enc(X2)
-    nu, ni = len(all_users), len(all_items)
+    nu, ni = len(u_of), len(i_of)
     code = Solver.from_name(solver)
     ust = ref.new_state(nu, {"bias": ()}, code, counts=np.bincount(u1, minlength=nu), n_samples=len(y))
     ist = ref.new_state(ni, {"bias": ()}, code, counts=np.bincount(i1, minlength=ni), n_samples=len(y))

@@ -22,10 +22,9 @@ def _replay(model_params, batches):
                                 model_params["counter_halflife"])
     alpha, alpha_bias = model_params["alpha"], model_params["alpha_bias"]
     init_std = model_params["init_std"]
-    all_X = np.concatenate([X for X, _ in batches])
-    users = list(dict.fromkeys(all_X[:, 0].tolist()))
-    items = list(dict.fromkeys(all_X[:, 1].tolist()))
-    u_of, i_of = {v: r for r, v in enumerate(users)}, {v: r for r, v in enumerate(items)}
+    u_of = ref.row_numbering([X[:, 0] for X, _ in batches])
+    i_of = ref.row_numbering([X[:, 1] for X, _ in batches])
+    users, items = list(u_of), list(i_of)
     blocks = {"factors": (k,), "bias": ()}
     ust = ref.new_state(len(users), blocks, solver)
     ist = ref.new_state(len(items), blocks, solver)
