@@ -1,0 +1,54 @@
+"""Host-side cost of one epoch's shuffle on ml-1m, next to the epoch it feeds.
+
+``BaseRecommender._train`` draws ``Generator.permutation(n)`` and gathers the
+three training arrays (users, items, ratings) into epoch order with ``np.take``
+before each kernel call, on one thread. This times those steps on ml-1m's training
+arrays (900,188 samples; int32, int32, float32 as the kernel reads them) and a
+whole ``fit(max_iter=20)`` epoch (sgd, k=100, float32, n_jobs=1 and 2). Median of 15.
+
+    PYTHONPATH=. benchmarks/.env/bin/python benchmarks/check_shuffle_cost.py
+"""
+import time
+
+import numpy as np
+
+from _common import RESULTS, load_split, save_json, machine_info
+
+
+def med(f, n=15):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1000, float(min(ts)) * 1000
+
+
+def main():
+    import os
+
+    from recfreq import MatrixFactorization
+
+    Xtr, Xte, ytr, yte = load_split("ml-1m")
+    n = len(ytr)
+    u, i, r = Xtr[:, 0].astype(np.int32), Xtr[:, 1].astype(np.int32), ytr.astype(np.float32)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(n)
+    out = {"machine": machine_info(), "loadavg_before": os.getloadavg()[0]}
+    out["permutation_ms"] = med(lambda: rng.permutation(n))
+    out["gather_3_arrays_ms"] = med(lambda: [np.take(a, order, out=np.empty_like(a)) for a in (u, i, r)])
+    for n_jobs in (1, 2):
+        def fit():
+            MatrixFactorization(n_factors=100, solver="sgd", learning_rate=0.005, alpha=0.02,
+                                max_iter=20, n_jobs=n_jobs, random_state=0).fit(Xtr, ytr)
+        m, lo = med(fit, n=5)
+        out[f"fit_per_epoch_ms_n_jobs_{n_jobs}"] = (m / 20, lo / 20)
+    out["loadavg_after"] = os.getloadavg()[0]
+    for k, v in out.items():
+        if k != "machine":
+            print(k, v)
+    save_json(RESULTS / "shuffle_cost.json", out)
+
+
+if __name__ == "__main__":
+    main()
