@@ -74,8 +74,8 @@ class FeatureEncoder:
         If set, string cells of categorical side columns are split at it
         (``"Action|Comedy"``); cells that are lists, tuples, sets or arrays
         are always multi-valued.
-    multi_value_weight : {"mean", "one"}
-        x of each value of a multi-valued cell: 1/len(cell) or 1.
+    multi_value_weight : {"one", "mean"}
+        x of each value of a multi-valued cell: 1 or 1/len(cell).
     standardize : bool
         Numeric columns are centred and scaled by the mean and standard
         deviation of the first fitted batch.

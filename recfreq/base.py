@@ -65,10 +65,11 @@ def _ndim(X):
 class BaseRecommender(BaseEstimator):
     """Base class of the rating models (not for direct use).
 
-    Subclasses define ``_default_learning_rates`` and the hooks
+    Subclasses define ``_default_learning_rates``, ``_run_epoch`` and
+    ``_parameter_arrays``. Models on (user, item, rating) rows also define
     ``_allocate_parameters``, ``_grow_parameters``, ``_state_blocks``,
-    ``_run_epoch``, ``_predict_rows``, ``_score_items`` and
-    ``_parameter_arrays``.
+    ``_predict_rows`` and ``_score_items``; models on other data override the
+    training hooks (``_read_training_data`` ... ``_epoch_batches``) instead.
 
     Notes
     -----
@@ -85,34 +86,37 @@ class BaseRecommender(BaseEstimator):
     #: solver name -> learning rate used when ``learning_rate=None``
     _default_learning_rates = {}
 
+    #: private attributes set by fitting (removed with the fitted state)
+    _private_fitted_state = ("_user_encoder", "_item_encoder", "_rng", "_fitted_dtype")
+
     # ------------------------------------------------------------------ hooks
-    @abstractmethod
     def _allocate_parameters(self, n_users, n_items, rng, data):
         """Create the parameter tables (fitted attributes) for a fresh fit.
 
         ``data`` is the encoded training data (row frequencies are known).
         """
+        raise NotImplementedError(f"{type(self).__name__} does not implement _allocate_parameters")
 
-    @abstractmethod
     def _grow_parameters(self, n_users, n_items, rng):
         """Append freshly initialised rows for ids first seen in ``partial_fit``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _grow_parameters")
 
-    @abstractmethod
     def _state_blocks(self):
         """Per-row parameter blocks of the user and item tables: two dicts of name -> shape."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _state_blocks")
 
     @abstractmethod
     def _run_epoch(self, data, n_threads):
-        """Run one epoch over ``data`` (already in epoch order) through
-        :mod:`recfreq._engine`; return the sum of squared errors."""
+        """Run one epoch over what ``_epoch_batches`` prepared, through
+        :mod:`recfreq._engine`; return the summed loss of its samples."""
 
-    @abstractmethod
     def _predict_rows(self, user_rows, item_rows):
         """Predictions for encoded rows; -1 marks an unknown user or item."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _predict_rows")
 
-    @abstractmethod
     def _score_items(self, user_rows):
         """Scores of every item for each encoded user row (n_users, n_items)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _score_items")
 
     @abstractmethod
     def _parameter_arrays(self):
@@ -152,38 +156,34 @@ class BaseRecommender(BaseEstimator):
                 f"warm_start=True continues a model trained in {self._fitted_dtype}; "
                 f"dtype={self.dtype!r} differs. Set warm_start=False to start over."
             )
-        users, items, ratings = self._check_training_input(X, y, reset=True, dtype=self._dtype())
+        raw, targets = self._read_training_data(X, y, reset=not warm, dtype=self._dtype())
         rng = check_random_state(self.random_state)
 
+        validation = None
         if self.early_stopping:
-            is_val = np.zeros(ratings.shape[0], dtype=bool)
-            n_val = max(1, int(round(self.validation_fraction * ratings.shape[0])))
-            if n_val >= ratings.shape[0]:
+            n = targets.shape[0]
+            n_val = max(1, int(round(self.validation_fraction * n)))
+            if n_val >= n:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction} leaves no training data "
-                    f"out of {ratings.shape[0]} samples."
+                    f"out of {n} samples."
                 )
-            is_val[rng.choice(ratings.shape[0], n_val, replace=False)] = True
-            # kept as raw ids: encoded after the training ids, so a validation
-            # user absent from training is unknown, exactly as at predict time
-            validation = (users[is_val], items[is_val], ratings[is_val])
-            users, items, ratings = users[~is_val], items[~is_val], ratings[~is_val]
-        else:
-            validation = None
+            is_val = np.zeros(n, dtype=bool)
+            is_val[rng.choice(n, n_val, replace=False)] = True
+            # kept raw: encoded after the training rows, so an id absent from
+            # training is unknown, exactly as at predict time
+            validation = (self._take_rows(raw, np.flatnonzero(is_val)), targets[is_val])
+            raw, targets = self._take_rows(raw, np.flatnonzero(~is_val)), targets[~is_val]
 
         if warm:
-            data = self._encode_and_grow(users, items, ratings, rng)
-            for state in (self.user_state_, self.item_state_):
-                state.counts[:] = 0
-                state.n_samples = 0
-            self.global_mean_ = float(np.mean(ratings, dtype=np.float64))
+            data = self._encode_and_grow(raw, targets, rng)
+            self._refresh_statistics(targets)
         else:
-            data = self._initialize(users, items, ratings, rng)
-        self.user_state_.add_counts(data.user_index)
-        self.item_state_.add_counts(data.item_index)
+            data = self._initialize(raw, targets, rng)
+        # frequencies are those of this fit's training data (warm_start included)
+        self._count_frequencies(data, reset=True)
         if validation is not None:
-            validation = (self._user_encoder.transform(validation[0]),
-                          self._item_encoder.transform(validation[1]), validation[2])
+            validation = self._encode_validation(*validation)
         self._rng = rng
         self.loss_curve_ = []
         self.validation_scores_ = []
@@ -215,18 +215,17 @@ class BaseRecommender(BaseEstimator):
             self._validate_params()
         self._check_runtime()
         dtype = self._dtype() if first else self._fitted_dtype
-        users, items, ratings = self._check_training_input(X, y, reset=first, dtype=dtype)
+        raw, targets = self._read_training_data(X, y, reset=first, dtype=dtype)
         if first:
             rng = check_random_state(self.random_state)
-            data = self._initialize(users, items, ratings, rng)
+            data = self._initialize(raw, targets, rng)
             self._rng = rng
             self.loss_curve_ = []
             self.validation_scores_ = []
             self.n_iter_ = 0
         else:
-            data = self._encode_and_grow(users, items, ratings, self._rng)
-        self.user_state_.add_counts(data.user_index)
-        self.item_state_.add_counts(data.item_index)
+            data = self._encode_and_grow(raw, targets, self._rng)
+        self._count_frequencies(data, reset=first)
         self._train(data, 1, None, stop_early=False)
         return self
 
@@ -336,19 +335,30 @@ class BaseRecommender(BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=True)
         return users, items
 
-    def _check_training_input(self, X, y, reset, dtype):
+    # ------------------------------------------------------- training hooks
+    # fit/partial_fit/_train are a template over these; a model whose data is
+    # not (user, item, rating) rows (the factorization machine's design
+    # matrix, say) overrides them instead of copying the loop.
+    def _read_training_data(self, X, y, reset, dtype):
+        """Validate ``X`` and ``y``; return (raw rows, targets of ``dtype``)."""
         users, items = self._check_ids(X, reset=reset)
-        return users, items, check_ratings(y, users.shape[0], dtype)
+        return (users, items), check_ratings(y, users.shape[0], dtype)
 
-    def _initialize(self, users, items, ratings, rng):
+    @staticmethod
+    def _take_rows(raw, index):
+        """The rows ``index`` of raw training data (the early-stopping split)."""
+        return tuple(column[index] for column in raw)
+
+    def _initialize(self, raw, targets, rng):
         """Fresh encoders, tables and solver state for ``fit`` or a first ``partial_fit``."""
+        users, items = raw
         self._user_encoder, self._item_encoder = IdEncoder(), IdEncoder()
         user_index = self._user_encoder.fit_transform(users)
         item_index = self._item_encoder.fit_transform(items)
         n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         self._fitted_dtype = self._dtype()
-        self.global_mean_ = float(np.mean(ratings, dtype=np.float64))
-        data = TrainingData(user_index, item_index, ratings)
+        self.global_mean_ = float(np.mean(targets, dtype=np.float64))
+        data = TrainingData(user_index, item_index, targets)
         self._allocate_parameters(n_users, n_items, rng, data)
         user_blocks, item_blocks = self._state_blocks()
         track = self.counter_halflife is not None
@@ -359,8 +369,9 @@ class BaseRecommender(BaseEstimator):
         self._sync_ids()
         return self._record_seen(data)
 
-    def _encode_and_grow(self, users, items, ratings, rng):
+    def _encode_and_grow(self, raw, targets, rng):
         """Encode a new batch, adding unseen ids as new rows of every table."""
+        users, items = raw
         user_index = self._user_encoder.extend_transform(users)
         item_index = self._item_encoder.extend_transform(items)
         n_users, n_items = len(self._user_encoder), len(self._item_encoder)
@@ -370,7 +381,49 @@ class BaseRecommender(BaseEstimator):
             self.item_state_.grow(n_items)
             self.user_items_.resize((n_users, n_items))
         self._sync_ids()
-        return self._record_seen(TrainingData(user_index, item_index, ratings.astype(self._fitted_dtype, copy=False)))
+        return self._record_seen(TrainingData(user_index, item_index, targets.astype(self._fitted_dtype, copy=False)))
+
+    def _refresh_statistics(self, targets):
+        """Statistics a warm-started ``fit`` recomputes from its new data."""
+        self.global_mean_ = float(np.mean(targets, dtype=np.float64))
+
+    def _count_frequencies(self, data, reset):
+        """Add the batch's rows to the frequency counts (after clearing them if ``reset``)."""
+        for state, index in ((self.user_state_, data.user_index), (self.item_state_, data.item_index)):
+            if reset:
+                state.counts[:] = 0
+                state.n_samples = 0
+            state.add_counts(index)
+
+    def _encode_validation(self, raw, targets):
+        """Held-out rows in the form ``_validation_score`` takes."""
+        users, items = raw
+        return self._user_encoder.transform(users), self._item_encoder.transform(items), targets
+
+    def _validation_score(self, validation):
+        """(name, value) of the held-out score early stopping watches; lower is better."""
+        users, items, targets = validation
+        pred = self._predict_rows(users, items).astype(np.float64)
+        return "val_rmse", float(np.sqrt(np.mean((pred - targets) ** 2)))
+
+    def _epoch_batches(self, data, shuffler):
+        """(n_samples, prepare): ``prepare(slot)`` returns the next epoch's data.
+
+        The default gathers the per-sample arrays into a shuffled copy (two
+        buffers, so one can be filled while the kernel reads the other): the
+        kernels then read samples sequentially instead of jumping through an
+        index, which cost three cache misses per sample.
+        """
+        n_samples = data.ratings.shape[0]
+        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
+
+        def prepare(slot):
+            order = shuffler.permutation(n_samples)
+            for source, target in zip(data, buffers[slot]):
+                np.take(source, order, out=target)
+            return buffers[slot]
+
+        return n_samples, prepare
 
     def _sync_ids(self):
         self.user_ids_ = self._user_encoder.classes_
@@ -391,46 +444,37 @@ class BaseRecommender(BaseEstimator):
         from tqdm.auto import tqdm
 
         n_threads = effective_n_threads(self.n_jobs)
-        n_samples = data.ratings.shape[0]
         # Generator.permutation is several times faster than RandomState's,
         # which matters when an epoch itself takes milliseconds.
         shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
+        n_samples, prepare = self._epoch_batches(data, shuffler)
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
-        # The next epoch's shuffled copy is prepared on a helper thread while
-        # the kernel (which releases the GIL) runs the current one: the host
-        # shuffle is serial work that would otherwise stall every epoch. One
-        # shuffler, consumed in epoch order, keeps the orders deterministic.
-        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
-
-        def shuffled(target):
-            order = shuffler.permutation(n_samples)
-            for source, out in zip(data, target):
-                np.take(source, order, out=out)
-            return target
-
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
                         disable=not self.verbose, leave=bool(self.verbose))
+        # The next epoch's data is prepared on a helper thread while the kernel
+        # (which releases the GIL) runs the current one: the host shuffle is
+        # serial work that would otherwise stall every epoch. One shuffler,
+        # consumed in epoch order, keeps the orders deterministic.
         pool = ThreadPoolExecutor(max_workers=1)
         try:
-            upcoming = pool.submit(shuffled, buffers[0])
+            upcoming = pool.submit(prepare, 0)
             for epoch in range(n_epochs):
                 epoch_data = upcoming.result()
                 if epoch + 1 < n_epochs:
-                    upcoming = pool.submit(shuffled, buffers[(epoch + 1) % 2])
-                sse = self._run_epoch(epoch_data, n_threads)
+                    upcoming = pool.submit(prepare, (epoch + 1) % 2)
+                total_loss = self._run_epoch(epoch_data, n_threads)
                 self.t_ += n_samples
                 self.n_iter_ += 1
-                loss = sse / n_samples
+                loss = total_loss / n_samples
                 self._check_divergence(loss, epoch)
                 self.loss_curve_.append(loss)
                 postfix = {"loss": f"{loss:.4f}"}
                 current = loss
                 if validation is not None:
-                    val_pred = self._predict_rows(validation[0], validation[1])
-                    current = float(np.sqrt(np.mean((val_pred.astype(np.float64) - validation[2]) ** 2)))
+                    name, current = self._validation_score(validation)
                     self.validation_scores_.append(current)
-                    postfix["val_rmse"] = f"{current:.4f}"
+                    postfix[name] = f"{current:.4f}"
                 progress.set_postfix(postfix)
                 progress.update(1)
                 if stop_early and tol is not None:
@@ -455,6 +499,5 @@ class BaseRecommender(BaseEstimator):
 
     def _reset_fitted_state(self):
         for name in list(vars(self)):
-            if (name.endswith("_") and not name.startswith("__")) or name in (
-                    "_user_encoder", "_item_encoder", "_rng", "_fitted_dtype"):
+            if (name.endswith("_") and not name.startswith("__")) or name in self._private_fitted_state:
                 delattr(self, name)

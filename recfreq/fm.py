@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils import ClassifierTags
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -68,26 +68,10 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     _task = "regression"
 
-    # ----------------------------------------------------------------- hooks
-    # BaseRecommender's abstract hooks describe its two-table data path, which
-    # the FM replaces; they are defined so the class is concrete.
-    def _allocate_parameters(self, n_users, n_items, rng):  # pragma: no cover
-        raise NotImplementedError
-
-    def _grow_parameters(self, n_users, n_items, rng):  # pragma: no cover
-        raise NotImplementedError
+    _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
 
     def _state_blocks(self):
         return {"factors": (self.n_factors,), "bias": ()}
-
-    def _run_epoch(self, data, n_threads):  # pragma: no cover
-        raise NotImplementedError
-
-    def _predict_rows(self, user_rows, item_rows):  # pragma: no cover
-        raise NotImplementedError
-
-    def _score_items(self, user_rows):  # pragma: no cover
-        raise NotImplementedError
 
     def _parameter_arrays(self):
         return [self.feature_factors_, self.feature_bias_, self.intercept_]
@@ -167,10 +151,61 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _new_factors(self, n_rows, rng):
         return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
 
-    def _add_counts(self, design, n_samples):
+    # ------------------------------------------------- BaseRecommender hooks
+    def _read_training_data(self, X, y, reset, dtype):
+        raw = self._read_X(X, reset=reset)
+        classes = getattr(self, "_partial_fit_classes", None)
+        if reset and classes is not None and self._task == "classification":
+            self._check_targets(np.asarray(classes), len(classes), dtype, first=True)
+            return raw, self._check_targets(y, raw.shape[0], dtype, first=False)
+        return raw, self._check_targets(y, raw.shape[0], dtype, first=reset)
+
+    @staticmethod
+    def _take_rows(raw, index):
+        return FeatureEncoder.take(raw, index)
+
+    def _refresh_statistics(self, targets):
+        """A warm-started fit keeps the intercept it learned and the rating range."""
+
+    def _count_frequencies(self, data, reset):
         # rows count samples with x_j != 0: each non-zero entry is one (sample, row)
-        self.feature_state_.counts += np.bincount(design[1], minlength=self.feature_state_.n_rows)
-        self.feature_state_.n_samples += int(n_samples)
+        (_, indices, _), targets = data
+        if reset:
+            self.feature_state_.counts[:] = 0
+            self.feature_state_.n_samples = 0
+        self.feature_state_.counts += np.bincount(indices, minlength=self.feature_state_.n_rows)
+        self.feature_state_.n_samples += int(targets.shape[0])
+
+    def _encode_validation(self, raw, targets):
+        return self._design(self._feature_encoder.transform(raw)), targets
+
+    def _epoch_batches(self, data, shuffler):
+        # CSR rows are contiguous segments: the kernel reads each through the
+        # epoch's permutation, so nothing is gathered
+        design, targets = data
+        n_samples = targets.shape[0]
+        return n_samples, lambda slot: (design, targets, shuffler.permutation(n_samples).astype(np.int64))
+
+    def _run_epoch(self, data, n_threads):
+        (indptr, indices, values), targets, order = data
+        config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                       self.counter_halflife)
+        return _engine.fm_epoch(
+            device=self.device, indptr=indptr, indices=indices, data=values, targets=targets,
+            order=order, task=_TASKS[self._task], intercept=self.intercept_,
+            intercept_accum=self.intercept_accum_, feature_bias=self.feature_bias_,
+            feature_factors=self.feature_factors_, state=self.feature_state_, config=config,
+            dense_learning_rate=self._dense_learning_rate(), alpha=self.alpha,
+            alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
+            t_start=self.t_, n_threads=n_threads)
+
+    def _validation_score(self, validation):
+        design, targets = validation
+        pred = self._predict_design(design).astype(np.float64)
+        if self._task == "regression":
+            return "val_rmse", float(np.sqrt(np.mean((pred - targets) ** 2)))
+        p = np.clip(pred, 1e-15, 1 - 1e-15)
+        return "val_log_loss", float(-np.mean(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
 
     def _initialize(self, raw, targets, rng):
         """Fresh encoder, tables and solver state for ``fit`` or a first ``partial_fit``."""
@@ -191,7 +226,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         self.intercept_accum_ = np.zeros(1 if adagrad else 0, dtype=self._fitted_dtype)
         self.t_ = 0
         self._after_encoding(raw, reset=True)
-        return self._design(X_csr)
+        return self._design(X_csr), targets
 
     def _set_offset(self, targets):
         if self._task == "regression":
@@ -202,7 +237,7 @@ class _BaseFactorizationMachine(BaseRecommender):
             rate = float(np.clip(np.mean(targets, dtype=np.float64), 1e-6, 1 - 1e-6))
             self._offset = float(np.log(rate / (1 - rate)))
 
-    def _encode_and_grow(self, raw, rng):
+    def _encode_and_grow(self, raw, targets, rng):
         X_csr = self._feature_encoder.extend_transform(raw)
         n_features = self._feature_encoder.n_features
         extra = n_features - self.feature_bias_.shape[0]
@@ -211,7 +246,7 @@ class _BaseFactorizationMachine(BaseRecommender):
             self.feature_bias_ = np.concatenate([self.feature_bias_, np.zeros(extra, dtype=self._fitted_dtype)])
             self.feature_state_.grow(n_features)
         self._after_encoding(raw, reset=False)
-        return self._design(X_csr)
+        return self._design(X_csr), targets
 
     def _after_encoding(self, raw, reset):
         encoder = self._feature_encoder
@@ -252,44 +287,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         -------
         self : object
         """
-        self._validate_params()
-        self._check_runtime()
-        warm = self.warm_start and hasattr(self, "t_")
-        if warm and self._dtype() != self._fitted_dtype:
-            raise ValueError(
-                f"warm_start=True continues a model trained in {self._fitted_dtype}; "
-                f"dtype={self.dtype!r} differs. Set warm_start=False to start over."
-            )
-        raw = self._read_X(X, reset=not warm)
-        targets = self._check_targets(y, raw.shape[0], self._dtype(), first=not warm)
-        rng = check_random_state(self.random_state)
-        n = targets.shape[0]
-        if self.early_stopping:
-            is_val = np.zeros(n, dtype=bool)
-            n_val = max(1, int(round(self.validation_fraction * n)))
-            if n_val >= n:
-                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training data "
-                                 f"out of {n} samples.")
-            is_val[rng.choice(n, n_val, replace=False)] = True
-            validation = (FeatureEncoder.take(raw, np.flatnonzero(is_val)), targets[is_val])
-            raw, targets = FeatureEncoder.take(raw, np.flatnonzero(~is_val)), targets[~is_val]
-        else:
-            validation = None
-        if warm:
-            design = self._encode_and_grow(raw, rng)
-            self.feature_state_.counts[:] = 0
-            self.feature_state_.n_samples = 0
-        else:
-            design = self._initialize(raw, targets, rng)
-        self._add_counts(design, targets.shape[0])
-        if validation is not None:
-            validation = (self._design(self._feature_encoder.transform(validation[0])), validation[1])
-        self._rng = rng
-        self.loss_curve_ = []
-        self.validation_scores_ = []
-        self.n_iter_ = 0
-        self._train(design, targets, self.max_iter, validation, stop_early=True)
-        return self
+        return super().fit(X, y)
 
     def partial_fit(self, X, y, classes=None):
         """Run one more epoch over ``X``, keeping every solver state.
@@ -310,29 +308,11 @@ class _BaseFactorizationMachine(BaseRecommender):
         -------
         self : object
         """
-        first = not hasattr(self, "t_")
-        if first:
-            self._validate_params()
-        self._check_runtime()
-        raw = self._read_X(X, reset=first)
-        dtype = self._dtype() if first else self._fitted_dtype
-        if first and classes is not None and self._task == "classification":
-            self._check_targets(np.asarray(classes), len(classes), dtype, first=True)
-            targets = self._check_targets(y, raw.shape[0], dtype, first=False)
-        else:
-            targets = self._check_targets(y, raw.shape[0], dtype, first=first)
-        if first:
-            rng = check_random_state(self.random_state)
-            design = self._initialize(raw, targets, rng)
-            self._rng = rng
-            self.loss_curve_ = []
-            self.validation_scores_ = []
-            self.n_iter_ = 0
-        else:
-            design = self._encode_and_grow(raw, self._rng)
-        self._add_counts(design, targets.shape[0])
-        self._train(design, targets, 1, None, stop_early=False)
-        return self
+        self._partial_fit_classes = classes
+        try:
+            return super().partial_fit(X, y)
+        finally:
+            del self._partial_fit_classes
 
     @available_if(_is_classifier)
     def decision_function(self, X):
@@ -386,66 +366,6 @@ class _BaseFactorizationMachine(BaseRecommender):
         if self.clip_predictions:
             np.clip(scores, *self.rating_range_, out=scores)
         return scores
-
-    # ------------------------------------------------------------- training
-    def _train(self, design, targets, n_epochs, validation, stop_early):
-        """BaseRecommender's epoch loop for a CSR design: the permutation is passed as ``order``."""
-        from tqdm.auto import tqdm
-
-        indptr, indices, data = design
-        n_threads = effective_n_threads(self.n_jobs)
-        n_samples = targets.shape[0]
-        shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
-        tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
-        best, no_improvement = np.inf, 0
-        config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
-                                       self.counter_halflife)
-        progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
-                        disable=not self.verbose, leave=bool(self.verbose))
-        try:
-            for epoch in range(n_epochs):
-                order = shuffler.permutation(n_samples).astype(np.int64, copy=False)
-                total = _engine.fm_epoch(
-                    device=self.device, indptr=indptr, indices=indices, data=data, targets=targets,
-                    order=order, task=_TASKS[self._task], intercept=self.intercept_,
-                    intercept_accum=self.intercept_accum_, feature_bias=self.feature_bias_,
-                    feature_factors=self.feature_factors_, state=self.feature_state_, config=config,
-                    dense_learning_rate=self._dense_learning_rate(), alpha=self.alpha,
-                    alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
-                    t_start=self.t_, n_threads=n_threads)
-                self.t_ += n_samples
-                self.n_iter_ += 1
-                loss = total / n_samples
-                self._check_divergence(loss, epoch)
-                self.loss_curve_.append(loss)
-                postfix = {"loss": f"{loss:.4f}"}
-                current = loss
-                if validation is not None:
-                    current = self._validation_score(*validation)
-                    self.validation_scores_.append(current)
-                    postfix["val_" + ("rmse" if self._task == "regression" else "log_loss")] = f"{current:.4f}"
-                progress.set_postfix(postfix)
-                progress.update(1)
-                if stop_early and tol is not None:
-                    no_improvement = 0 if current < best - tol else no_improvement + 1
-                    best = min(best, current)
-                    if no_improvement >= self.n_iter_no_change:
-                        break
-        finally:
-            progress.close()
-
-    def _validation_score(self, design, targets):
-        pred = self._predict_design(design).astype(np.float64)
-        if self._task == "regression":
-            return float(np.sqrt(np.mean((pred - targets) ** 2)))
-        p = np.clip(pred, 1e-15, 1 - 1e-15)
-        return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
-
-    def _reset_fitted_state(self):
-        super()._reset_fitted_state()
-        for name in ("_feature_encoder", "_offset"):
-            if hasattr(self, name):
-                delattr(self, name)
 
     # ------------------------------------------------------------ recommend
     def recommend(self, users, n=10, exclude_seen=True, *, items=None, user_features=None,

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from recfreq._solvers import SOLVER_NAMES

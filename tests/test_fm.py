@@ -31,8 +31,6 @@ def side_frame(X, seed=0, genres=True):
 
 def _replay(params, batches, classification=False):
     """Replay fit (first batch) + partial_fit (later batches) with the NumPy reference epoch."""
-    model_cls = FactorizationMachineClassifier if classification else FactorizationMachine
-    probe = model_cls(**params)
     k, seed = params["n_factors"], params["random_state"]
     solver = Solver.from_name(params["solver"])
     cfg = _engine.solver_config(solver, params["learning_rate"], params["frequency_exponent"],
@@ -57,7 +55,6 @@ def _replay(params, batches, classification=False):
     n_rows, t, losses = 0, 0, []
     lr_dense = params["dense_learning_rate"]
     for call, (design, y) in enumerate(designs):
-        new = design.shape[1] - n_rows if call == 0 else None
         if call == 0:
             V[:design.shape[1]] = rng.standard_normal((design.shape[1], k)) * params["init_std"]
             n_rows = design.shape[1]
@@ -66,7 +63,6 @@ def _replay(params, batches, classification=False):
             if extra:
                 V[n_rows:] = rng.standard_normal((extra, k)) * params["init_std"]
                 n_rows += extra
-        del new
         design = sp.csr_matrix(design)
         state["counts"] += np.bincount(design.indices, minlength=n_features)
         state["n_samples"] += design.shape[0]
@@ -80,7 +76,6 @@ def _replay(params, batches, classification=False):
                                  params["alpha_bias"], t, state, w0_accum)
             losses.append(total / design.shape[0])
             t += design.shape[0]
-    del probe
     return w0, w, V, losses, state
 
 
@@ -309,3 +304,37 @@ def test_engine_refuses_out_of_range_features():
     with pytest.raises(ValueError, match="outside"):
         _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=0.0,
                            feature_bias=model.feature_bias_, feature_factors=model.feature_factors_, n_threads=1)
+
+
+# ------------------------------------------------------------------ quality
+@pytest.mark.slow
+def test_movielens_100k_quality_ids_only_and_with_side_features():
+    """Issue 5: ids-only FM reproduces biased MF (within 0.01, or better); side features help.
+
+    Thresholds, not exact floats: measured 0.907 (FM ids), 0.919 (MF), 0.899 (FM ids+side);
+    see benchmarks/README.md. The issue's 0.895 target is not reached (documented there).
+    """
+    from recfreq import MatrixFactorization
+    from recfreq.datasets import load_movielens
+    from recfreq.metrics import rmse
+    from recfreq.model_selection import train_test_split
+
+    b = load_movielens("100k")
+    X_train, X_test, y_train, y_test = train_test_split(b.data, b.target, test_size=0.2, random_state=0)
+    fm = rmse(y_test, FactorizationMachine(random_state=0).fit(X_train, y_train).predict(X_test))
+    mf = rmse(y_test, MatrixFactorization(random_state=0).fit(X_train, y_train).predict(X_test))
+    assert fm <= mf + 0.01, (fm, mf)
+    users = pd.DataFrame(b.users).set_index("user_id")
+    movies = pd.DataFrame(b.movies).set_index("item_id")
+
+    def frame(ids):
+        f = pd.DataFrame({"user": ids[:, 0], "item": ids[:, 1]})
+        f["gender"] = users.loc[f.user, "gender"].to_numpy()
+        f["occupation"] = users.loc[f.user, "occupation"].to_numpy()
+        f["age"] = (users.loc[f.user, "age"].to_numpy() // 10).astype(str)
+        f["genres"] = movies.loc[f.item, "genres"].to_numpy()
+        return f
+
+    side = FactorizationMachine(random_state=0, multi_value_separator="|").fit(frame(X_train), y_train)
+    with_side = rmse(y_test, side.predict(frame(X_test)))
+    assert with_side <= 0.905 and with_side < fm, (with_side, fm)

@@ -7,7 +7,7 @@ import pytest
 
 from recfreq import _engine
 from recfreq._projection import ProjectedTable
-from recfreq._solvers import SOLVER_NAMES, Solver, TableState
+from recfreq._solvers import Solver, TableState
 
 import _reference as ref
 from _helpers import tiny_ratings

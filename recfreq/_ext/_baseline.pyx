@@ -10,15 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from recfreq._ext._solvers cimport (
-    SolverConfig, RowFrequencyState, row_learning_rate, row_step)
-
-
-cdef inline double* _dptr(double[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline long long* _lptr(long long[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
+    SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
 
 
 def baseline_epoch(*,
@@ -61,17 +53,9 @@ def baseline_epoch(*,
     cdef floating* user_accum = &user_bias_accum[0] if user_bias_accum.shape[0] > 0 else NULL
     cdef floating* item_accum = &item_bias_accum[0] if item_bias_accum.shape[0] > 0 else NULL
 
-    cfg.kind = solver
-    cfg.learning_rate = learning_rate
-    cfg.frequency_exponent = frequency_exponent
-    cfg.counter_halflife = counter_halflife
-    cfg.epsilon = epsilon
-    user_state.frequency = _dptr(user_frequency)
-    user_state.counter = _dptr(user_counter)
-    user_state.last_seen = _lptr(user_last_seen)
-    item_state.frequency = _dptr(item_frequency)
-    item_state.counter = _dptr(item_counter)
-    item_state.last_seen = _lptr(item_last_seen)
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
+    user_state = frequency_state(user_frequency, user_counter, user_last_seen)
+    item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule="static"):

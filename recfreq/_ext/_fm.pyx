@@ -25,7 +25,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
-    SolverConfig, RowFrequencyState, row_learning_rate, row_step,
+    SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_SGD, SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport prefetch_row
 
@@ -39,14 +39,6 @@ cdef enum:
     # change every DENSE_SYNC samples (w0 is in every sample: writing the
     # shared value each time makes the threads fight over one cache line)
     DENSE_SYNC = 64
-
-
-cdef inline double* _dptr(double[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline long long* _lptr(long long[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
 
 
 cdef inline double _sigmoid(double z) noexcept nogil:
@@ -169,18 +161,12 @@ def fm_epoch(*,
     cdef floating* w = &feature_bias[0] if feature_bias.shape[0] > 0 else NULL
     cdef floating* V = &feature_factors[0, 0] if feature_factors.shape[0] > 0 else NULL
 
-    cfg.kind = solver
-    cfg.learning_rate = learning_rate
-    cfg.frequency_exponent = frequency_exponent
-    cfg.counter_halflife = counter_halflife
-    cfg.epsilon = epsilon
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
     # w0 is in every sample: no frequency rule, its own step size (DESIGN 3)
     dense_cfg = cfg
     dense_cfg.kind = SOLVER_ADAGRAD if solver == SOLVER_ADAGRAD else SOLVER_SGD
     dense_cfg.learning_rate = dense_learning_rate
-    state.frequency = _dptr(feature_frequency)
-    state.counter = _dptr(feature_counter)
-    state.last_seen = _lptr(feature_last_seen)
+    state = frequency_state(feature_frequency, feature_counter, feature_last_seen)
 
     sums = NULL  # thread-private below
     grad = NULL

@@ -12,22 +12,16 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
-    SolverConfig, RowFrequencyState, row_learning_rate, row_step)
+    SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
 from recfreq._ext._vector cimport dot, prefetch_row
 from recfreq._ext._projection cimport ProjectionLayout, project_forward, project_backward
+# the dense-gradient flush shared with the NeuralCF kernel
+from recfreq._ext._dense cimport flush_dense as _flush_dense
 
 
 cdef enum:
     # samples ahead whose rows are prefetched (measured on ml-1m, k=100)
     PREFETCH_DISTANCE = 6
-
-
-cdef inline double* _dptr(double[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline long long* _lptr(long long[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
 
 
 def mf_epoch(*,
@@ -88,17 +82,9 @@ def mf_epoch(*,
     cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL
     cdef floating* acc_bi = &item_bias_accum[0] if adagrad else NULL
 
-    cfg.kind = solver
-    cfg.learning_rate = learning_rate
-    cfg.frequency_exponent = frequency_exponent
-    cfg.counter_halflife = counter_halflife
-    cfg.epsilon = epsilon
-    user_state.frequency = _dptr(user_frequency)
-    user_state.counter = _dptr(user_counter)
-    user_state.last_seen = _lptr(user_last_seen)
-    item_state.frequency = _dptr(item_frequency)
-    item_state.counter = _dptr(item_counter)
-    item_state.last_seen = _lptr(item_last_seen)
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
+    user_state = frequency_state(user_frequency, user_counter, user_last_seen)
+    item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
     grad_p = NULL  # thread-private below; set here so the compiler sees them initialised
     grad_q = NULL
@@ -151,21 +137,6 @@ cdef ProjectionLayout _layout(const long long[::1] row_offset, const int[::1] ro
     lay.layer_in = &layer_in[0] if layer_in.shape[0] > 0 else NULL
     lay.layer_out = &layer_out[0] if layer_out.shape[0] > 0 else NULL
     return lay
-
-
-cdef inline void _flush_dense(const SolverConfig* cfg, floating* dense, floating* grad_sum,
-                              floating* accum, Py_ssize_t size, double rate) noexcept nogil:
-    """Step the dense layers with the gradient summed since the last flush, then clear it.
-
-    Under sgd, fa-sgd and cf-sgd this is a plain SGD step (a frequency rule means
-    nothing for parameters in every sample); under adagrad, Adagrad per coordinate.
-    """
-    cdef Py_ssize_t j
-    if size == 0:
-        return
-    row_step(cfg, dense, grad_sum, accum, size, rate)
-    for j in range(size):
-        grad_sum[j] = 0
 
 
 def mf_projected_epoch(*,
@@ -279,19 +250,11 @@ def mf_projected_epoch(*,
     cdef floating* dense_i = &item_dense[0] if item_dense_size > 0 else NULL
     cdef Py_ssize_t buf_size = 2 * max_activation + 2 * k + 4 * max_width + user_dense_size + item_dense_size
 
-    cfg.kind = solver
-    cfg.learning_rate = learning_rate
-    cfg.frequency_exponent = frequency_exponent
-    cfg.counter_halflife = counter_halflife
-    cfg.epsilon = epsilon
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
     dense_cfg = cfg
     dense_cfg.learning_rate = dense_learning_rate
-    user_state.frequency = _dptr(user_frequency)
-    user_state.counter = _dptr(user_counter)
-    user_state.last_seen = _lptr(user_last_seen)
-    item_state.frequency = _dptr(item_frequency)
-    item_state.counter = _dptr(item_counter)
-    item_state.last_seen = _lptr(item_last_seen)
+    user_state = frequency_state(user_frequency, user_counter, user_last_seen)
+    item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
     # thread-private below; set here so the compiler sees them initialised
     buf = act_u = act_i = grad_p = grad_q = work_u = work_i = NULL

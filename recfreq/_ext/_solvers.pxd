@@ -40,6 +40,28 @@ cdef struct RowFrequencyState:
     long long* last_seen        # cf-sgd with a half-life: t of the last visit
 
 
+cdef inline SolverConfig solver_config(int kind, double learning_rate, double frequency_exponent,
+                                       double counter_halflife, double epsilon) noexcept nogil:
+    """The SolverConfig a kernel builds from its scalar arguments."""
+    cdef SolverConfig cfg
+    cfg.kind = kind
+    cfg.learning_rate = learning_rate
+    cfg.frequency_exponent = frequency_exponent
+    cfg.counter_halflife = counter_halflife
+    cfg.epsilon = epsilon
+    return cfg
+
+
+cdef inline RowFrequencyState frequency_state(double[::1] frequency, double[::1] counter,
+                                              long long[::1] last_seen) noexcept:
+    """A table's frequency bookkeeping; arrays the solver does not use are empty -> NULL."""
+    cdef RowFrequencyState state
+    state.frequency = &frequency[0] if frequency.shape[0] > 0 else NULL
+    state.counter = &counter[0] if counter.shape[0] > 0 else NULL
+    state.last_seen = &last_seen[0] if last_seen.shape[0] > 0 else NULL
+    return state
+
+
 cdef inline double row_learning_rate(const SolverConfig* cfg,
                                      RowFrequencyState* state,
                                      Py_ssize_t row,
