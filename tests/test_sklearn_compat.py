@@ -21,13 +21,6 @@ EXPECTED_FAILED_CHECKS = {
             "1-5 scale, and diverges with a FloatingPointError (tested in test_mf.py)"
         ),
     },
-    "OverparamMF": {
-        "check_regressor_data_not_an_array": (
-            "same unscaled targets: sgd's row step (0.01) and layer step (1e-3) are tuned for "
-            "1-5 ratings and the product U A amplifies an oversized step; it diverges with a "
-            "FloatingPointError naming learning_rate"
-        ),
-    },
     "FactorizationMachineClassifier": {
         "check_decision_proba_consistency": (
             "feeds make_blobs' continuous floats as columns 0 and 1, which are user and item "

@@ -14,9 +14,8 @@ from cython.parallel cimport prange, parallel
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
 from recfreq._ext._vector cimport dot, prefetch_row
-from recfreq._ext._projection cimport ProjectionLayout, project_forward, project_backward
-# the dense-gradient flush shared with the NeuralCF kernel
-from recfreq._ext._dense cimport flush_dense as _flush_dense
+from recfreq._ext._projection cimport (
+    ProjectionLayout, project_forward, project_backward, flush_projections)
 
 
 cdef enum:
@@ -210,6 +209,8 @@ def mf_projected_epoch(*,
     cdef Py_ssize_t i, f, a
     cdef Py_ssize_t user_dense_size = user_dense.shape[0]
     cdef Py_ssize_t item_dense_size = item_dense.shape[0]
+    cdef int n_groups_u = user_group_in_dim.shape[0]
+    cdef int n_groups_i = item_group_in_dim.shape[0]
     cdef int u, it, d_u, d_i
     cdef long long t
     cdef double err, rate_u, rate_i
@@ -264,7 +265,9 @@ def mf_projected_epoch(*,
         # one zeroed block per thread: activations, loss gradients, back-prop
         # work space and this thread's dense-gradient sums
         buf = <floating*> calloc(buf_size, sizeof(floating))
-        pending = <int*> calloc(1, sizeof(int))
+        # pending[0]: samples since the last flush; then one "touched" flag per
+        # chain of the user table, then per chain of the item table
+        pending = <int*> calloc(1 + n_groups_u + n_groups_i, sizeof(int))
         act_u = buf
         act_i = act_u + max_activation
         grad_p = act_i + max_activation
@@ -305,14 +308,20 @@ def mf_projected_epoch(*,
             row_step(&cfg, x_i, g_i, acc_xi + item_row_offset[it] if adagrad else NULL, d_i, rate_i)
             row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
             row_step(&cfg, &item_bias[it], &grad_bi, acc_bi + it if adagrad else NULL, 1, rate_i)
+            pending[1 + user_row_group[u]] = 1
+            pending[1 + n_groups_u + item_row_group[it]] = 1
             pending[0] = pending[0] + 1
             if pending[0] == dense_batch_size:
-                _flush_dense(&dense_cfg, dense_u, user_dense_grad, acc_du, user_dense_size, dense_learning_rate)
-                _flush_dense(&dense_cfg, dense_i, item_dense_grad, acc_di, item_dense_size, dense_learning_rate)
+                flush_projections(&dense_cfg, &user_lay, n_groups_u, dense_u, user_dense_grad, acc_du,
+                                  pending + 1, dense_learning_rate)
+                flush_projections(&dense_cfg, &item_lay, n_groups_i, dense_i, item_dense_grad, acc_di,
+                                  pending + 1 + n_groups_u, dense_learning_rate)
                 pending[0] = 0
         if pending[0] > 0:
-            _flush_dense(&dense_cfg, dense_u, user_dense_grad, acc_du, user_dense_size, dense_learning_rate)
-            _flush_dense(&dense_cfg, dense_i, item_dense_grad, acc_di, item_dense_size, dense_learning_rate)
+            flush_projections(&dense_cfg, &user_lay, n_groups_u, dense_u, user_dense_grad, acc_du,
+                              pending + 1, dense_learning_rate)
+            flush_projections(&dense_cfg, &item_lay, n_groups_i, dense_i, item_dense_grad, acc_di,
+                              pending + 1 + n_groups_u, dense_learning_rate)
         free(pending)
         free(buf)
     return sse

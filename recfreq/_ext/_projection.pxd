@@ -19,6 +19,8 @@
 
 from cython cimport floating
 
+from recfreq._ext._dense cimport flush_dense
+from recfreq._ext._solvers cimport SolverConfig
 from recfreq._ext._vector cimport dot
 
 
@@ -112,3 +114,25 @@ cdef inline floating* project_backward(const ProjectionLayout* lay, floating* ro
             downstream[a] = dot(&W[a * n_out], upstream, n_out)
         upstream = downstream
     return upstream
+
+
+cdef inline void flush_projections(const SolverConfig* cfg, const ProjectionLayout* lay, int n_groups,
+                                   floating* dense, floating* grad_sum, floating* accum, int* touched,
+                                   double rate) noexcept nogil:
+    """Step the layers of the chains touched since the last flush (see _dense.pxd).
+
+    Skipping an untouched layer is exact (its summed gradient is zero, so its
+    SGD or Adagrad step is zero) and saves stepping every projection of a mixed
+    table after every few samples.
+    """
+    cdef int g, j, l
+    cdef long long offset
+    for g in range(n_groups):
+        if not touched[g]:
+            continue
+        for j in range(lay.group_n_layers[g]):
+            l = lay.group_first_layer[g] + j
+            offset = lay.layer_offset[l]
+            flush_dense(cfg, dense + offset, grad_sum + offset, accum + offset if accum != NULL else NULL,
+                        <Py_ssize_t>lay.layer_in[l] * lay.layer_out[l], rate)
+        touched[g] = 0
