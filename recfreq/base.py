@@ -175,16 +175,17 @@ class BaseRecommender(BaseEstimator):
             validation = (self._take_rows(raw, np.flatnonzero(is_val)), targets[is_val])
             raw, targets = self._take_rows(raw, np.flatnonzero(~is_val)), targets[~is_val]
 
+        self._rng = rng
         if warm:
             data = self._encode_and_grow(raw, targets, rng)
             self._refresh_statistics(targets)
         else:
             data = self._initialize(raw, targets, rng)
+            self._after_initialize(raw, targets, rng)
         # frequencies are those of this fit's training data (warm_start included)
         self._count_frequencies(data, reset=True)
         if validation is not None:
             validation = self._encode_validation(*validation)
-        self._rng = rng
         self.loss_curve_ = []
         self.validation_scores_ = []
         self.n_iter_ = 0
@@ -382,6 +383,9 @@ class BaseRecommender(BaseEstimator):
             self.user_items_.resize((n_users, n_items))
         self._sync_ids()
         return self._record_seen(TrainingData(user_index, item_index, targets.astype(self._fitted_dtype, copy=False)))
+
+    def _after_initialize(self, raw, targets, rng):
+        """A fresh ``fit``'s extra initialisation (not ``partial_fit``'s); nothing by default."""
 
     def _refresh_statistics(self, targets):
         """Statistics a warm-started ``fit`` recomputes from its new data."""
