@@ -29,7 +29,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_openmp_helpers", "_baseline", "_mf", "_fm"]
+EXTENSIONS = ["_openmp_helpers", "_baseline", "_mf", "_fm", "_ncf"]
 
 
 def _env_flag(name):

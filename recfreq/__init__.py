@@ -8,8 +8,9 @@ from ._show_versions import show_versions
 from .baseline import BaselinePredictor
 from .fm import FactorizationMachine, FactorizationMachineClassifier
 from .mf import MatrixFactorization
+from .ncf import NeuralCF
 from .overparam import OverparamMF
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BaselinePredictor", "FactorizationMachine", "FactorizationMachineClassifier", "MatrixFactorization", "OverparamMF", "show_versions", "__version__"]
+__all__ = ["BaselinePredictor", "FactorizationMachine", "FactorizationMachineClassifier", "MatrixFactorization", "NeuralCF", "OverparamMF", "show_versions", "__version__"]

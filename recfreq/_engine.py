@@ -11,7 +11,8 @@ import numpy as np
 from ._backend import import_cupy
 from ._solvers import ADAGRAD_EPSILON
 
-__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_predict"]
+__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_predict",
+           "ncf_epoch", "ncf_sample_negatives"]
 
 
 def solver_config(solver, learning_rate, frequency_exponent, counter_halflife):
@@ -274,4 +275,144 @@ def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factor
 
     kernel(indptr=indptr, indices=indices, data=data, intercept=float(intercept), feature_bias=feature_bias,
            feature_factors=feature_factors, out=out, n_threads=int(n_threads))
+    return out
+
+
+def _check_positive_csr(indptr, indices, n_users, n_items):
+    """The CSR of training positives the negative sampler binary-searches without bounds checks."""
+    if indptr.dtype != np.int64 or not indptr.flags.c_contiguous:
+        raise TypeError(f"internal error: positive_indptr must be C-contiguous int64, got {indptr.dtype}")
+    _check_same_dtype(np.dtype(np.int32), positive_indices=indices)
+    if indptr.shape[0] != n_users + 1 or indptr[0] != 0 or indptr[-1] != indices.shape[0]:
+        raise ValueError(f"internal error: positive_indptr must have {n_users + 1} entries from 0 to nnz")
+    if (np.diff(indptr) < 0).any():
+        raise ValueError("internal error: positive_indptr is not non-decreasing")
+    if indices.shape[0]:
+        if indices.min() < 0 or indices.max() >= n_items:
+            raise ValueError(f"internal error: a positive item lies outside [0, {n_items})")
+        # strictly increasing within each row (binary search and the exact fallback rely on it)
+        steps = np.diff(indices.astype(np.int64))
+        row_starts = indptr[1:-1]
+        inner = np.ones(steps.shape[0], dtype=bool)
+        inner[row_starts[(row_starts > 0) & (row_starts < indices.shape[0])] - 1] = False
+        if (steps[inner] <= 0).any():
+            raise ValueError("internal error: positive items must be sorted and unique within each user")
+
+
+def _check_seeds(seeds, n_threads):
+    if seeds.dtype != np.uint64 or not seeds.flags.c_contiguous or seeds.ndim != 1:
+        raise TypeError("internal error: seeds must be a C-contiguous 1-D uint64 array")
+    if seeds.shape[0] < max(1, int(n_threads)):
+        raise ValueError(f"internal error: {seeds.shape[0]} seeds for {n_threads} threads")
+
+
+def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors, mlp_dim, layer_sizes,
+              user_gmf, item_gmf, user_mlp, item_mlp, dense, positive_indptr, positive_indices,
+              n_negatives, negatives, seeds, user_state, item_state, user_frequency, item_frequency,
+              config, dense_learning_rate, dense_accum, dense_batch_size, alpha, t_start, n_threads):
+    """One epoch of NeuralCF (GMF / MLP / NeuMF); returns the summed log loss.
+
+    ``user_frequency``/``item_frequency``: the fa-sgd shares p_r of the
+    emitted samples (sampled negatives included), or empty arrays.
+    ``negatives``: (n_rows, n_negatives) int32 to replace sampling (test hook),
+    or an empty (0, n_negatives) array.
+    """
+    _require_cpu(device, "NeuralCF")
+    dtype = labels.dtype
+    n_users, n_items = user_state.n_rows, item_state.n_rows
+    n_rows = labels.shape[0]
+    _check_index(user_index, n_users, "user_index")
+    _check_index(item_index, n_items, "item_index")
+    _check_same_length(user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start)
+    if sample_start.dtype != np.int64 or not sample_start.flags.c_contiguous:
+        raise TypeError("internal error: sample_start must be C-contiguous int64")
+    if n_rows:
+        emitted = np.where(labels > 0.5, 1 + int(n_negatives), 1)
+        if sample_start[0] != 0 or (np.diff(sample_start) != emitted[:-1]).any():
+            raise ValueError("internal error: sample_start is not the exclusive cumulative sum of emitted samples")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("internal error: labels must be 0 or 1")
+    k, d = int(n_factors), int(mlp_dim)
+    layer_sizes = np.ascontiguousarray(layer_sizes, dtype=np.int32)
+    if k < 0 or d < 0 or k + d == 0:
+        raise ValueError("internal error: the network needs a GMF or an MLP part")
+    if d > 0 and (layer_sizes.shape[0] < 1 or layer_sizes[0] != 2 * d or (layer_sizes < 1).any()
+                  or layer_sizes.shape[0] - 1 > 32):
+        raise ValueError("internal error: layer_sizes must start with 2 * mlp_dim and hold at most 32 layers")
+    last = int(layer_sizes[-1]) if d > 0 else 0
+    n_dense = sum(int(a) * int(b) + int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) if d > 0 else 0
+    n_dense += k + last + 1
+    for table, rows, width, name in ((user_gmf, n_users, k, "user_gmf"), (item_gmf, n_items, k, "item_gmf"),
+                                     (user_mlp, n_users, d, "user_mlp"), (item_mlp, n_items, d, "item_mlp")):
+        if table.ndim != 2 or table.shape != (rows, width):
+            raise ValueError(f"internal error: {name} has shape {table.shape}, expected {(rows, width)}")
+    if dense.shape != (n_dense,):
+        raise ValueError(f"internal error: dense has {dense.shape} entries, expected {n_dense}")
+    accum = {
+        "user_gmf_accum": user_state.accumulator("gmf", dtype).reshape(-1),
+        "item_gmf_accum": item_state.accumulator("gmf", dtype).reshape(-1),
+        "user_mlp_accum": user_state.accumulator("mlp", dtype).reshape(-1),
+        "item_mlp_accum": item_state.accumulator("mlp", dtype).reshape(-1),
+        "dense_accum": dense_accum,
+    }
+    _check_same_dtype(dtype, user_gmf=user_gmf, item_gmf=item_gmf, user_mlp=user_mlp, item_mlp=item_mlp,
+                      dense=dense, **accum)
+    if dense_accum.shape[0]:
+        expected = {"user_gmf_accum": n_users * k, "item_gmf_accum": n_items * k,
+                    "user_mlp_accum": n_users * d, "item_mlp_accum": n_items * d, "dense_accum": n_dense}
+        for name, size in expected.items():
+            if accum[name].shape[0] != size:
+                raise ValueError(f"internal error: {name} has {accum[name].shape[0]} entries, expected {size}")
+    _check_positive_csr(positive_indptr, positive_indices, n_users, n_items)
+    if int(n_negatives) < 0:
+        raise ValueError("internal error: n_negatives must be >= 0")
+    if negatives.dtype != np.int32 or not negatives.flags.c_contiguous or negatives.ndim != 2:
+        raise TypeError("internal error: negatives must be a C-contiguous 2-D int32 array")
+    if negatives.shape[0]:
+        if negatives.shape != (n_rows, int(n_negatives)):
+            raise ValueError(f"internal error: negatives has shape {negatives.shape}, expected "
+                             f"{(n_rows, int(n_negatives))}")
+        if negatives.min() < 0 or negatives.max() >= n_items:
+            raise ValueError(f"internal error: a negative item lies outside [0, {n_items})")
+    elif n_rows and n_items < 1:
+        raise ValueError("internal error: no items to sample negatives from")
+    _check_seeds(seeds, n_threads)
+    if int(dense_batch_size) < 1:
+        raise ValueError("internal error: dense_batch_size must be >= 1")
+    tables = {
+        "user_frequency": user_frequency, "item_frequency": item_frequency,
+        "user_counter": user_state.counter, "item_counter": item_state.counter,
+        "user_last_seen": user_state.last_seen, "item_last_seen": item_state.last_seen,
+    }
+    _check_state_rows(n_users, **{key: v for key, v in tables.items() if key.startswith("user")})
+    _check_state_rows(n_items, **{key: v for key, v in tables.items() if key.startswith("item")})
+
+    from ._ext._ncf import ncf_epoch as kernel
+
+    return kernel(
+        user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start,
+        n_factors=k, mlp_dim=d, layer_sizes=layer_sizes, user_gmf=user_gmf, item_gmf=item_gmf,
+        user_mlp=user_mlp, item_mlp=item_mlp, dense=dense, positive_indptr=positive_indptr,
+        positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),
+        negatives=negatives, seeds=seeds, dense_learning_rate=float(dense_learning_rate),
+        alpha=float(alpha), t_start=int(t_start), dense_batch_size=int(dense_batch_size),
+        n_threads=int(n_threads), **config, **accum, **tables,
+    )
+
+
+def ncf_sample_negatives(*, user_index, positive_indptr, positive_indices, n_items, n_negatives, seeds,
+                         n_threads):
+    """The NeuralCF epoch's negative sampler alone: (len(user_index), n_negatives) int32 items."""
+    n_users = positive_indptr.shape[0] - 1
+    _check_index(user_index, n_users, "user_index")
+    _check_positive_csr(positive_indptr, positive_indices, n_users, int(n_items))
+    _check_seeds(seeds, n_threads)
+    if int(n_items) < 1 or int(n_negatives) < 0:
+        raise ValueError("internal error: need n_items >= 1 and n_negatives >= 0")
+    out = np.empty((user_index.shape[0], int(n_negatives)), dtype=np.int32)
+
+    from ._ext._ncf import ncf_sample_negatives as kernel
+
+    kernel(user_index=user_index, positive_indptr=positive_indptr, positive_indices=positive_indices,
+           n_items=int(n_items), n_negatives=int(n_negatives), seeds=seeds, out=out, n_threads=int(n_threads))
     return out

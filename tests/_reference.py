@@ -223,3 +223,102 @@ def fm_epoch(indptr, indices, data, targets, order, task, w0, w, V, cfg, dense_l
         dense = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
         row_step(dense, w0, np.array([d]), w0_accum, dense_learning_rate)
     return loss
+
+
+def ncf_unpack(dense, k, d, sizes):
+    """Views of the flat NeuralCF dense vector: ([W_l], [b_l], h, h0 as a 1-element view)."""
+    Ws, bs, off = [], [], 0
+    if d:
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            Ws.append(dense[off:off + n_in * n_out].reshape(n_in, n_out))
+            off += n_in * n_out
+            bs.append(dense[off:off + n_out])
+            off += n_out
+    n_h = k + (sizes[-1] if d else 0)
+    return Ws, bs, dense[off:off + n_h], dense[off + n_h:off + n_h + 1]
+
+
+def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y):
+    """Log loss of one NeuralCF sample and its gradients (no L2), by hand.
+
+    g = p * q; z_0 = [m; n]; z_l = relu(z_{l-1} W_l + b_l); logit = [g; z_L] . h + h0.
+    Returns (loss, grad_p, grad_q, grad_m, grad_n, grad_dense).
+    """
+    Ws, bs, h, h0 = ncf_unpack(dense, k, d, sizes)
+    parts = []
+    if k:
+        parts.append(p * q)
+    zs = []
+    if d:
+        zs.append(np.concatenate([m, n]))
+        for W, b in zip(Ws, bs):
+            zs.append(np.maximum(zs[-1] @ W + b, 0.0))
+        parts.append(zs[-1])
+    x = np.concatenate(parts)
+    logit = float(x @ h + h0[0])
+    loss = float(np.logaddexp(0.0, logit) - y * logit)
+    e = 1.0 / (1.0 + np.exp(-logit)) - y
+    g_dense = np.zeros_like(dense)
+    gWs, gbs, gh, gh0 = ncf_unpack(g_dense, k, d, sizes)
+    gh[:] = e * x
+    gh0[0] = e
+    gp = gq = gm = gn = np.zeros(0)
+    if k:
+        gx = e * h[:k]
+        gp, gq = gx * q, gx * p
+    if d:
+        dz = e * h[k:]
+        for layer in range(len(Ws) - 1, -1, -1):
+            da = dz * (zs[layer + 1] > 0)
+            gWs[layer][:] = np.outer(zs[layer], da)
+            gbs[layer][:] = da
+            dz = Ws[layer] @ da
+        gm, gn = dz[:d], dz[d:]
+    return loss, gp, gq, gm, gn, g_dense
+
+
+def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, cfg, dense_learning_rate,
+              alpha, t_start, user_state, item_state, dense_accum, dense_batch_size):
+    """One NeuralCF epoch over rows already in epoch order; updates in place, returns the summed loss.
+
+    A positive row emits itself, then (u, negatives[i, s], 0) for each s; an
+    explicit negative (label 0) emits itself only. The s-th emitted sample is
+    step t_start + s + 1. Embedding rows take the per-row step (gradient +
+    alpha * theta; a user's GMF and MLP blocks share one rate); the dense
+    vector steps with the gradient summed over every ``dense_batch_size``
+    samples (and at the end): SGD with ``dense_learning_rate``, or Adagrad
+    under adagrad.
+    """
+    dense_cfg = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
+    loss, t, pending = 0.0, t_start, 0
+    g_sum = np.zeros_like(dense)
+    for i in range(len(users)):
+        u = users[i]
+        samples = [(items[i], labels[i])]
+        if labels[i] == 1:
+            samples += [(j, 0.0) for j in negatives[i]]
+        for j, y in samples:
+            t += 1
+            p, q = (P[u], Q[j]) if k else (np.zeros(0), np.zeros(0))
+            m, n = (M[u], N[j]) if d else (np.zeros(0), np.zeros(0))
+            sample_loss, gp, gq, gm, gn, gd = ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y)
+            loss += sample_loss
+            g_sum += gd
+            rate_u = row_rate(cfg, user_state, u, t)
+            rate_i = row_rate(cfg, item_state, j, t)
+            if k:
+                gp, gq = gp + alpha * p, gq + alpha * q
+                row_step(cfg, P[u], gp, user_state["accum"]["gmf"][u], rate_u)
+                row_step(cfg, Q[j], gq, item_state["accum"]["gmf"][j], rate_i)
+            if d:
+                gm, gn = gm + alpha * m, gn + alpha * n
+                row_step(cfg, M[u], gm, user_state["accum"]["mlp"][u], rate_u)
+                row_step(cfg, N[j], gn, item_state["accum"]["mlp"][j], rate_i)
+            pending += 1
+            if pending == dense_batch_size:
+                row_step(dense_cfg, dense, g_sum, dense_accum, dense_learning_rate)
+                g_sum[:] = 0
+                pending = 0
+    if pending:
+        row_step(dense_cfg, dense, g_sum, dense_accum, dense_learning_rate)
+    return loss

@@ -1,0 +1,503 @@
+"""Epoch kernel of Neural Collaborative Filtering (GMF, MLP, NeuMF; He et al. 2017).
+
+One call runs one epoch without the GIL over rows the host has already
+shuffled. Each positive row emits its own sample and then `n_negatives`
+sampled negatives of the same user (items drawn uniformly, rejected while the
+user has them as a positive); an explicit negative row emits only itself.
+Every emitted sample takes a forward and backward pass through the network and
+its embedding rows take the shared per-row step of ``_solvers.pxd`` at once;
+the dense parameters (tower, output layer) sum their gradients per thread and
+step every `dense_batch_size` samples of that thread (``_dense.pxd``).
+
+Network (per sample, u the user, j the item)::
+
+    g   = p_u * q_j                          (GMF, width k)
+    z_0 = [m_u ; n_j]                        (MLP embeddings, width 2 d)
+    z_l = relu(z_{l-1} W_l + b_l)            (W_l: in x out, row-major)
+    logit = [g ; z_L] . h + h0,   loss = softplus(logit) - y * logit
+
+The dense parameters live in one flat vector, layer by layer:
+W_1, b_1, ..., W_L, b_L, h, h0.
+"""
+
+from libc.stdlib cimport malloc, calloc, free
+from libc.math cimport exp, log1p
+from libc.stdint cimport uint32_t, uint64_t
+from cython cimport floating
+from cython.parallel cimport prange, parallel
+
+from recfreq._ext._solvers cimport (
+    SolverConfig, RowFrequencyState, row_learning_rate, row_step)
+from recfreq._ext._vector cimport dot
+from recfreq._ext._dense cimport flush_dense
+from recfreq._ext._openmp cimport omp_get_thread_num
+from recfreq._ext._rng cimport RNG_STATE_WORDS, rng_seed, rng_bounded
+
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdlib.h>
+    /* One Dense+ReLU layer forward and backward, for float and double.
+       Six calls per sample instead of a call per row keep the loops long enough
+       to vectorize. On x86-64 Linux with GCC they are compiled twice, for AVX2
+       and for the baseline, and the loader picks one for the CPU it runs on
+       (target_clones): wider vectors without -march=native. AVX2 without FMA
+       keeps every product and sum rounded exactly as the baseline does (only
+       the dot products' summation order follows the vector width). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
+        && !defined(RECFREQ_NO_TARGET_CLONES)
+    #define RECFREQ_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define RECFREQ_CLONES
+    #endif
+    #define RECFREQ_LAYER_FUNCS(T, SUF) \
+    RECFREQ_CLONES static void recfreq_layer_forward_##SUF( \
+            const T* restrict zin, const T* restrict W, const T* restrict b, T* restrict zout, \
+            ptrdiff_t n_in, ptrdiff_t n_out) { \
+        for (ptrdiff_t o = 0; o < n_out; ++o) zout[o] = b[o]; \
+        for (ptrdiff_t a = 0; a < n_in; ++a) { \
+            const T za = zin[a]; \
+            const T* restrict w = W + a * n_out; \
+            _Pragma("omp simd") \
+            for (ptrdiff_t o = 0; o < n_out; ++o) zout[o] += za * w[o]; \
+        } \
+        for (ptrdiff_t o = 0; o < n_out; ++o) zout[o] = zout[o] < 0 ? 0 : zout[o]; \
+    } \
+    /* cur: d loss / d z_out on entry (masked here by the ReLU); prev: d loss / d z_in. */ \
+    RECFREQ_CLONES static void recfreq_layer_backward_##SUF( \
+            const T* restrict zin, const T* restrict zout, const T* restrict W, T* restrict gW, \
+            T* restrict gb, T* restrict cur, T* restrict prev, ptrdiff_t n_in, ptrdiff_t n_out) { \
+        for (ptrdiff_t o = 0; o < n_out; ++o) { \
+            cur[o] = zout[o] <= 0 ? 0 : cur[o]; \
+            gb[o] += cur[o]; \
+        } \
+        for (ptrdiff_t a = 0; a < n_in; ++a) { \
+            const T za = zin[a]; \
+            T* restrict g = gW + a * n_out; \
+            const T* restrict w = W + a * n_out; \
+            T s = 0; \
+            _Pragma("omp simd reduction(+:s)") \
+            for (ptrdiff_t o = 0; o < n_out; ++o) { \
+                g[o] += za * cur[o]; \
+                s += w[o] * cur[o]; \
+            } \
+            prev[a] = s; \
+        } \
+    }
+    RECFREQ_LAYER_FUNCS(float, f)
+    RECFREQ_LAYER_FUNCS(double, d)
+    """
+    void recfreq_layer_forward_f(const float* zin, const float* W, const float* b, float* zout,
+                                 Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void recfreq_layer_forward_d(const double* zin, const double* W, const double* b, double* zout,
+                                 Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void recfreq_layer_backward_f(const float* zin, const float* zout, const float* W, float* gW, float* gb,
+                                  float* cur, float* prev, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+    void recfreq_layer_backward_d(const double* zin, const double* zout, const double* W, double* gW,
+                                  double* gb, double* cur, double* prev, Py_ssize_t n_in,
+                                  Py_ssize_t n_out) noexcept nogil
+
+
+cdef inline void _layer_forward(const floating* zin, const floating* W, const floating* b, floating* zout,
+                                Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    if floating is float:
+        recfreq_layer_forward_f(zin, W, b, zout, n_in, n_out)
+    else:
+        recfreq_layer_forward_d(zin, W, b, zout, n_in, n_out)
+
+
+cdef inline void _layer_backward(const floating* zin, const floating* zout, const floating* W, floating* gW,
+                                 floating* gb, floating* cur, floating* prev, Py_ssize_t n_in,
+                                 Py_ssize_t n_out) noexcept nogil:
+    if floating is float:
+        recfreq_layer_backward_f(zin, zout, W, gW, gb, cur, prev, n_in, n_out)
+    else:
+        recfreq_layer_backward_d(zin, zout, W, gW, gb, cur, prev, n_in, n_out)
+
+
+cdef enum:
+    # tower layers the kernel's fixed-size layout arrays hold (checked in _engine)
+    MAX_LAYERS = 32
+    # uniform draws tried before the exact (rank-mapping) fallback of a dense user
+    MAX_REJECTIONS = 32
+
+
+cdef struct Net:
+    int k                           # GMF width (0: no GMF part)
+    int d                           # MLP embedding width per side (0: no MLP part)
+    int n_layers                    # tower Dense+ReLU layers L
+    int size[MAX_LAYERS + 1]        # size[0] = 2 d, size[l] = width of layer l
+    Py_ssize_t w_off[MAX_LAYERS + 1]
+    Py_ssize_t b_off[MAX_LAYERS + 1]
+    Py_ssize_t z_off[MAX_LAYERS + 1]    # offset of z_l in the activation buffer
+    Py_ssize_t h_off                # output weights h (k + size[L] if d else k)
+    Py_ssize_t h0_off
+    Py_ssize_t n_dense
+    Py_ssize_t n_act                # sum of size[0..L]
+    int max_width
+
+
+cdef inline double* _dptr(double[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline long long* _lptr(long long[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef Net _layout(int k, int d, const int[::1] layer_sizes) except *:
+    cdef Net net
+    cdef int l
+    cdef Py_ssize_t off = 0, act = 0
+    net.k = k
+    net.d = d
+    net.n_layers = layer_sizes.shape[0] - 1 if d > 0 else 0
+    if net.n_layers > MAX_LAYERS:
+        raise ValueError("too many tower layers")
+    net.max_width = k
+    net.size[0] = 2 * d
+    net.z_off[0] = 0
+    act = 2 * d
+    if 2 * d > net.max_width:
+        net.max_width = 2 * d
+    for l in range(1, net.n_layers + 1):
+        net.size[l] = layer_sizes[l]
+        net.w_off[l] = off
+        off += <Py_ssize_t>net.size[l - 1] * net.size[l]
+        net.b_off[l] = off
+        off += net.size[l]
+        net.z_off[l] = act
+        act += net.size[l]
+        if net.size[l] > net.max_width:
+            net.max_width = net.size[l]
+    net.h_off = off
+    off += k + (net.size[net.n_layers] if d > 0 else 0)
+    net.h0_off = off
+    net.n_dense = off + 1
+    net.n_act = act
+    return net
+
+
+cdef inline bint _contains(const int* sorted_items, Py_ssize_t n, int item) noexcept nogil:
+    """Binary search in one user's sorted row of training positives."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_items[mid] < item:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < n and sorted_items[lo] == item
+
+
+cdef inline int sample_negative(uint64_t* rng, const int* positives, Py_ssize_t n_pos,
+                                int n_items) noexcept nogil:
+    """An item in [0, n_items) that is not in the user's sorted `positives`.
+
+    Uniform draws are rejected while they hit a positive; after MAX_REJECTIONS
+    misses (a user holding most items) the r-th non-positive item is taken for a
+    uniform r, which is exact and never a positive. Only a user who has every
+    item as a positive gets a uniform draw (there is no negative to give).
+    """
+    cdef int j
+    cdef Py_ssize_t a
+    cdef int tries
+    if n_pos >= n_items:
+        return <int>rng_bounded(rng, <uint32_t>n_items)
+    for tries in range(MAX_REJECTIONS):
+        j = <int>rng_bounded(rng, <uint32_t>n_items)
+        if not _contains(positives, n_pos, j):
+            return j
+    j = <int>rng_bounded(rng, <uint32_t>(n_items - n_pos))
+    for a in range(n_pos):
+        # every positive at or below the candidate pushes it one further
+        if positives[a] <= j:
+            j = j + 1
+        else:
+            break
+    return j
+
+
+cdef inline double _softplus(double x) noexcept nogil:
+    if x > 0:
+        return x + log1p(exp(-x))
+    return log1p(exp(x))
+
+
+cdef inline double _sigmoid(double x) noexcept nogil:
+    cdef double e
+    if x >= 0:
+        return 1.0 / (1.0 + exp(-x))
+    e = exp(x)
+    return e / (1.0 + e)
+
+
+cdef inline double _forward_backward(const Net* net, const floating* dense, floating* dense_grad,
+                                     const floating* p, const floating* q,
+                                     const floating* m, const floating* nj,
+                                     double y, double alpha,
+                                     floating* z, floating* dz_a, floating* dz_b,
+                                     floating* grad_p, floating* grad_q,
+                                     floating* grad_m, floating* grad_n) noexcept nogil:
+    """Loss of one sample; adds the dense gradients to `dense_grad` and writes the
+    embedding rows' gradients (loss + alpha * theta) to grad_p/q/m/n."""
+    cdef int k = net.k, d = net.d, L = net.n_layers
+    cdef int l, a, o, last = 0
+    cdef double logit, dl
+    cdef floating s
+    cdef floating e
+    cdef floating* zout
+    cdef floating* cur
+    cdef floating* prev
+    cdef floating* tmp
+    cdef const floating* h = dense + net.h_off
+    cdef floating* gh = dense_grad + net.h_off
+
+    # ---- forward
+    logit = dense[net.h0_off]
+    if k > 0:
+        # grad_p holds g = p * q until the backward pass overwrites it
+        for a in range(k):
+            grad_p[a] = p[a] * q[a]
+        logit += dot(grad_p, h, k)
+    if d > 0:
+        for a in range(d):
+            z[a] = m[a]
+            z[d + a] = nj[a]
+        for l in range(1, L + 1):
+            _layer_forward(z + net.z_off[l - 1], dense + net.w_off[l], dense + net.b_off[l], z + net.z_off[l],
+                           net.size[l - 1], net.size[l])
+        last = net.size[L]
+        logit += dot(z + net.z_off[L], h + k, last)
+
+    # ---- loss and its derivative in the logit
+    dl = _sigmoid(logit) - y
+    e = <floating>dl
+    dense_grad[net.h0_off] += e
+
+    # ---- backward (every read of p, q, m, n, W, h is of the values before this sample)
+    if k > 0:
+        for a in range(k):
+            gh[a] = gh[a] + e * grad_p[a]     # d logit / d h_a = g_a
+        for a in range(k):
+            s = e * h[a]
+            grad_p[a] = s * q[a] + <floating>alpha * p[a]
+            grad_q[a] = s * p[a] + <floating>alpha * q[a]
+    if d > 0:
+        zout = z + net.z_off[L]
+        cur = dz_a
+        prev = dz_b
+        for o in range(last):
+            gh[k + o] = gh[k + o] + e * zout[o]
+            cur[o] = e * h[k + o]
+        for l in range(L, 0, -1):
+            # masks cur by layer l's ReLU, adds its weight and bias gradients, and
+            # writes d loss / d z_{l-1} to prev (masked in turn by layer l - 1)
+            _layer_backward(z + net.z_off[l - 1], z + net.z_off[l], dense + net.w_off[l],
+                            dense_grad + net.w_off[l], dense_grad + net.b_off[l], cur, prev,
+                            net.size[l - 1], net.size[l])
+            tmp = cur
+            cur = prev
+            prev = tmp
+        for a in range(d):
+            grad_m[a] = cur[a] + <floating>alpha * m[a]
+            grad_n[a] = cur[d + a] + <floating>alpha * nj[a]
+    return _softplus(logit) - y * logit
+
+
+def ncf_epoch(*,
+              const int[::1] user_index,
+              const int[::1] item_index,
+              const floating[::1] labels,
+              const long long[::1] sample_start,
+              int n_factors,
+              int mlp_dim,
+              const int[::1] layer_sizes,
+              floating[:, ::1] user_gmf,
+              floating[:, ::1] item_gmf,
+              floating[:, ::1] user_mlp,
+              floating[:, ::1] item_mlp,
+              floating[::1] dense,
+              const long long[::1] positive_indptr,
+              const int[::1] positive_indices,
+              int n_items,
+              int n_negatives,
+              const int[:, ::1] negatives,
+              const unsigned long long[::1] seeds,
+              int solver,
+              double learning_rate,
+              double dense_learning_rate,
+              double alpha,
+              double frequency_exponent,
+              double counter_halflife,
+              double epsilon,
+              long long t_start,
+              double[::1] user_frequency,
+              double[::1] item_frequency,
+              double[::1] user_counter,
+              double[::1] item_counter,
+              long long[::1] user_last_seen,
+              long long[::1] item_last_seen,
+              floating[::1] user_gmf_accum,
+              floating[::1] item_gmf_accum,
+              floating[::1] user_mlp_accum,
+              floating[::1] item_mlp_accum,
+              floating[::1] dense_accum,
+              int dense_batch_size,
+              int n_threads):
+    """Run one epoch over the rows in the order given; return the summed log loss.
+
+    Row i emits ``1 + n_negatives`` samples if ``labels[i] == 1`` (the row, then
+    its negatives) and 1 sample otherwise; its s-th sample is step
+    ``t = t_start + sample_start[i] + s + 1`` (``sample_start``: the host's
+    exclusive cumulative sum of the emitted counts, so threads need no
+    coordination). ``negatives`` (rows x n_negatives) replaces sampling when it
+    has rows (test hook); otherwise thread ``r`` draws from a generator seeded
+    with ``seeds[r]``.
+    """
+    cdef Net net = _layout(n_factors, mlp_dim, layer_sizes)
+    cdef Py_ssize_t n = labels.shape[0]
+    cdef Py_ssize_t i
+    cdef int u, j, s, n_emit
+    cdef long long t
+    cdef double y, rate_u, rate_i
+    cdef double loss = 0.0
+    cdef int k = n_factors, d = mlp_dim
+    cdef bint given = negatives.shape[0] > 0
+    cdef bint adagrad = dense_accum.shape[0] > 0
+    cdef floating* p_base = &user_gmf[0, 0] if k > 0 else NULL
+    cdef floating* q_base = &item_gmf[0, 0] if k > 0 else NULL
+    cdef floating* m_base = &user_mlp[0, 0] if d > 0 else NULL
+    cdef floating* n_base = &item_mlp[0, 0] if d > 0 else NULL
+    cdef floating* acc_p = &user_gmf_accum[0] if adagrad and k > 0 else NULL
+    cdef floating* acc_q = &item_gmf_accum[0] if adagrad and k > 0 else NULL
+    cdef floating* acc_m = &user_mlp_accum[0] if adagrad and d > 0 else NULL
+    cdef floating* acc_n = &item_mlp_accum[0] if adagrad and d > 0 else NULL
+    cdef floating* acc_dense = &dense_accum[0] if adagrad else NULL
+    cdef floating* dense_ptr = &dense[0]
+    cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
+    cdef Py_ssize_t buf_size = net.n_act + 2 * net.max_width + 2 * k + 2 * d + net.n_dense
+    cdef floating* buf
+    cdef floating* z
+    cdef floating* dz_a
+    cdef floating* dz_b
+    cdef floating* grad_p
+    cdef floating* grad_q
+    cdef floating* grad_m
+    cdef floating* grad_n
+    cdef floating* dense_grad
+    cdef floating* p
+    cdef floating* q
+    cdef floating* m
+    cdef floating* nj
+    cdef uint64_t* rng
+    cdef int* pending
+    cdef SolverConfig cfg, dense_cfg
+    cdef RowFrequencyState user_state, item_state
+
+    cfg.kind = solver
+    cfg.learning_rate = learning_rate
+    cfg.frequency_exponent = frequency_exponent
+    cfg.counter_halflife = counter_halflife
+    cfg.epsilon = epsilon
+    dense_cfg = cfg
+    dense_cfg.learning_rate = dense_learning_rate
+    user_state.frequency = _dptr(user_frequency)
+    user_state.counter = _dptr(user_counter)
+    user_state.last_seen = _lptr(user_last_seen)
+    item_state.frequency = _dptr(item_frequency)
+    item_state.counter = _dptr(item_counter)
+    item_state.last_seen = _lptr(item_last_seen)
+
+    # thread-private below; set here so the compiler sees them initialised
+    buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = NULL
+    p = q = m = nj = NULL
+    rng = NULL
+    pending = NULL
+    with nogil, parallel(num_threads=n_threads):
+        buf = <floating*> calloc(buf_size, sizeof(floating))
+        rng = <uint64_t*> malloc(RNG_STATE_WORDS * sizeof(uint64_t))
+        pending = <int*> calloc(1, sizeof(int))
+        rng_seed(rng, seeds[omp_get_thread_num()])
+        z = buf
+        dz_a = z + net.n_act
+        dz_b = dz_a + net.max_width
+        grad_p = dz_b + net.max_width
+        grad_q = grad_p + k
+        grad_m = grad_q + k
+        grad_n = grad_m + d
+        dense_grad = grad_n + d
+        for i in prange(n, schedule="static"):
+            u = user_index[i]
+            y = labels[i]
+            n_emit = 1 + n_negatives if y > 0.5 else 1
+            for s in range(n_emit):
+                if s == 0:
+                    j = item_index[i]
+                elif given:
+                    j = negatives[i, s - 1]
+                    y = 0.0
+                else:
+                    j = sample_negative(rng, pos_ptr + positive_indptr[u],
+                                        positive_indptr[u + 1] - positive_indptr[u], n_items)
+                    y = 0.0
+                t = t_start + sample_start[i] + s + 1
+                p = p_base + <Py_ssize_t>u * k if k > 0 else NULL
+                q = q_base + <Py_ssize_t>j * k if k > 0 else NULL
+                m = m_base + <Py_ssize_t>u * d if d > 0 else NULL
+                nj = n_base + <Py_ssize_t>j * d if d > 0 else NULL
+                loss += _forward_backward(&net, dense_ptr, dense_grad, p, q, m, nj, y, alpha,
+                                          z, dz_a, dz_b, grad_p, grad_q, grad_m, grad_n)
+                # a user's GMF and MLP blocks share one frequency row (one rate)
+                rate_u = row_learning_rate(&cfg, &user_state, u, t)
+                rate_i = row_learning_rate(&cfg, &item_state, j, t)
+                if k > 0:
+                    row_step(&cfg, p, grad_p, acc_p + <Py_ssize_t>u * k if adagrad else NULL, k, rate_u)
+                    row_step(&cfg, q, grad_q, acc_q + <Py_ssize_t>j * k if adagrad else NULL, k, rate_i)
+                if d > 0:
+                    row_step(&cfg, m, grad_m, acc_m + <Py_ssize_t>u * d if adagrad else NULL, d, rate_u)
+                    row_step(&cfg, nj, grad_n, acc_n + <Py_ssize_t>j * d if adagrad else NULL, d, rate_i)
+                pending[0] = pending[0] + 1
+                if pending[0] == dense_batch_size:
+                    flush_dense(&dense_cfg, dense_ptr, dense_grad, acc_dense, net.n_dense,
+                                dense_learning_rate)
+                    pending[0] = 0
+        if pending[0] > 0:
+            flush_dense(&dense_cfg, dense_ptr, dense_grad, acc_dense, net.n_dense, dense_learning_rate)
+        free(pending)
+        free(rng)
+        free(buf)
+    return loss
+
+
+def ncf_sample_negatives(*,
+                         const int[::1] user_index,
+                         const long long[::1] positive_indptr,
+                         const int[::1] positive_indices,
+                         int n_items,
+                         int n_negatives,
+                         const unsigned long long[::1] seeds,
+                         int[:, ::1] out,
+                         int n_threads):
+    """The epoch's negative sampler on its own: ``out[i]`` gets ``n_negatives`` draws
+    for user ``user_index[i]``, with the per-thread generators of ``ncf_epoch``.
+
+    With the same seeds and thread count and only positive rows, these are
+    exactly the negatives ``ncf_epoch`` would draw.
+    """
+    cdef Py_ssize_t n = user_index.shape[0]
+    cdef Py_ssize_t i
+    cdef int u, s
+    cdef uint64_t* rng
+    cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
+    rng = NULL
+    with nogil, parallel(num_threads=n_threads):
+        rng = <uint64_t*> malloc(RNG_STATE_WORDS * sizeof(uint64_t))
+        rng_seed(rng, seeds[omp_get_thread_num()])
+        for i in prange(n, schedule="static"):
+            u = user_index[i]
+            for s in range(n_negatives):
+                out[i, s] = sample_negative(rng, pos_ptr + positive_indptr[u],
+                                            positive_indptr[u + 1] - positive_indptr[u], n_items)
+        free(rng)

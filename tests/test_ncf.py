@@ -1,0 +1,405 @@
+"""NeuralCF: the compiled epoch implements its rule exactly, its gradients are right,
+the sampler never returns a positive, and the estimator behaves."""
+
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recfreq import NeuralCF, _engine
+from recfreq._solvers import SOLVER_NAMES, Solver, TableState
+from recfreq.metrics import hit_rate_at_k
+
+import _reference as ref
+
+RTOL = 1e-10
+N_NEG = 2
+
+
+def _tiny_implicit(seed=0, n_users=7, n_items=9, n_rows=30):
+    rng = np.random.default_rng(seed)
+    pairs = set()
+    while len(pairs) < n_rows:
+        pairs.add((int(rng.integers(n_users)), int(rng.integers(n_items))))
+    X = np.array(sorted(pairs), dtype=np.int32)
+    labels = np.ones(len(X))
+    labels[rng.choice(len(X), 5, replace=False)] = 0.0  # a few explicit negatives
+    return X[:, 0].copy(), X[:, 1].copy(), labels
+
+
+def _network(model):
+    k = 3 if model in ("gmf", "neumf", "neumf-no-tower") else 0
+    if model == "gmf":
+        return k, 0, np.zeros(0, dtype=np.int32)
+    if model == "neumf-no-tower":  # hidden_layers=(6,): the concatenated embeddings feed h directly
+        return k, 3, np.array([6], dtype=np.int32)
+    return k, 3, np.array([6, 5, 4], dtype=np.int32)
+
+
+def _dense_size(k, d, sizes):
+    size = sum(int(a) * int(b) + int(b) for a, b in zip(sizes[:-1], sizes[1:])) if d else 0
+    return size + k + (int(sizes[-1]) if d else 0) + 1
+
+
+def _positive_csr(users, items, labels, n_users, n_items):
+    pos = labels > 0.5
+    m = sp.csr_matrix((np.ones(int(pos.sum())), (users[pos], items[pos])), shape=(n_users, n_items))
+    m.sort_indices()
+    return m.indptr.astype(np.int64), m.indices.astype(np.int32)
+
+
+def _non_positive_negatives(users, labels, indptr, indices, n_items, rng):
+    out = np.zeros((len(users), N_NEG), dtype=np.int32)
+    for r, u in enumerate(users):
+        allowed = np.setdiff1d(np.arange(n_items), indices[indptr[u]:indptr[u + 1]])
+        out[r] = rng.choice(allowed, N_NEG)
+    return out
+
+
+@pytest.mark.parametrize("model", ["gmf", "mlp", "neumf", "neumf-no-tower"])
+@pytest.mark.parametrize("dense_batch_size", [1, 4])
+def test_ncf_epoch_matches_reference(model, solver, dense_batch_size):
+    users, items, labels = _tiny_implicit()
+    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+    k, d, sizes = _network(model)
+    rng = np.random.default_rng(1)
+    P, Q = rng.normal(0, 0.3, (n_users, k)), rng.normal(0, 0.3, (n_items, k))
+    M, N = rng.normal(0, 0.3, (n_users, d)), rng.normal(0, 0.3, (n_items, d))
+    dense = rng.normal(0, 0.4, _dense_size(k, d, sizes))
+    code = Solver.from_name(solver)
+    blocks = {name: (w,) for name, w in (("gmf", k), ("mlp", d)) if w}
+    halflife = 40.0 if solver == "cf-sgd" else None
+    user_state = TableState.allocate(code, n_users, blocks, np.float64, track_last_seen=halflife is not None)
+    item_state = TableState.allocate(code, n_items, blocks, np.float64, track_last_seen=halflife is not None)
+    # fa-sgd shares of the emitted samples, expected negatives included (ncf.py Notes)
+    emitted = np.where(labels > 0.5, 1 + N_NEG, 1)
+    n_emitted, n_pos = emitted.sum(), int((labels > 0.5).sum())
+    user_counts = np.bincount(users, weights=emitted, minlength=n_users)
+    item_counts = np.bincount(items, minlength=n_items) + N_NEG * n_pos / n_items
+    freq = (user_counts / n_emitted, item_counts / n_emitted) if code == Solver.FA_SGD else (
+        np.zeros(0), np.zeros(0))
+    ref_states = []
+    for counts, n_rows in ((user_counts, n_users), (item_counts, n_items)):
+        st = ref.new_state(n_rows, blocks, code, counts=counts, n_samples=n_emitted)
+        if not blocks:
+            st["accum"] = {}
+        ref_states.append(st)
+    dense_accum = np.zeros_like(dense) if code == Solver.ADAGRAD else np.zeros(0)
+    ref_dense_accum = np.zeros_like(dense)
+    indptr, indices = _positive_csr(users, items, labels, n_users, n_items)
+    lr = {"sgd": 0.1, "fa-sgd": 0.4, "cf-sgd": 0.4, "adagrad": 0.1}[solver]
+    cfg = _engine.solver_config(code, lr, 0.5, halflife)
+    ours = [P, Q, M, N, dense]
+    theirs = [a.copy() for a in ours]
+    t = 5
+    for epoch in range(2):
+        order = rng.permutation(len(users))
+        u, i, y = users[order].copy(), items[order].copy(), labels[order].copy()
+        negatives = _non_positive_negatives(u, y, indptr, indices, n_items, rng)
+        em = np.where(y > 0.5, 1 + N_NEG, 1).astype(np.int64)
+        loss = _engine.ncf_epoch(
+            device="cpu", user_index=u, item_index=i, labels=y, sample_start=np.cumsum(em) - em,
+            n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=P, item_gmf=Q, user_mlp=M, item_mlp=N,
+            dense=dense, positive_indptr=indptr, positive_indices=indices, n_negatives=N_NEG,
+            negatives=negatives, seeds=np.array([7], dtype=np.uint64), user_state=user_state,
+            item_state=item_state, user_frequency=freq[0], item_frequency=freq[1], config=cfg,
+            dense_learning_rate=0.05, dense_accum=dense_accum, dense_batch_size=dense_batch_size,
+            alpha=0.02, t_start=t, n_threads=1)
+        ref_loss = ref.ncf_epoch(u, i, y, negatives, k, d, list(sizes), *theirs, cfg, 0.05, 0.02, t,
+                                 ref_states[0], ref_states[1], ref_dense_accum, dense_batch_size)
+        t += int(em.sum())
+        np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-13)
+        if code == Solver.CF_SGD:
+            np.testing.assert_allclose(user_state.counter, ref_states[0]["counter"], rtol=RTOL)
+        if code == Solver.ADAGRAD:
+            np.testing.assert_allclose(dense_accum, ref_dense_accum, rtol=RTOL)
+            for name in blocks:
+                np.testing.assert_allclose(user_state.accumulators[name], ref_states[0]["accum"][name],
+                                           rtol=RTOL, atol=1e-13)
+
+
+def _fd_gradient(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for idx in range(x.size):
+        old = x.flat[idx]
+        x.flat[idx] = old + eps
+        up = f()
+        x.flat[idx] = old - eps
+        down = f()
+        x.flat[idx] = old
+        g.flat[idx] = (up - down) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("model", ["gmf", "mlp", "neumf"])
+@pytest.mark.parametrize("y", [0.0, 1.0])
+def test_gradients_match_finite_differences(model, y):
+    """The compiled kernel's one-sample SGD step is -lr times the exact gradient."""
+    k, d, sizes = _network(model)
+    sizes = np.array([6, 5, 4, 3], dtype=np.int32) if d else sizes  # three tower layers
+    rng = np.random.default_rng(3)
+    p, q, m, n = rng.normal(0, 0.7, k), rng.normal(0, 0.7, k), rng.normal(0, 0.7, d), rng.normal(0, 0.7, d)
+    dense = rng.normal(0, 0.6, _dense_size(k, d, sizes))
+
+    def loss():
+        return ref.ncf_loss_and_grads(k, d, list(sizes), dense, p, q, m, n, y)[0]
+
+    fd = [_fd_gradient(loss, a) for a in (p, q, m, n, dense)]
+    _, *exact = ref.ncf_loss_and_grads(k, d, list(sizes), dense, p, q, m, n, y)
+    for a, b in zip(exact, fd):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+    # the kernel: one sample, plain SGD on everything, no L2 -> delta = -lr * gradient
+    lr = 1e-3
+    tables = [a.reshape(1, -1).copy() for a in (p, q, m, n)]
+    new_dense = dense.copy()
+    code = Solver.SGD
+    blocks = {name: (w,) for name, w in (("gmf", k), ("mlp", d)) if w}
+    states = [TableState.allocate(code, 1, blocks, np.float64) for _ in range(2)]
+    _engine.ncf_epoch(
+        device="cpu", user_index=np.zeros(1, np.int32), item_index=np.zeros(1, np.int32),
+        labels=np.array([y]), sample_start=np.zeros(1, np.int64), n_factors=k, mlp_dim=d,
+        layer_sizes=sizes, user_gmf=tables[0], item_gmf=tables[1], user_mlp=tables[2], item_mlp=tables[3],
+        dense=new_dense, positive_indptr=np.array([0, 1], np.int64), positive_indices=np.zeros(1, np.int32),
+        n_negatives=0, negatives=np.zeros((0, 0), np.int32), seeds=np.zeros(1, np.uint64),
+        user_state=states[0], item_state=states[1], user_frequency=np.zeros(0), item_frequency=np.zeros(0),
+        config=_engine.solver_config(code, lr, 0.5, None), dense_learning_rate=lr,
+        dense_accum=np.zeros(0), dense_batch_size=1, alpha=0.0, t_start=0, n_threads=1)
+    moved = [(a - b.reshape(1, -1)).ravel() / -lr for a, b in zip(tables, (p, q, m, n))]
+    moved.append((new_dense - dense) / -lr)
+    for a, b in zip(moved, fd):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def _sampler_data(n_items=50):
+    # user 0: a few items; user 1: all but two items (a dense user, exercises the
+    # exact fallback); user 2: every item (no negative exists); user 3: nothing
+    rows = [(0, j) for j in (3, 7, 8, 40)]
+    rows += [(1, j) for j in range(n_items) if j not in (5, 33)]
+    rows += [(2, j) for j in range(n_items)]
+    X = np.array(rows, dtype=np.int32)
+    m = sp.csr_matrix((np.ones(len(X)), (X[:, 0], X[:, 1])), shape=(4, n_items))
+    m.sort_indices()
+    return m.indptr.astype(np.int64), m.indices.astype(np.int32), n_items
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_sampler_never_returns_a_positive(n_threads):
+    indptr, indices, n_items = _sampler_data()
+    users = np.repeat(np.array([0, 1, 3, 2], dtype=np.int32), 500)
+    neg = _engine.ncf_sample_negatives(
+        user_index=users, positive_indptr=indptr, positive_indices=indices, n_items=n_items,
+        n_negatives=8, seeds=np.array([11, 12], dtype=np.uint64), n_threads=n_threads)
+    assert neg.shape == (2000, 8) and neg.min() >= 0 and neg.max() < n_items
+    for u in (0, 1, 3):
+        drawn = neg[users == u].ravel()
+        assert not np.isin(drawn, indices[indptr[u]:indptr[u + 1]]).any()
+    # the dense user gets both of its negatives, about equally often
+    counts = np.bincount(neg[users == 1].ravel(), minlength=n_items)
+    assert set(np.flatnonzero(counts)) == {5, 33} and abs(counts[5] - counts[33]) < 400
+    # a light user's negatives are spread over all its non-positives
+    assert len(np.unique(neg[users == 0])) == n_items - 4
+
+
+def test_epoch_samples_exactly_what_the_sampler_draws():
+    """ncf_epoch's in-loop sampler is ncf_sample_negatives: same seeds, same updates."""
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 6, 40).astype(np.int32)
+    items = rng.integers(0, 10, 40).astype(np.int32)
+    labels = np.ones(40)
+    k, d, sizes = _network("neumf")
+    m = sp.csr_matrix((np.ones(40), (users, items)), shape=(6, 10))
+    m.sum_duplicates()
+    m.sort_indices()
+    indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
+    seeds = np.array([2024], dtype=np.uint64)
+    start = np.arange(40, dtype=np.int64) * (1 + N_NEG)
+    results = []
+    for negatives in (np.zeros((0, N_NEG), np.int32),
+                      _engine.ncf_sample_negatives(user_index=users, positive_indptr=indptr,
+                                                   positive_indices=indices, n_items=10, n_negatives=N_NEG,
+                                                   seeds=seeds, n_threads=1)):
+        prng = np.random.default_rng(5)
+        arrays = [prng.normal(0, 0.3, s) for s in ((6, k), (10, k), (6, d), (10, d), _dense_size(k, d, sizes))]
+        states = [TableState.allocate(Solver.SGD, n, {}, np.float64) for n in (6, 10)]
+        _engine.ncf_epoch(
+            device="cpu", user_index=users, item_index=items, labels=labels, sample_start=start,
+            n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=arrays[0], item_gmf=arrays[1],
+            user_mlp=arrays[2], item_mlp=arrays[3], dense=arrays[4], positive_indptr=indptr,
+            positive_indices=indices, n_negatives=N_NEG, negatives=negatives, seeds=seeds,
+            user_state=states[0], item_state=states[1], user_frequency=np.zeros(0),
+            item_frequency=np.zeros(0), config=_engine.solver_config(Solver.SGD, 0.1, 0.5, None),
+            dense_learning_rate=0.01, dense_accum=np.zeros(0), dense_batch_size=3, alpha=0.0, t_start=0,
+            n_threads=1)
+        results.append(arrays)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ estimator
+def _implicit_data(n_users=60, n_items=40, per_user=8, seed=0):
+    """Two taste groups: users of group g interact mostly with items of group g."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        group = u % 2
+        pool = np.arange(group, n_items, 2)
+        rows += [(u, int(j)) for j in rng.choice(pool, per_user, replace=False)]
+    return np.array(rows, dtype=np.int64)
+
+
+@pytest.mark.parametrize("model", ["gmf", "mlp", "neumf"])
+def test_learns_a_planted_preference(model):
+    X = _implicit_data()
+    est = NeuralCF(model=model, n_factors=8, hidden_layers=(16, 8), max_iter=30, random_state=0).fit(X)
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    users = np.arange(60)
+    top, scores = est.recommend(users, n=5)
+    same_group = (top % 2) == (users[:, None] % 2)
+    assert same_group.mean() > 0.8
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    seen = {(u, i) for u, i in X.tolist()}
+    assert not any((u, i) in seen for u, row in zip(users, top.tolist()) for i in row)
+
+
+def test_predict_proba_decision_function_and_predict_agree():
+    X = _implicit_data()
+    est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=5, random_state=0).fit(X)
+    proba = est.predict_proba(X[:20])
+    logits = est.decision_function(X[:20])
+    assert proba.shape == (20, 2) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-logits.astype(np.float64))), rtol=1e-5)
+    np.testing.assert_array_equal(est.predict(X[:20]), (proba[:, 1] >= 0.5).astype(int))
+    np.testing.assert_array_equal(est.classes_, [0, 1])
+
+
+@pytest.mark.parametrize("hidden_layers", [(8, 6, 4), (8,)])
+def test_recommend_matches_pairwise_scores(hidden_layers):
+    X = _implicit_data()
+    est = NeuralCF(model="neumf", n_factors=4, hidden_layers=hidden_layers, max_iter=3, random_state=0,
+                   dtype="float64").fit(X)
+    users = np.array([0, 1, 2, 999])  # 999 unknown
+    rows = est._user_encoder.transform(users)
+    scores = est._score_items(rows)
+    pairs_u = np.repeat(users, len(est.item_ids_))
+    pairs_i = np.tile(est.item_ids_, len(users))
+    expected = est.decision_function(np.column_stack([pairs_u, pairs_i])).reshape(len(users), -1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_ids_use_zero_embeddings_and_never_nan():
+    X = _implicit_data()
+    est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=3, random_state=0,
+                   dtype="float64").fit(X)
+    logits = est.decision_function(np.array([[0, 0], [10**9, 0], [0, 10**9], [10**9, 10**9]]))
+    assert np.isfinite(logits).all()
+    # both unknown: the network's output on zero embeddings
+    z = np.zeros(8)
+    for W, b in zip(est.coefs_, est.intercepts_):
+        z = np.maximum(z @ W + b, 0)
+    assert logits[3] == pytest.approx(est.output_bias_ + z @ est.output_weights_[4:])
+    assert est.recommend([10**9], n=3)[0].shape == (1, 3)
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_every_solver_trains(solver):
+    X = _implicit_data()
+    est = NeuralCF(solver=solver, n_factors=4, hidden_layers=(8, 4), max_iter=6, random_state=0).fit(X)
+    assert np.isfinite(est.loss_curve_).all() and est.loss_curve_[-1] < est.loss_curve_[0]
+    assert est.t_ == 6 * len(X) * (1 + est.n_negatives)
+
+
+def test_explicit_negatives_and_threshold():
+    X = _implicit_data()
+    y = np.ones(len(X))
+    y[::5] = 0
+    est = NeuralCF(model="gmf", max_iter=2, random_state=0).fit(X, y)
+    assert est.t_ == 2 * (int(y.sum()) * 5 + int((y == 0).sum()))
+    assert est.positive_items_.nnz == int(y.sum())
+    ratings = np.where(y == 1, 5.0, 2.0)
+    thr = NeuralCF(model="gmf", max_iter=2, random_state=0, positive_threshold=4).fit(X, ratings)
+    np.testing.assert_array_equal(thr.decision_function(X), est.decision_function(X))
+
+
+def test_pretrain_initialises_neumf_from_gmf_and_mlp():
+    X = _implicit_data()
+    params = dict(n_factors=4, hidden_layers=(8, 4), max_iter=3, random_state=0, dtype="float64")
+    est = NeuralCF(model="neumf", pretrain=True, **params)
+    est.fit(X)
+    assert set(est.pretrain_loss_curves_) == {"gmf", "mlp"}
+    assert len(est.loss_curve_) == 3 and np.isfinite(est.decision_function(X)).all()
+    # the initialisation itself: NeuMF at step 0 = alpha-weighted sum of the two logits
+    one_epoch = NeuralCF(model="neumf", pretrain=True, **{**params, "max_iter": 1})
+    rng = np.random.RandomState(0)
+    one_epoch._validate_params()
+    (users, items), labels = one_epoch._read_training_data(X, None, reset=True, dtype=np.float64)
+    one_epoch._initialize((users, items), labels, rng)
+    one_epoch._pretrain(users, items, labels, np.random.RandomState(1))
+    gmf = NeuralCF(model="gmf", **{**params, "max_iter": 1})
+    mlp = NeuralCF(model="mlp", **{**params, "max_iter": 1})
+    seeds = np.random.RandomState(1)
+    gmf.set_params(random_state=seeds.randint(np.iinfo(np.int32).max)).fit(X, labels)
+    mlp.set_params(random_state=seeds.randint(np.iinfo(np.int32).max)).fit(X, labels)
+    np.testing.assert_allclose(one_epoch.decision_function(X),
+                               0.5 * gmf.decision_function(X) + 0.5 * mlp.decision_function(X), rtol=1e-10)
+
+
+def test_bad_input_raises_clear_errors():
+    X = _implicit_data()
+    with pytest.raises(ValueError, match="binary y"):
+        NeuralCF(max_iter=1).fit(X, np.arange(len(X)) % 5)
+    with pytest.raises(ValueError, match="even"):
+        NeuralCF(hidden_layers=(7, 4), max_iter=1).fit(X)
+    with pytest.raises(ValueError, match="disagrees"):
+        NeuralCF(mlp_embedding_dim=16, max_iter=1).fit(X)
+    with pytest.raises(ValueError, match="nothing to pretrain"):
+        NeuralCF(model="gmf", pretrain=True, max_iter=1).fit(X)
+    with pytest.raises(ValueError, match="no positive"):
+        NeuralCF(max_iter=1).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError):
+        NeuralCF(model="ncf").fit(X)
+    with pytest.raises(ValueError, match="inconsistent"):
+        NeuralCF(max_iter=1).fit(X, np.ones(3))
+
+
+def test_mlp_embedding_dim_given_consistently():
+    X = _implicit_data()
+    est = NeuralCF(model="mlp", mlp_embedding_dim=4, hidden_layers=(8, 4), max_iter=1, random_state=0).fit(X)
+    assert est.user_mlp_factors_.shape[1] == 4 and [W.shape for W in est.coefs_] == [(8, 4)]
+
+
+def test_hit_rate_on_held_out_items():
+    X = _implicit_data(per_user=10)
+    rng = np.random.default_rng(0)
+    test_rows = np.array([rng.choice(np.flatnonzero(X[:, 0] == u)) for u in range(60)])
+    train = np.delete(X, test_rows, axis=0)
+    est = NeuralCF(model="neumf", n_factors=8, hidden_layers=(16, 8), max_iter=30, random_state=0).fit(train)
+    top, _ = est.recommend(np.arange(60), n=10)
+    # 20 unseen candidates per group -> a random ranking would hit about 0.25 of them
+    assert hit_rate_at_k(X[test_rows], top, k=10) > 0.5
+
+
+@pytest.mark.slow
+def test_ml100k_leave_one_out_quality():
+    """NCF protocol on the bundled ml-100k: NeuMF k=8 ranks the held-out item well.
+
+    benchmarks/README.md measures 0.64-0.65 HR@10 (PyTorch NeuMF k=8: about 0.66); the
+    threshold leaves room for the noise of 943 test users.
+    """
+    from recfreq.datasets import load_movielens
+    from recfreq.model_selection import leave_one_out_split, sample_negatives
+
+    bunch = load_movielens("100k")
+    X = np.asarray(bunch.data)
+    X_train, X_test, _, _ = leave_one_out_split(X, timestamps=np.asarray(bunch.timestamps))
+    neg = sample_negatives(X_train, users=X_test[:, 0], n_negatives=99, random_state=0, exclude=X_test)
+    cands = np.column_stack([X_test[:, 1], neg])
+    model = NeuralCF(model="neumf", n_factors=8, hidden_layers=(32, 16, 8), max_iter=15, n_jobs=2,
+                     random_state=0).fit(X_train)
+    scores = model.decision_function(np.column_stack([np.repeat(X_test[:, 0], 100), cands.ravel()]))
+    scores = scores.reshape(cands.shape)
+    rank = (scores[:, 1:] > scores[:, :1]).sum(axis=1)
+    assert (rank < 10).mean() > 0.60
+    assert np.where(rank < 10, 1 / np.log2(rank + 2.0), 0).mean() > 0.33
