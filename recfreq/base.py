@@ -368,7 +368,7 @@ class BaseRecommender(BaseEstimator):
         item_index = self._item_encoder.fit_transform(items)
         n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         self._fitted_dtype = self._dtype()
-        self.global_mean_ = float(np.mean(targets, dtype=np.float64))
+        self._refresh_statistics(targets)
         data = TrainingData(user_index, item_index, targets)
         self._allocate_parameters(n_users, n_items, rng, data)
         user_blocks, item_blocks = self._state_blocks()
@@ -376,7 +376,7 @@ class BaseRecommender(BaseEstimator):
         self.user_state_ = TableState.allocate(self._solver(), n_users, user_blocks, self._fitted_dtype, track)
         self.item_state_ = TableState.allocate(self._solver(), n_items, item_blocks, self._fitted_dtype, track)
         self.t_ = 0
-        self.user_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
+        self._reset_seen(n_users, n_items)
         self._sync_ids()
         return self._record_seen(data)
 
@@ -390,7 +390,6 @@ class BaseRecommender(BaseEstimator):
             self._grow_parameters(n_users, n_items, rng)
             self.user_state_.grow(n_users)
             self.item_state_.grow(n_items)
-            self.user_items_.resize((n_users, n_items))
         self._sync_ids()
         return self._record_seen(TrainingData(user_index, item_index, targets.astype(self._fitted_dtype, copy=False)))
 
@@ -443,14 +442,26 @@ class BaseRecommender(BaseEstimator):
         self.user_ids_ = self._user_encoder.classes_
         self.item_ids_ = self._item_encoder.classes_
 
+    def _reset_seen(self, n_users, n_items):
+        """Empty interaction bookkeeping for a fresh fit."""
+        self.user_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
+
+    @staticmethod
+    def _merge_rows(matrix, user_index, item_index, shape):
+        """``matrix`` (grown to ``shape``) with ones added at the given (user, item) rows."""
+        batch = sp.csr_matrix((np.ones(user_index.shape[0], dtype=np.int8), (user_index, item_index)), shape=shape)
+        if matrix.shape != shape:
+            matrix = matrix.copy()
+            matrix.resize(shape)
+        merged = (matrix + batch).tocsr()
+        merged.data[:] = 1
+        merged.sort_indices()
+        return merged
+
     def _record_seen(self, data):
-        batch = sp.csr_matrix(
-            (np.ones(data.user_index.shape[0], dtype=np.int8), (data.user_index, data.item_index)),
-            shape=self.user_items_.shape,
-        )
-        seen = self.user_items_ + batch
-        seen.data[:] = 1
-        self.user_items_ = seen
+        """Add a batch's (user, item) rows to ``user_items_`` (``recommend(exclude_seen=True)``)."""
+        shape = (len(self._user_encoder), len(self._item_encoder))
+        self.user_items_ = self._merge_rows(self.user_items_, data.user_index, data.item_index, shape)
         return data
 
     def _train(self, data, n_epochs, validation, stop_early):

@@ -12,8 +12,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._encoding import UNKNOWN, IdEncoder
-from ._solvers import Solver, TableState
+from ._encoding import UNKNOWN
+from ._solvers import Solver
 from .base import BaseRecommender, TrainingData, effective_n_threads
 
 __all__ = ["NeuralCF"]
@@ -518,62 +518,16 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
 
     # BaseRecommender's training hooks: NeuralCF has no global mean, tracks
     # positives apart from every seen row, and emits sampled negatives.
-    def _initialize(self, raw, labels, rng):
-        """Fresh encoders, tables and solver state for ``fit`` or a first ``partial_fit``."""
-        users, items = raw
-        self._user_encoder, self._item_encoder = IdEncoder(), IdEncoder()
-        user_index = self._user_encoder.fit_transform(users)
-        item_index = self._item_encoder.fit_transform(items)
-        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
-        self._fitted_dtype = self._dtype()
-        data = TrainingData(user_index, item_index, labels)
-        self._allocate_parameters(n_users, n_items, rng, data)
-        user_blocks, item_blocks = self._state_blocks()
-        track = self.counter_halflife is not None
-        self.user_state_ = TableState.allocate(self._solver(), n_users, user_blocks, self._fitted_dtype, track)
-        self.item_state_ = TableState.allocate(self._solver(), n_items, item_blocks, self._fitted_dtype, track)
-        self.t_ = 0
-        self.n_training_positives_ = 0
-        self.user_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
+    def _reset_seen(self, n_users, n_items):
+        super()._reset_seen(n_users, n_items)
         self.positive_items_ = sp.csr_matrix((n_users, n_items), dtype=np.int8)
-        self._set_ids()
-        return self._record_rows(data)
 
-    def _encode_and_grow(self, raw, labels, rng):
-        """Encode a new batch, adding ids first seen here as new rows of every table."""
-        users, items = raw
-        user_index = self._user_encoder.extend_transform(users)
-        item_index = self._item_encoder.extend_transform(items)
-        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
-        if n_users > self.user_state_.n_rows or n_items > self.item_state_.n_rows:
-            self._grow_parameters(n_users, n_items, rng)
-            self.user_state_.grow(n_users)
-            self.item_state_.grow(n_items)
-        self._set_ids()
-        return self._record_rows(TrainingData(user_index, item_index,
-                                              labels.astype(self._fitted_dtype, copy=False)))
-
-    def _set_ids(self):
-        self.user_ids_ = self._user_encoder.classes_
-        self.item_ids_ = self._item_encoder.classes_
-
-    def _record_rows(self, data):
+    def _record_seen(self, data):
         """Add the batch to ``user_items_`` (every row) and ``positive_items_`` (label 1)."""
-        shape = (len(self._user_encoder), len(self._item_encoder))
-
-        def merged(matrix, rows):
-            batch = sp.csr_matrix((np.ones(int(rows.sum()), dtype=np.int8),
-                                   (data.user_index[rows], data.item_index[rows])), shape=shape)
-            if matrix.shape != shape:
-                matrix = matrix.copy()
-                matrix.resize(shape)
-            out = (matrix + batch).tocsr()
-            out.data[:] = 1
-            out.sort_indices()
-            return out
-
-        self.user_items_ = merged(self.user_items_, np.ones(data.ratings.shape[0], dtype=bool))
-        self.positive_items_ = merged(self.positive_items_, data.ratings > 0.5)
+        super()._record_seen(data)
+        positive = data.ratings > 0.5
+        self.positive_items_ = self._merge_rows(self.positive_items_, data.user_index[positive],
+                                                data.item_index[positive], self.user_items_.shape)
         return data
 
     def _after_initialize(self, raw, labels, rng):
@@ -581,7 +535,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             self._pretrain(*raw, labels, rng)
 
     def _refresh_statistics(self, labels):
-        """NeuralCF has no global statistics to recompute."""
+        """NeuralCF has no global mean (or other target statistic) to keep."""
 
     def _count_frequencies(self, data, reset):
         if reset:
