@@ -336,6 +336,13 @@ class BaseRecommender(BaseEstimator):
             return float(self.learning_rate)
         return self._default_learning_rates[self.solver]
 
+    def _dense_learning_rate(self):
+        """Step of the dense parameters (models that have them define
+        ``dense_learning_rate`` and ``_default_dense_learning_rates``)."""
+        if self.dense_learning_rate is not None:
+            return float(self.dense_learning_rate)
+        return self._default_dense_learning_rates[self.solver]
+
     def _check_ids(self, X, reset):
         if not reset and _ndim(X) == 2:
             # n_features_in_ / feature_names_in_ consistency, as scikit-learn

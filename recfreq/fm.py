@@ -88,11 +88,6 @@ class _BaseFactorizationMachine(BaseRecommender):
         return tags
 
     # --------------------------------------------------------------- helpers
-    def _dense_learning_rate(self):
-        if self.dense_learning_rate is not None:
-            return float(self.dense_learning_rate)
-        return self._default_dense_learning_rates[self.solver]
-
     def _read_X(self, X, reset):
         if not reset:
             check_is_fitted(self)

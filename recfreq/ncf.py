@@ -395,11 +395,6 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         return [self.user_gmf_factors_, self.item_gmf_factors_, self.user_mlp_factors_,
                 self.item_mlp_factors_, self.dense_parameters_]
 
-    def _dense_learning_rate(self):
-        if self.dense_learning_rate is not None:
-            return float(self.dense_learning_rate)
-        return self._default_dense_learning_rates[self.solver]
-
     # ------------------------------------------------------------- targets
     def _check_labels(self, y, n_samples, dtype, first=True):
         """0/1 labels (1: interaction) from ``y``; None means every row is a positive.

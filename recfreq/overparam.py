@@ -111,8 +111,9 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
         "n_layers": [Interval(numbers.Integral, 2, None, closed="left")],
     }
 
-    # sgd: best of {3e-4, 1e-3, 3e-3} on ml-1m (benchmarks/study_embeddings.py, part 1);
-    # the others: best of {1e-5, 1e-4, 1e-3} on ml-100k after 8 epochs
+    # sgd: best of {3e-4, 1e-3, 3e-3} on ml-1m over 20 epochs (benchmarks/study_embeddings.py,
+    # part 1); the others: best of {1e-5, 1e-4, 1e-3} on ml-100k after 8 epochs
+    # (benchmarks/check_defaults.py --dense)
     _default_dense_learning_rates = {"sgd": 3e-4, "fa-sgd": 1e-5, "cf-sgd": 1e-5, "adagrad": 1e-4}
 
     def __init__(self, *, n_factors=32, inner_dim=64, n_layers=2, solver="sgd", learning_rate=None,
