@@ -257,11 +257,46 @@ def report(args):
         print(f"| {r['model']} | {r['features']} | {r['auc']:.4f} | {r['log_loss']:.4f} | {r['fit_s']:.2f} |")
 
 
+def speed(args):
+    """Throughput only: recfreq FM k=10 (CSR input, 1 and 2 threads) against fastFM's SGD.
+
+    The three fits are interleaved inside each repeat, so that a change in the machine's
+    load hits all of them alike; each row is the median over ``--repeats``.
+    """
+    from fastFM import sgd
+
+    train, test, ytr, yte = load_frames()
+    n = len(ytr)
+    out = {"repeats": args.repeats, "rows": []}
+    for feats, cols in (("ids", ID_COLS), ("ids+side", SIDE_COLS)):
+        A, B = design(train, test, cols)
+        Ac = A.tocsc()
+        fits = {f"recfreq FM k=10, 20 epochs, n_jobs={nj}, CSR input":
+                (lambda nj=nj: FactorizationMachine(n_factors=10, max_iter=20, n_jobs=nj, random_state=0).fit(A, ytr))
+                for nj in (1, 2)}
+        fits["fastFM SGD k=10, 20 epochs"] = lambda: sgd.FMRegression(
+            n_iter=20 * n, init_stdev=0.1, rank=10, l2_reg_w=0.1, l2_reg_V=0.1, step_size=0.01,
+            random_state=0).fit(Ac, ytr)
+        times = {name: [] for name in fits}
+        for _ in range(args.repeats):
+            for name, fit in fits.items():
+                start = time.perf_counter()
+                fit()
+                times[name].append(time.perf_counter() - start)
+        base = 20 * n / float(np.median(times["fastFM SGD k=10, 20 epochs"]))
+        for name, ts in times.items():
+            ups = 20 * n / float(np.median(ts))
+            out["rows"].append(dict(model=name, features=feats, fit_s=float(np.median(ts)), fit_s_all=ts,
+                                    updates_per_s=ups, ratio_to_fastfm=ups / base))
+            print(out["rows"][-1], flush=True)
+    save_json(RESULTS / "fm_speed.json", out)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["tune", "main", "report"])
+    parser.add_argument("mode", choices=["tune", "main", "report", "speed"])
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    {"tune": tune, "main": main, "report": report}[args.mode](args)
+    {"tune": tune, "main": main, "report": report, "speed": speed}[args.mode](args)
