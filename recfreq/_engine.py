@@ -309,13 +309,16 @@ def _check_seeds(seeds, n_threads):
 def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors, mlp_dim, layer_sizes,
               user_gmf, item_gmf, user_mlp, item_mlp, dense, positive_indptr, positive_indices,
               n_negatives, negatives, seeds, user_state, item_state, user_frequency, item_frequency,
-              config, dense_learning_rate, dense_accum, dense_batch_size, alpha, t_start, n_threads):
+              config, dense_learning_rate, dense_accum, dense_batch_size, alpha, t_start, n_threads,
+              dropout=0.0):
     """One epoch of NeuralCF (GMF / MLP / NeuMF); returns the summed log loss.
 
     ``user_frequency``/``item_frequency``: the fa-sgd shares p_r of the
     emitted samples (sampled negatives included), or empty arrays.
     ``negatives``: (n_rows, n_negatives) int32 to replace sampling (test hook),
     or an empty (0, n_negatives) array.
+    ``dropout``: in [0, 1), the tower's training-time dropout rate (0: none,
+    and no random draws for it).
     """
     _require_cpu(device, "NeuralCF")
     dtype = labels.dtype
@@ -379,6 +382,9 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
     _check_seeds(seeds, n_threads)
     if int(dense_batch_size) < 1:
         raise ValueError("internal error: dense_batch_size must be >= 1")
+    dropout = float(dropout)
+    if not 0.0 <= dropout < 1.0:  # NaN fails too
+        raise ValueError(f"internal error: dropout must lie in [0, 1), got {dropout!r}")
     tables = {
         "user_frequency": user_frequency, "item_frequency": item_frequency,
         "user_counter": user_state.counter, "item_counter": item_state.counter,
@@ -396,7 +402,7 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
         positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),
         negatives=negatives, seeds=seeds, dense_learning_rate=float(dense_learning_rate),
         alpha=float(alpha), t_start=int(t_start), dense_batch_size=int(dense_batch_size),
-        n_threads=int(n_threads), **config, **accum, **tables,
+        dropout=dropout, n_threads=int(n_threads), **config, **accum, **tables,
     )
 
 

@@ -238,21 +238,80 @@ def ncf_unpack(dense, k, d, sizes):
     return Ws, bs, dense[off:off + n_h], dense[off + n_h:off + n_h + 1]
 
 
-def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y):
+_U64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & _U64
+
+
+class Xoshiro256:
+    """The kernels' per-thread generator (recfreq/_ext/_rng.pxd) in Python integers.
+
+    ``stream`` as in ``rng_seed_stream``: 0 is the negative sampler's generator,
+    1 the dropout masks' one, for the same host seed.
+    """
+
+    def __init__(self, seed, stream=0):
+        x = (int(seed) + stream * 4 * _GOLDEN) & _U64
+        self.s = []
+        for _ in range(4):  # splitmix64
+            x = (x + _GOLDEN) & _U64
+            z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+            self.s.append(z ^ (z >> 31))
+
+    def next(self):
+        """xoshiro256**: the next 64 random bits."""
+        s = self.s
+        result = (_rotl((s[1] * 5) & _U64, 7) * 9) & _U64
+        t = (s[1] << 17) & _U64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = _rotl(s[3], 45)
+        return result
+
+
+def dropout_multipliers(rng, n, dropout):
+    """One inverted-dropout mask of width n, drawn as the NCF kernel draws it.
+
+    Each 64-bit draw decides two units (high 32 bits first); a unit is dropped
+    (0) when its 32 bits are below floor(dropout * 2^32), else kept with
+    1 / (1 - dropout).
+    """
+    threshold = int(dropout * 2.0 ** 32)
+    bits = []
+    while len(bits) < n:
+        x = rng.next()
+        bits += [x >> 32, x & 0xFFFFFFFF]
+    keep = np.array(bits[:n]) >= threshold
+    return np.where(keep, 1.0 / (1.0 - dropout), 0.0)
+
+
+def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks=None):
     """Log loss of one NeuralCF sample and its gradients (no L2), by hand.
 
-    g = p * q; z_0 = [m; n]; z_l = relu(z_{l-1} W_l + b_l); logit = [g; z_L] . h + h0.
+    g = p * q; z_0 = [m; n]; z_l = relu((r_l * z_{l-1}) W_l + b_l); logit = [g; z_L] . h + h0.
+    ``masks``: the dropout multipliers r_1, ..., r_L (one per tower layer, of
+    its input's width), or None for no dropout.
     Returns (loss, grad_p, grad_q, grad_m, grad_n, grad_dense).
     """
     Ws, bs, h, h0 = ncf_unpack(dense, k, d, sizes)
+    if masks is None:
+        masks = [np.ones(W.shape[0]) for W in Ws]
     parts = []
     if k:
         parts.append(p * q)
-    zs = []
+    zs, inputs = [], []
     if d:
         zs.append(np.concatenate([m, n]))
-        for W, b in zip(Ws, bs):
-            zs.append(np.maximum(zs[-1] @ W + b, 0.0))
+        for W, b, r in zip(Ws, bs, masks):
+            inputs.append(zs[-1] * r)
+            zs.append(np.maximum(inputs[-1] @ W + b, 0.0))
         parts.append(zs[-1])
     x = np.concatenate(parts)
     logit = float(x @ h + h0[0])
@@ -270,15 +329,16 @@ def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y):
         dz = e * h[k:]
         for layer in range(len(Ws) - 1, -1, -1):
             da = dz * (zs[layer + 1] > 0)
-            gWs[layer][:] = np.outer(zs[layer], da)
+            gWs[layer][:] = np.outer(inputs[layer], da)
             gbs[layer][:] = da
-            dz = Ws[layer] @ da
+            dz = (Ws[layer] @ da) * masks[layer]
         gm, gn = dz[:d], dz[d:]
     return loss, gp, gq, gm, gn, g_dense
 
 
 def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, cfg, dense_learning_rate,
-              alpha, t_start, user_state, item_state, dense_accum, dense_batch_size):
+              alpha, t_start, user_state, item_state, dense_accum, dense_batch_size, dropout=0.0,
+              mask_rng=None):
     """One NeuralCF epoch over rows already in epoch order; updates in place, returns the summed loss.
 
     A positive row emits itself, then (u, negatives[i, s], 0) for each s; an
@@ -288,8 +348,13 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
     vector steps with the gradient summed over every ``dense_batch_size``
     samples (and at the end): SGD with ``dense_learning_rate``, or Adagrad
     under adagrad.
+
+    With ``dropout`` > 0 and a tower, every sample draws the masks of z_0, ...,
+    z_{L-1} in that order from ``mask_rng`` (a ``Xoshiro256``; the kernel's is
+    stream 1 of the thread's seed) before its forward pass.
     """
     dense_cfg = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
+    n_layers = len(sizes) - 1 if d else 0
     loss, t, pending = 0.0, t_start, 0
     g_sum = np.zeros_like(dense)
     for i in range(len(users)):
@@ -301,7 +366,10 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
             t += 1
             p, q = (P[u], Q[j]) if k else (np.zeros(0), np.zeros(0))
             m, n = (M[u], N[j]) if d else (np.zeros(0), np.zeros(0))
-            sample_loss, gp, gq, gm, gn, gd = ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y)
+            masks = None
+            if dropout > 0 and n_layers:
+                masks = [dropout_multipliers(mask_rng, sizes[layer], dropout) for layer in range(n_layers)]
+            sample_loss, gp, gq, gm, gn, gd = ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks)
             loss += sample_loss
             g_sum += gd
             rate_u = row_rate(cfg, user_state, u, t)

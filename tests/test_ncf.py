@@ -59,6 +59,21 @@ def _non_positive_negatives(users, labels, indptr, indices, n_items, rng):
 @pytest.mark.parametrize("model", ["gmf", "mlp", "neumf", "neumf-no-tower"])
 @pytest.mark.parametrize("dense_batch_size", [1, 4])
 def test_ncf_epoch_matches_reference(model, solver, dense_batch_size):
+    _check_epochs_against_reference(model, solver, dense_batch_size)
+
+
+@pytest.mark.parametrize("model", ["mlp", "neumf", "neumf-no-tower"])
+@pytest.mark.parametrize("dense_batch_size", [1, 4])
+@pytest.mark.parametrize("sampled", [False, True], ids=["given-negatives", "sampled-negatives"])
+def test_ncf_epoch_with_dropout_matches_reference(model, solver, dense_batch_size, sampled):
+    """Dropout 0.3: the reference replays the kernel's mask generator (stream 1 of the
+    thread's seed) in Python. ``sampled``: the kernel also samples its negatives in
+    the loop (stream 0), which the reference takes from ncf_sample_negatives."""
+    _check_epochs_against_reference(model, solver, dense_batch_size, dropout=0.3, sampled=sampled)
+
+
+def _check_epochs_against_reference(model, solver, dense_batch_size, dropout=0.0, sampled=False):
+    """Two compiled epochs (float64, one thread) against ``_reference.ncf_epoch``."""
     users, items, labels = _tiny_implicit()
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
     k, d, sizes = _network(model)
@@ -95,18 +110,28 @@ def test_ncf_epoch_matches_reference(model, solver, dense_batch_size):
     for epoch in range(2):
         order = rng.permutation(len(users))
         u, i, y = users[order].copy(), items[order].copy(), labels[order].copy()
-        negatives = _non_positive_negatives(u, y, indptr, indices, n_items, rng)
+        seeds = np.array([7 + epoch], dtype=np.uint64)
+        if sampled:
+            # what the kernel's own sampler draws for the positive rows, in order
+            negatives = np.zeros((len(u), N_NEG), dtype=np.int32)
+            negatives[y > 0.5] = _engine.ncf_sample_negatives(
+                user_index=u[y > 0.5], positive_indptr=indptr, positive_indices=indices, n_items=n_items,
+                n_negatives=N_NEG, seeds=seeds, n_threads=1)
+            given = np.zeros((0, N_NEG), dtype=np.int32)
+        else:
+            negatives = given = _non_positive_negatives(u, y, indptr, indices, n_items, rng)
         em = np.where(y > 0.5, 1 + N_NEG, 1).astype(np.int64)
         loss = _engine.ncf_epoch(
             device="cpu", user_index=u, item_index=i, labels=y, sample_start=np.cumsum(em) - em,
             n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=P, item_gmf=Q, user_mlp=M, item_mlp=N,
             dense=dense, positive_indptr=indptr, positive_indices=indices, n_negatives=N_NEG,
-            negatives=negatives, seeds=np.array([7], dtype=np.uint64), user_state=user_state,
+            negatives=given, seeds=seeds, user_state=user_state,
             item_state=item_state, user_frequency=freq[0], item_frequency=freq[1], config=cfg,
             dense_learning_rate=0.05, dense_accum=dense_accum, dense_batch_size=dense_batch_size,
-            alpha=0.02, t_start=t, n_threads=1)
+            alpha=0.02, t_start=t, n_threads=1, dropout=dropout)
         ref_loss = ref.ncf_epoch(u, i, y, negatives, k, d, list(sizes), *theirs, cfg, 0.05, 0.02, t,
-                                 ref_states[0], ref_states[1], ref_dense_accum, dense_batch_size)
+                                 ref_states[0], ref_states[1], ref_dense_accum, dense_batch_size,
+                                 dropout=dropout, mask_rng=ref.Xoshiro256(seeds[0], stream=1))
         t += int(em.sum())
         np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
         for a, b in zip(ours, theirs):
@@ -171,6 +196,36 @@ def test_gradients_match_finite_differences(model, y):
     moved.append((new_dense - dense) / -lr)
     for a, b in zip(moved, fd):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("model", ["mlp", "neumf"])
+def test_masked_gradients_match_finite_differences(model):
+    """With fixed dropout multipliers the reference's gradients are those of the masked network."""
+    k, d, _ = _network(model)
+    sizes = [6, 5, 4, 3]
+    rng = np.random.default_rng(4)
+    p, q, m, n = rng.normal(0, 0.7, k), rng.normal(0, 0.7, k), rng.normal(0, 0.7, d), rng.normal(0, 0.7, d)
+    dense = rng.normal(0, 0.6, _dense_size(k, d, sizes))
+    mask_rng = ref.Xoshiro256(99, stream=1)
+    masks = [ref.dropout_multipliers(mask_rng, w, 0.4) for w in sizes[:-1]]
+    assert any((r == 0).any() for r in masks) and all(np.isin(r, (0, 1 / 0.6)).all() for r in masks)
+
+    def loss():
+        return ref.ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, 1.0, masks)[0]
+
+    fd = [_fd_gradient(loss, a) for a in (p, q, m, n, dense)]
+    _, *exact = ref.ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, 1.0, masks)
+    for a, b in zip(exact, fd):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_dropout_drops_the_requested_share():
+    """The kernel's masks (replayed by the reference, which the epoch tests tie to the
+    kernel) drop about `dropout` of the units and scale the rest by 1 / (1 - dropout)."""
+    mask_rng = ref.Xoshiro256(3, stream=1)
+    r = np.concatenate([ref.dropout_multipliers(mask_rng, 7, 0.25) for _ in range(4000)])
+    assert abs((r == 0).mean() - 0.25) < 0.01
+    assert np.all(r[r > 0] == 1 / 0.75)
 
 
 def _sampler_data(n_items=50):

@@ -18,6 +18,17 @@ Network (per sample, u the user, j the item)::
 
 The dense parameters live in one flat vector, layer by layer:
 W_1, b_1, ..., W_L, b_L, h, h0.
+
+Dropout (training only): with ``dropout`` > 0 the input of every tower layer,
+z_0, ..., z_{L-1}, is multiplied elementwise by a fresh mask r of
+0 / (1 / (1 - dropout)) entries before layer l reads it (inverted dropout, as
+PyTorch NCF puts ``nn.Dropout`` before each ``nn.Linear`` of the tower); z_L,
+the GMF vector and the output layer are never masked. The masked vector is what
+layer l and its weight gradient see, and the backward pass multiplies
+d loss / d z_{l-1} by the same r. Masks come from a second per-thread
+generator (stream 1 of the thread's seed, ``rng_seed_stream``), so the negative
+sampler draws the same items whatever ``dropout`` is, and dropout = 0 draws
+nothing.
 """
 
 from libc.stdlib cimport malloc, calloc, free
@@ -31,7 +42,7 @@ from recfreq._ext._solvers cimport (
 from recfreq._ext._vector cimport dot
 from recfreq._ext._dense cimport flush_dense
 from recfreq._ext._openmp cimport omp_get_thread_num
-from recfreq._ext._rng cimport RNG_STATE_WORDS, rng_seed, rng_bounded
+from recfreq._ext._rng cimport RNG_STATE_WORDS, rng_seed, rng_seed_stream, rng_next, rng_bounded
 
 
 cdef extern from *:
@@ -219,6 +230,23 @@ cdef inline int sample_negative(uint64_t* rng, const int* positives, Py_ssize_t 
     return j
 
 
+cdef inline void _draw_dropout_mask(uint64_t* rng, floating* mult, Py_ssize_t n, uint32_t threshold,
+                                    floating keep_scale) noexcept nogil:
+    """mult[a] = 0 (dropped) or keep_scale, for a < n; each 64-bit draw decides two
+    units, the high 32 bits the even one, the low 32 bits the next. A unit is
+    dropped when its 32 bits are below `threshold` = floor(dropout 2^32)."""
+    cdef Py_ssize_t a = 0
+    cdef uint64_t x
+    while a + 1 < n:
+        x = rng_next(rng)
+        mult[a] = 0 if <uint32_t>(x >> 32) < threshold else keep_scale
+        mult[a + 1] = 0 if <uint32_t>x < threshold else keep_scale
+        a += 2
+    if a < n:
+        x = rng_next(rng)
+        mult[a] = 0 if <uint32_t>(x >> 32) < threshold else keep_scale
+
+
 cdef inline double _softplus(double x) noexcept nogil:
     if x > 0:
         return x + log1p(exp(-x))
@@ -239,9 +267,15 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
                                      double y, double alpha,
                                      floating* z, floating* dz_a, floating* dz_b,
                                      floating* grad_p, floating* grad_q,
-                                     floating* grad_m, floating* grad_n) noexcept nogil:
+                                     floating* grad_m, floating* grad_n,
+                                     floating* mult, uint64_t* mask_rng, uint32_t drop_threshold,
+                                     floating keep_scale) noexcept nogil:
     """Loss of one sample; adds the dense gradients to `dense_grad` and writes the
-    embedding rows' gradients (loss + alpha * theta) to grad_p/q/m/n."""
+    embedding rows' gradients (loss + alpha * theta) to grad_p/q/m/n.
+
+    `mult` NULL: no dropout. Otherwise the dropout multipliers of z_{l-1} are
+    drawn from `mask_rng` into mult + z_off[l-1] just before layer l and kept
+    for the backward pass."""
     cdef int k = net.k, d = net.d, L = net.n_layers
     cdef int l, a, o, last = 0
     cdef double logit, dl
@@ -266,6 +300,11 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
             z[a] = m[a]
             z[d + a] = nj[a]
         for l in range(1, L + 1):
+            if mult != NULL:
+                _draw_dropout_mask(mask_rng, mult + net.z_off[l - 1], net.size[l - 1], drop_threshold,
+                                   keep_scale)
+                for a in range(net.size[l - 1]):
+                    z[net.z_off[l - 1] + a] = z[net.z_off[l - 1] + a] * mult[net.z_off[l - 1] + a]
             _layer_forward(z + net.z_off[l - 1], dense + net.w_off[l], dense + net.b_off[l], z + net.z_off[l],
                            net.size[l - 1], net.size[l])
         last = net.size[L]
@@ -297,6 +336,10 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
             _layer_backward(z + net.z_off[l - 1], z + net.z_off[l], dense + net.w_off[l],
                             dense_grad + net.w_off[l], dense_grad + net.b_off[l], cur, prev,
                             net.size[l - 1], net.size[l])
+            if mult != NULL:
+                # prev is d loss / d (r * z_{l-1}); the chain rule through the mask
+                for a in range(net.size[l - 1]):
+                    prev[a] = prev[a] * mult[net.z_off[l - 1] + a]
             tmp = cur
             cur = prev
             prev = tmp
@@ -332,6 +375,7 @@ def ncf_epoch(*,
               double frequency_exponent,
               double counter_halflife,
               double epsilon,
+              double dropout,
               long long t_start,
               double[::1] user_frequency,
               double[::1] item_frequency,
@@ -354,7 +398,9 @@ def ncf_epoch(*,
     exclusive cumulative sum of the emitted counts, so threads need no
     coordination). ``negatives`` (rows x n_negatives) replaces sampling when it
     has rows (test hook); otherwise thread ``r`` draws from a generator seeded
-    with ``seeds[r]``.
+    with ``seeds[r]``. ``dropout`` in [0, 1) masks the tower's layer inputs (see
+    the module docstring) with a second generator of thread ``r``, stream 1 of
+    ``seeds[r]``; with 0, or without tower layers, nothing is masked or drawn.
     """
     cdef Net net = _layout(n_factors, mlp_dim, layer_sizes)
     cdef Py_ssize_t n = labels.shape[0]
@@ -377,7 +423,14 @@ def ncf_epoch(*,
     cdef floating* acc_dense = &dense_accum[0] if adagrad else NULL
     cdef floating* dense_ptr = &dense[0]
     cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
-    cdef Py_ssize_t buf_size = net.n_act + 2 * net.max_width + 2 * k + 2 * d + net.n_dense
+    cdef bint use_dropout = dropout > 0 and net.n_layers > 0
+    # dropout * 2^32 is exact in binary and below 2^32 for dropout < 1
+    cdef uint32_t drop_threshold = <uint32_t>(dropout * 4294967296.0) if use_dropout else 0
+    cdef floating keep_scale = <floating>(1.0 / (1.0 - dropout)) if use_dropout else 1
+    # z, two gradient rows, the embedding gradients, the dense gradient, then
+    # the dropout multipliers (indexed like z)
+    cdef Py_ssize_t buf_size = (net.n_act + 2 * net.max_width + 2 * k + 2 * d + net.n_dense
+                                + (net.n_act if use_dropout else 0))
     cdef floating* buf
     cdef floating* z
     cdef floating* dz_a
@@ -387,11 +440,13 @@ def ncf_epoch(*,
     cdef floating* grad_m
     cdef floating* grad_n
     cdef floating* dense_grad
+    cdef floating* mult
     cdef floating* p
     cdef floating* q
     cdef floating* m
     cdef floating* nj
     cdef uint64_t* rng
+    cdef uint64_t* mask_rng
     cdef int* pending
     cdef SolverConfig cfg, dense_cfg
     cdef RowFrequencyState user_state, item_state
@@ -411,15 +466,18 @@ def ncf_epoch(*,
     item_state.last_seen = _lptr(item_last_seen)
 
     # thread-private below; set here so the compiler sees them initialised
-    buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = NULL
+    buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = mult = NULL
     p = q = m = nj = NULL
-    rng = NULL
+    rng = mask_rng = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
         buf = <floating*> calloc(buf_size, sizeof(floating))
-        rng = <uint64_t*> malloc(RNG_STATE_WORDS * sizeof(uint64_t))
+        # the sampler's state (words 0-3), then the dropout masks' (4-7)
+        rng = <uint64_t*> malloc(2 * RNG_STATE_WORDS * sizeof(uint64_t))
         pending = <int*> calloc(1, sizeof(int))
         rng_seed(rng, seeds[omp_get_thread_num()])
+        mask_rng = rng + RNG_STATE_WORDS
+        rng_seed_stream(mask_rng, seeds[omp_get_thread_num()], 1)
         z = buf
         dz_a = z + net.n_act
         dz_b = dz_a + net.max_width
@@ -428,6 +486,7 @@ def ncf_epoch(*,
         grad_m = grad_q + k
         grad_n = grad_m + d
         dense_grad = grad_n + d
+        mult = dense_grad + net.n_dense if use_dropout else NULL
         for i in prange(n, schedule="static"):
             u = user_index[i]
             y = labels[i]
@@ -448,7 +507,8 @@ def ncf_epoch(*,
                 m = m_base + <Py_ssize_t>u * d if d > 0 else NULL
                 nj = n_base + <Py_ssize_t>j * d if d > 0 else NULL
                 loss += _forward_backward(&net, dense_ptr, dense_grad, p, q, m, nj, y, alpha,
-                                          z, dz_a, dz_b, grad_p, grad_q, grad_m, grad_n)
+                                          z, dz_a, dz_b, grad_p, grad_q, grad_m, grad_n,
+                                          mult, mask_rng, drop_threshold, keep_scale)
                 # a user's GMF and MLP blocks share one frequency row (one rate)
                 rate_u = row_learning_rate(&cfg, &user_state, u, t)
                 rate_i = row_learning_rate(&cfg, &item_state, j, t)

@@ -1,4 +1,4 @@
-# Per-thread random numbers for the nogil loops (negative sampling).
+# Per-thread random numbers for the nogil loops (negative sampling, dropout masks).
 #
 # Each OpenMP thread keeps its own xoshiro256** state (Blackman & Vigna 2018),
 # seeded from one 64-bit host seed through splitmix64 (the seeding its authors
@@ -29,6 +29,17 @@ cdef inline void rng_seed(uint64_t* s, uint64_t seed) noexcept nogil:
     s[1] = splitmix64(&x)
     s[2] = splitmix64(&x)
     s[3] = splitmix64(&x)
+
+
+cdef inline void rng_seed_stream(uint64_t* s, uint64_t seed, uint64_t stream) noexcept nogil:
+    """Seed generator number `stream` of one host seed.
+
+    Stream 0 is ``rng_seed(seed)``; stream n starts from splitmix64 outputs
+    4n..4n+3 of the same sequence (splitmix64's state only adds its constant),
+    so one seed gives independent generators for independent uses and adding a
+    stream never changes the draws of another.
+    """
+    rng_seed(s, seed + stream * <uint64_t>4 * <uint64_t>0x9E3779B97F4A7C15ULL)
 
 
 cdef inline uint64_t _rotl(uint64_t x, int k) noexcept nogil:
