@@ -76,6 +76,20 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         factors are ``hidden_layers[-1]``.
     n_negatives : int, default=4
         Sampled negatives per positive and epoch (the paper's default).
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout on the MLP tower during training: before each
+        Dense+ReLU layer of the tower reads its input (the concatenated MLP
+        embeddings z_0 and the hidden activations z_1, ..., z_{L-1}), every
+        entry is zeroed with probability ``dropout`` and the survivors are
+        multiplied by ``1 / (1 - dropout)``, with a fresh mask per emitted
+        sample (the placement of ``nn.Dropout`` in PyTorch NCF). The tower's
+        last layer z_L, the GMF part and the output layer are never masked.
+        Prediction and ``recommend`` never drop (inference is deterministic),
+        and ``loss_curve_`` is the loss of the masked network being trained.
+        Only used when there is a tower: ignored for ``model="gmf"`` (and
+        with ``pretrain=True`` it applies to the MLP stage and NeuMF, not the
+        GMF stage) and when ``hidden_layers`` has a single entry. ``0``
+        draws no random numbers and trains exactly as without the option.
     solver : {"sgd", "fa-sgd", "cf-sgd", "adagrad"}, default="adagrad"
         Per-row rule of the embedding rows (DESIGN section 3). Dense parameters
         take plain SGD under sgd/fa-sgd/cf-sgd and per-coordinate Adagrad under
@@ -100,8 +114,9 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         scored by their mean log loss (``validation_scores_``).
     pretrain : bool, default=False
         NeuMF only: first fit a GMF and an MLP model with the same settings
-        (``max_iter`` epochs each), copy their embeddings and tower, and start
-        NeuMF's output layer at ``h = [a h_gmf ; (1 - a) h_mlp]``,
+        (``max_iter`` epochs each, the MLP with this ``dropout``), copy their
+        embeddings and tower, and start NeuMF's output layer at
+        ``h = [a h_gmf ; (1 - a) h_mlp]``,
         ``h0 = a h0_gmf + (1 - a) h0_mlp`` with ``a = pretrain_weight``
         (He et al. section 3.4.1). NeuMF then trains with this estimator's
         solver from fresh solver state (the paper switches to plain SGD).
@@ -131,7 +146,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, row order and the per-thread negative samplers.
+        Seeds initialisation, row order, the per-thread negative samplers and
+        the dropout masks.
     verbose : int, default=0
     warm_start : bool, default=False
 
@@ -185,6 +201,17 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     one rate and one cf-sgd counter, with separate Adagrad accumulators) take
     the per-row step with gradient ``dloss/dtheta + alpha theta``.
 
+    Dropout [5]_: with ``dropout`` = rho > 0 (``mlp`` and ``neumf``), layer l
+    of the tower computes ``z_l = relu((r_l * z_{l-1}) W_l + b_l)`` in
+    training, with ``r_l`` a fresh vector of independent entries, 0 with
+    probability rho and ``1 / (1 - rho)`` otherwise, drawn per emitted sample
+    inside the compiled loop from a per-thread generator of its own (seeded
+    from ``random_state`` like the negative sampler's, whose draws it leaves
+    unchanged); the backward pass uses the same ``r_l``, so the gradients are
+    those of the masked network. Inference uses the unmasked network (the
+    expectation of the masked one's layer inputs). He et al. [1]_ train
+    without dropout; PyTorch reimplementations of NCF put it here.
+
     ``fa-sgd`` frequencies count the expected samples, negatives included:
     with N_pos positive rows, N_neg explicit negatives and
     N = N_pos (1 + n_negatives) + N_neg emitted samples per epoch,
@@ -205,6 +232,9 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
        JMLR 12, 2011.
     .. [4] X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
        feedforward neural networks", AISTATS 2010.
+    .. [5] N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever,
+       R. Salakhutdinov, "Dropout: a simple way to prevent neural networks
+       from overfitting", JMLR 15, 2014.
 
     Examples
     --------
@@ -223,6 +253,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         "mlp_embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "hidden_layers": [list, tuple],
         "n_negatives": [Interval(numbers.Integral, 0, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "pretrain": ["boolean"],
@@ -238,8 +269,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     _default_dense_learning_rates = {"sgd": 0.003, "fa-sgd": 0.001, "cf-sgd": 0.001, "adagrad": 0.03}
 
     def __init__(self, *, model="neumf", n_factors=8, mlp_embedding_dim=None, hidden_layers=(64, 32, 16, 8),
-                 n_negatives=4, solver="adagrad", learning_rate=None, dense_learning_rate=None, alpha=0.0,
-                 max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
+                 n_negatives=4, dropout=0.0, solver="adagrad", learning_rate=None, dense_learning_rate=None,
+                 alpha=0.0, max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
                  pretrain=False, pretrain_weight=0.5, positive_threshold=None, init_std=0.01,
                  frequency_exponent=0.5, counter_halflife=None, dense_batch_size=128, dtype="float32",
                  device="cpu", n_jobs=None, random_state=None, verbose=0, warm_start=False):
@@ -248,6 +279,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         self.mlp_embedding_dim = mlp_embedding_dim
         self.hidden_layers = hidden_layers
         self.n_negatives = n_negatives
+        self.dropout = dropout
         self.solver = solver
         self.learning_rate = learning_rate
         self.dense_learning_rate = dense_learning_rate
@@ -664,6 +696,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             user_frequency=p_user, item_frequency=p_item, config=config,
             dense_learning_rate=self._dense_learning_rate(), dense_accum=self.dense_accumulator_,
             dense_batch_size=self.dense_batch_size, alpha=self.alpha, t_start=self.t_, n_threads=n_threads,
+            dropout=float(self.dropout) if d else 0.0,  # GMF has no tower to drop from
         )
 
     # ---------------------------------------------------------- prediction

@@ -401,6 +401,60 @@ def test_pretrain_initialises_neumf_from_gmf_and_mlp():
                                0.5 * gmf.decision_function(X) + 0.5 * mlp.decision_function(X), rtol=1e-10)
 
 
+@pytest.mark.parametrize("model", ["mlp", "neumf"])
+def test_dropout_trains_differently_and_predicts_deterministically(model):
+    X = _implicit_data()
+    params = {"model": model, "n_factors": 4, "hidden_layers": (16, 8, 4), "max_iter": 4, "random_state": 0,
+              "dtype": "float64"}
+    plain = NeuralCF(**params).fit(X)
+    est = NeuralCF(dropout=0.3, **params).fit(X)
+    assert not np.allclose(est.dense_parameters_, plain.dense_parameters_)
+    assert not np.allclose(est.user_mlp_factors_, plain.user_mlp_factors_)
+    # inference never drops: repeated calls agree exactly, and equal the network by hand
+    np.testing.assert_array_equal(est.decision_function(X), est.decision_function(X))
+    np.testing.assert_array_equal(est.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_array_equal(est.recommend(np.arange(10), n=5)[0], est.recommend(np.arange(10), n=5)[0])
+    users, items = est._encoded(X)
+    z = np.hstack([est.user_mlp_factors_[users], est.item_mlp_factors_[items]])
+    for W, b in zip(est.coefs_, est.intercepts_):
+        z = np.maximum(z @ W + b, 0)
+    logit = z @ est.output_weights_[-z.shape[1]:] + est.output_bias_
+    if model == "neumf":
+        logit += (est.user_gmf_factors_[users] * est.item_gmf_factors_[items]) @ est.output_weights_[:4]
+    np.testing.assert_allclose(est.decision_function(X), logit, rtol=1e-12)
+    # a fixed random_state fixes the masks too (n_jobs=1)
+    np.testing.assert_array_equal(NeuralCF(dropout=0.3, **params).fit(X).dense_parameters_,
+                                  est.dense_parameters_)
+    # dropout=0.0 is the default code path, bit for bit
+    np.testing.assert_array_equal(NeuralCF(dropout=0.0, **params).fit(X).dense_parameters_,
+                                  plain.dense_parameters_)
+
+
+def test_dropout_needs_a_tower():
+    """GMF has no tower, and hidden_layers=(h0,) has no tower layer: dropout is ignored."""
+    X = _implicit_data()
+    for params in ({"model": "gmf"}, {"model": "neumf", "hidden_layers": (8,)}):
+        params.update(n_factors=4, max_iter=2, random_state=0)
+        np.testing.assert_array_equal(NeuralCF(dropout=0.5, **params).fit(X).dense_parameters_,
+                                      NeuralCF(**params).fit(X).dense_parameters_)
+
+
+def test_dropout_reaches_the_pretrained_mlp():
+    X = _implicit_data()
+    params = {"model": "neumf", "pretrain": True, "n_factors": 4, "hidden_layers": (8, 4), "max_iter": 2,
+              "random_state": 0}
+    plain = NeuralCF(**params).fit(X)
+    est = NeuralCF(dropout=0.3, **params).fit(X)
+    assert est.pretrain_loss_curves_["gmf"] == plain.pretrain_loss_curves_["gmf"]
+    assert est.pretrain_loss_curves_["mlp"] != plain.pretrain_loss_curves_["mlp"]
+
+
+@pytest.mark.parametrize("dropout", [1.0, -0.1, 1.5, float("nan"), "0.2", None, True])
+def test_dropout_outside_zero_one_raises(dropout):
+    with pytest.raises(ValueError, match="dropout"):
+        NeuralCF(dropout=dropout, max_iter=1).fit(_implicit_data())
+
+
 def test_bad_input_raises_clear_errors():
     X = _implicit_data()
     with pytest.raises(ValueError, match="binary y"):
