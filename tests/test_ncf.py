@@ -430,6 +430,16 @@ def test_dropout_trains_differently_and_predicts_deterministically(model):
                                   plain.dense_parameters_)
 
 
+def test_dropout_float32_follows_float64():
+    """Both dtypes draw the same masks (n_jobs=1), so float32 tracks float64 closely."""
+    X = _implicit_data()
+    params = {"model": "neumf", "n_factors": 4, "hidden_layers": (16, 8, 4), "dropout": 0.3, "max_iter": 3,
+              "random_state": 0}
+    single = NeuralCF(dtype="float32", **params).fit(X)
+    double = NeuralCF(dtype="float64", **params).fit(X)
+    np.testing.assert_allclose(single.decision_function(X), double.decision_function(X), rtol=1e-3, atol=1e-4)
+
+
 def test_dropout_needs_a_tower():
     """GMF has no tower, and hidden_layers=(h0,) has no tower layer: dropout is ignored."""
     X = _implicit_data()
