@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _engine
 from ._encoding import UNKNOWN
 from ._features import FeatureEncoder
+from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
-from ._validation import _clean_id_column, check_ratings
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, _clean_id_column, check_ratings
 from .base import BaseRecommender, effective_n_threads
 
 __all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
@@ -58,7 +59,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         "multi_value_separator": [str, None],
         "multi_value_weight": [StrOptions({"mean", "one"})],
         "standardize": ["boolean"],
-        "embedding_dims": [StrOptions({"uniform"})],
+        **MIXED_DIM_PARAMETER_CONSTRAINTS,
     }
 
     # measured on ml-100k with side features (benchmarks/bench_fm.py --tune)
@@ -71,10 +72,18 @@ class _BaseFactorizationMachine(BaseRecommender):
     _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
 
     def _state_blocks(self):
+        if self.embedding_dims == "mixed":  # raw-row and projection accumulators live in the ProjectedTable
+            return {"bias": ()}
         return {"factors": (self.n_factors,), "bias": ()}
 
+    def _projected(self):
+        return hasattr(self, "feature_embedding_")
+
     def _parameter_arrays(self):
-        return [self.feature_factors_, self.feature_bias_, self.intercept_]
+        arrays = [self.feature_factors_, self.feature_bias_, self.intercept_]
+        if self._projected():
+            arrays += [self.feature_embedding_.rows, self.feature_embedding_.dense]
+        return arrays
 
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):
@@ -185,14 +194,21 @@ class _BaseFactorizationMachine(BaseRecommender):
         (indptr, indices, values), targets, order = data
         config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                        self.counter_halflife)
-        return _engine.fm_epoch(
-            device=self.device, indptr=indptr, indices=indices, data=values, targets=targets,
-            order=order, task=_TASKS[self._task], intercept=self.intercept_,
-            intercept_accum=self.intercept_accum_, feature_bias=self.feature_bias_,
-            feature_factors=self.feature_factors_, state=self.feature_state_, config=config,
-            dense_learning_rate=self._dense_learning_rate(), alpha=self.alpha,
-            alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
-            t_start=self.t_, n_threads=n_threads)
+        common = {
+            "device": self.device, "indptr": indptr, "indices": indices, "data": values, "targets": targets,
+            "order": order, "task": _TASKS[self._task], "intercept": self.intercept_,
+            "intercept_accum": self.intercept_accum_, "feature_bias": self.feature_bias_,
+            "state": self.feature_state_, "config": config, "dense_learning_rate": self._dense_learning_rate(),
+            "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+            "t_start": self.t_, "n_threads": n_threads,
+        }
+        if not self._projected():
+            return _engine.fm_epoch(feature_factors=self.feature_factors_, **common)
+        loss = _engine.fm_projected_epoch(table=self.feature_embedding_,
+                                          dense_batch_size=self.dense_batch_size, **common)
+        # predict, recommend and decision_function read plain rows
+        self.feature_factors_ = self.feature_embedding_.collapse()
+        return loss
 
     def _validation_score(self, validation):
         design, targets = validation
@@ -213,7 +229,19 @@ class _BaseFactorizationMachine(BaseRecommender):
         n_features = self._feature_encoder.n_features
         self._set_offset(targets)
         self.intercept_ = np.array([self._offset], dtype=self._fitted_dtype)
-        self.feature_factors_ = self._new_factors(n_features, rng)
+        if self.embedding_dims == "mixed":
+            # blocks by the number of samples in which each row is non-zero,
+            # the frequency the solvers use (a numeric column is non-zero in
+            # almost every sample, so it lands in the widest block)
+            counts = np.bincount(X_csr.indices, minlength=n_features)
+            self.feature_embedding_ = ProjectedTable.mixed(counts, self.n_factors, self.n_dim_blocks,
+                                                           self.mixed_dim_exponent, rng, self.init_std,
+                                                           self._fitted_dtype)
+            self.feature_embedding_.allocate_accumulators(self._solver() == Solver.ADAGRAD)
+            self.feature_factors_ = self.feature_embedding_.collapse()
+        else:
+            self.__dict__.pop("feature_embedding_", None)  # a refit after set_params(embedding_dims="uniform")
+            self.feature_factors_ = self._new_factors(n_features, rng)
         self.feature_bias_ = np.zeros(n_features, dtype=self._fitted_dtype)
         self.feature_state_ = TableState.allocate(self._solver(), n_features, self._state_blocks(),
                                                   self._fitted_dtype, self.counter_halflife is not None)
@@ -237,7 +265,11 @@ class _BaseFactorizationMachine(BaseRecommender):
         n_features = self._feature_encoder.n_features
         extra = n_features - self.feature_bias_.shape[0]
         if extra > 0:
-            self.feature_factors_ = np.concatenate([self.feature_factors_, self._new_factors(extra, rng)])
+            if self._projected():  # new rows join the narrowest block, as in MatrixFactorization
+                self.feature_embedding_.grow(n_features, rng)
+                self.feature_factors_ = self.feature_embedding_.collapse()
+            else:
+                self.feature_factors_ = np.concatenate([self.feature_factors_, self._new_factors(extra, rng)])
             self.feature_bias_ = np.concatenate([self.feature_bias_, np.zeros(extra, dtype=self._fitted_dtype)])
             self.feature_state_.grow(n_features)
         self._after_encoding(raw, reset=False)
@@ -245,7 +277,8 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _after_encoding(self, raw, reset):
         encoder = self._feature_encoder
-        self.n_parameters_ = int(self.feature_factors_.size + self.feature_bias_.size + 1)
+        factors = self.feature_embedding_.n_parameters if self._projected() else self.feature_factors_.size
+        self.n_parameters_ = int(factors + self.feature_bias_.size + 1)
         self.feature_names_ = np.asarray(encoder.feature_names, dtype=object)
         if encoder.sparse:
             return
@@ -639,10 +672,10 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
                  alpha=0.1, alpha_bias=0.01, task="regression", clip_predictions=True,
                  categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
-                 standardize=True, embedding_dims="uniform", max_iter=15, tol=None, n_iter_no_change=5,
-                 early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None,
-                 init_std=0.02, dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
-                 warm_start=False):
+                 standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3, n_dim_blocks=4,
+                 dense_batch_size=8, max_iter=15, tol=None, n_iter_no_change=5, early_stopping=False,
+                 validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None, init_std=0.02,
+                 dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0, warm_start=False):
         self.n_factors = n_factors
         self.solver = solver
         self.learning_rate = learning_rate
@@ -656,6 +689,9 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         self.multi_value_weight = multi_value_weight
         self.standardize = standardize
         self.embedding_dims = embedding_dims
+        self.mixed_dim_exponent = mixed_dim_exponent
+        self.n_dim_blocks = n_dim_blocks
+        self.dense_batch_size = dense_batch_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -716,10 +752,11 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
                  alpha=0.1, alpha_bias=0.01, categorical_features="auto", multi_value_separator=None,
-                 multi_value_weight="one", standardize=True, embedding_dims="uniform", max_iter=15, tol=None,
-                 n_iter_no_change=5, early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5,
-                 counter_halflife=None, init_std=0.02, dtype="float32", device="cpu", n_jobs=None,
-                 random_state=None, verbose=0, warm_start=False):
+                 multi_value_weight="one", standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3,
+                 n_dim_blocks=4, dense_batch_size=8, max_iter=15, tol=None, n_iter_no_change=5,
+                 early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None,
+                 init_std=0.02, dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
+                 warm_start=False):
         self.n_factors = n_factors
         self.solver = solver
         self.learning_rate = learning_rate
@@ -731,6 +768,9 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
         self.multi_value_weight = multi_value_weight
         self.standardize = standardize
         self.embedding_dims = embedding_dims
+        self.mixed_dim_exponent = mixed_dim_exponent
+        self.n_dim_blocks = n_dim_blocks
+        self.dense_batch_size = dense_batch_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
