@@ -368,6 +368,8 @@ def test_mixed_tables_structure_parameters_and_prediction():
     assert model.n_parameters_ == table.rows.size + table.dense.size + model.feature_bias_.size + 1
     uniform = FactorizationMachine(n_factors=16, max_iter=2, random_state=0).fit(F, y)
     assert model.n_parameters_ < uniform.n_parameters_
+    # the projections take the mixed model's own dense step; the uniform model's w0 keeps its default
+    assert model._dense_learning_rate() == 1e-4 and uniform._dense_learning_rate() == 0.01
     # prediction reads the collapsed rows v_j = e_j P_b, exactly the projected model
     np.testing.assert_allclose(model.feature_factors_, table.collapse(), rtol=1e-12)
     X_design = model._feature_encoder.transform(model._feature_encoder.read(F)).toarray()

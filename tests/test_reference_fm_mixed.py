@@ -89,11 +89,11 @@ CASES = [(s, None, 7) for s in SOLVER_NAMES] + [("cf-sgd", 13.0, 7), ("adagrad",
 @pytest.mark.parametrize("solver, halflife, dense_batch_size", CASES)
 def test_mixed_fit_and_partial_fit_match_reference(solver, halflife, dense_batch_size, classification):
     batches = _batches(classification)
-    params = dict(n_factors=4, solver=solver, learning_rate=0.2 if solver != "sgd" else 0.03,
-                  dense_learning_rate=0.02, alpha=0.04, alpha_bias=0.01, max_iter=3, frequency_exponent=0.55,
-                  counter_halflife=halflife, init_std=0.3, dtype="float64", random_state=11,
-                  embedding_dims="mixed", mixed_dim_exponent=0.6, n_dim_blocks=3,
-                  dense_batch_size=dense_batch_size, n_jobs=1)
+    params = {"n_factors": 4, "solver": solver, "learning_rate": 0.2 if solver != "sgd" else 0.03,
+              "dense_learning_rate": 0.02, "alpha": 0.04, "alpha_bias": 0.01, "max_iter": 3,
+              "frequency_exponent": 0.55, "counter_halflife": halflife, "init_std": 0.3, "dtype": "float64",
+              "random_state": 11, "embedding_dims": "mixed", "mixed_dim_exponent": 0.6, "n_dim_blocks": 3,
+              "dense_batch_size": dense_batch_size, "n_jobs": 1}
     model_cls = FactorizationMachineClassifier if classification else FactorizationMachine
     model = model_cls(**params).fit(*batches[0])
     n_before = model.feature_embedding_.n_rows
