@@ -257,6 +257,9 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _allocate_parameters(self, n_users, n_items, rng, data):
         tables = self._build_projected_tables(n_users, n_items, rng, data)
         if tables is None:
+            # a refit after set_params(embedding_dims="uniform") must not train the old tables
+            self.__dict__.pop("user_embedding_", None)
+            self.__dict__.pop("item_embedding_", None)
             self.user_factors_ = self._new_factors(n_users, rng)
             self.item_factors_ = self._new_factors(n_items, rng)
         else:
