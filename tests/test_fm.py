@@ -1,5 +1,7 @@
 """FactorizationMachine: the compiled epoch implements the spec; encoder, predict, recommend, errors."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -410,3 +412,30 @@ def test_refit_as_uniform_drops_the_mixed_table():
     model.set_params(embedding_dims="uniform").fit(X, y)
     assert not hasattr(model, "feature_embedding_")
     assert model.n_parameters_ == model.feature_factors_.size + model.feature_bias_.size + 1
+
+
+def test_mixed_engine_refuses_inconsistent_inputs():
+    X, y = tiny_ratings()
+    model = FactorizationMachine(n_factors=4, embedding_dims="mixed", max_iter=1, dtype="float64",
+                                 random_state=0).fit(X, y)
+    indptr, indices, data = model._design(model._feature_encoder.transform(model._feature_encoder.read(X)))
+    config = _engine.solver_config(Solver.SGD, 0.01, 0.5, None)
+    common = {"device": "cpu", "indptr": indptr, "data": data, "targets": y.copy(),
+              "order": np.arange(len(y), dtype=np.int64), "task": 0, "intercept": model.intercept_,
+              "intercept_accum": model.intercept_accum_, "feature_bias": model.feature_bias_,
+              "state": model.feature_state_, "config": config, "dense_learning_rate": 1e-4,
+              "alpha": 0.0, "alpha_bias": 0.0, "t_start": 0, "n_threads": 1}
+    bad = indices.copy()
+    bad[0] = model.feature_bias_.shape[0]
+    with pytest.raises(ValueError, match="outside"):
+        _engine.fm_projected_epoch(indices=bad, table=model.feature_embedding_, dense_batch_size=8, **common)
+    with pytest.raises(ValueError, match="dense_batch_size"):
+        _engine.fm_projected_epoch(indices=indices, table=model.feature_embedding_, dense_batch_size=0, **common)
+    broken = copy.deepcopy(model.feature_embedding_)
+    broken.row_offset[-1] = broken.rows.shape[0]  # the last row would run past the storage
+    with pytest.raises(ValueError, match="row_offset out of range"):
+        _engine.fm_projected_epoch(indices=indices, table=broken, dense_batch_size=8, **common)
+    shorter = copy.deepcopy(model.feature_embedding_)
+    shorter.row_offset, shorter.row_group = shorter.row_offset[:-1], shorter.row_group[:-1]
+    with pytest.raises(ValueError, match="does not match"):
+        _engine.fm_projected_epoch(indices=indices, table=shorter, dense_batch_size=8, **common)
