@@ -563,9 +563,10 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         Step size of the dense parameters: the global bias w0 and, with
         ``embedding_dims="mixed"``, the block projections (plain SGD under
         sgd/fa-sgd/cf-sgd, Adagrad's eta under adagrad). None: 0.001, or 0.01
-        under adagrad; with ``embedding_dims="mixed"`` 1e-4 for every solver
-        (see ``embedding_dims``). w0 starts at the training mean, so it barely
-        moves.
+        under adagrad; with ``embedding_dims="mixed"`` 1e-4 for every solver,
+        the best of {1e-5, 1e-4, 1e-3} on MovieLens-100K with side features
+        (the uniform defaults cost the mixed model 0.03 RMSE there). w0
+        starts at the training mean, so it barely moves.
     alpha : float, default=0.1
         L2 regularization of the factor rows.
     alpha_bias : float or None, default=0.01
