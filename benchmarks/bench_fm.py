@@ -5,6 +5,7 @@ Usage (from the repository root, extensions built in place):
     benchmarks/.env/bin/python benchmarks/bench_fm.py tune      # learning-rate / alpha grid (defaults)
     benchmarks/.env/bin/python benchmarks/bench_fm.py main      # the comparison table -> results/fm.json
     benchmarks/.env/bin/python benchmarks/bench_fm.py report    # print the table from results/fm.json
+    benchmarks/.env/bin/python benchmarks/bench_fm.py mixed     # uniform vs mixed widths -> results/fm_mixed.json
 
 Data: the bundled ml-100k, 80/20 random split with random_state=0 (the agreed
 split). Side features: user age bucket, gender, occupation; item genres
@@ -292,11 +293,54 @@ def speed(args):
     save_json(RESULTS / "fm_speed.json", out)
 
 
+def mixed(args):
+    """embedding_dims="uniform" vs "mixed" at the defaults, n_jobs=1: test RMSE, fit time, parameters.
+
+    Both fits run inside each repeat (interleaved, so a change in the machine's
+    load hits both alike); fit time is the median over ``--repeats`` (DataFrame
+    input, so it includes the ~0.3 s side-feature encoding). With n_jobs=1
+    every repeat gives the same model, hence one RMSE. ``--sweep-dense`` first
+    runs the grid of dense_learning_rate (w0 and the projections) for the
+    mixed model that chose its defaults.
+    """
+    train, test, ytr, yte = load_frames()
+    out = {"repeats": args.repeats, "rows": [], "sweep": []}
+    if args.sweep_dense:
+        A, B = design(train, test, SIDE_COLS)
+        for solver in SOLVERS:
+            for dlr in (1e-5, 1e-4, 1e-3):
+                m = FactorizationMachine(solver=solver, embedding_dims="mixed", dense_learning_rate=dlr,
+                                         n_jobs=1, random_state=0).fit(A, ytr)
+                out["sweep"].append({"solver": solver, "dense_learning_rate": dlr, "rmse": rmse(yte, m.predict(B))})
+                print(out["sweep"][-1], flush=True)
+    fits = {dims: (lambda dims=dims: FactorizationMachine(embedding_dims=dims, n_jobs=1, random_state=0)
+                   .fit(train[SIDE_COLS], ytr)) for dims in ("uniform", "mixed")}
+    times, models = {dims: [] for dims in fits}, {}
+    for _ in range(args.repeats):
+        for dims, fit in fits.items():
+            start = time.perf_counter()
+            models[dims] = fit()
+            times[dims].append(time.perf_counter() - start)
+    for dims, m in models.items():
+        row = {"model": f"recfreq FM defaults (adagrad, k=64, 15 epochs), embedding_dims={dims!r}, n_jobs=1",
+               "features": "ids+side", "rmse": rmse(yte, m.predict(test[SIDE_COLS])),
+               "fit_s": float(np.median(times[dims])), "fit_s_all": times[dims],
+               "n_parameters": int(m.n_parameters_)}
+        if dims == "mixed":
+            table = m.feature_embedding_
+            row["block_widths"] = table.group_in_dim.tolist()
+            row["block_rows"] = np.bincount(table.row_group).tolist()
+        out["rows"].append(row)
+        print(row, flush=True)
+    save_json(RESULTS / "fm_mixed.json", out)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["tune", "main", "report", "speed"])
+    parser.add_argument("mode", choices=["tune", "main", "report", "speed", "mixed"])
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep-dense", action="store_true", help="mixed: dense_learning_rate grid first")
     args = parser.parse_args()
-    {"tune": tune, "main": main, "report": report, "speed": speed}[args.mode](args)
+    {"tune": tune, "main": main, "report": report, "speed": speed, "mixed": mixed}[args.mode](args)

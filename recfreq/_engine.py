@@ -11,7 +11,7 @@ import numpy as np
 from ._backend import import_cupy
 from ._solvers import ADAGRAD_EPSILON
 
-__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_predict",
+__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict",
            "ncf_epoch", "ncf_sample_negatives"]
 
 
@@ -258,6 +258,58 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
         intercept=intercept, feature_bias=feature_bias, feature_factors=feature_factors,
         dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
         t_start=int(t_start), n_threads=int(n_threads), **config, **accum, **tables,
+    )
+
+
+def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
+                       feature_bias, table, state, config, dense_learning_rate, dense_batch_size, alpha,
+                       alpha_bias, t_start, n_threads):
+    """One epoch of the factorization machine with projected factor rows; returns the summed loss.
+
+    ``table`` is the :class:`~recfreq._projection.ProjectedTable` of the
+    feature rows (its rows, projections and their Adagrad accumulators are
+    updated in place); the rest is as in :func:`fm_epoch`.
+    """
+    _require_cpu(device, "FactorizationMachine")
+    dtype = targets.dtype
+    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
+    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
+    if order.dtype != np.int64 or not order.flags.c_contiguous:
+        raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
+    if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
+        raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
+    if task not in (0, 1):
+        raise ValueError(f"internal error: unknown task code {task!r}")
+    if intercept.shape != (1,):
+        raise ValueError("internal error: intercept must be a 1-element array")
+    if table.n_rows != n_features:
+        raise ValueError("internal error: the projected table does not match feature_bias")
+    if int(dense_batch_size) < 1:
+        raise ValueError("internal error: dense_batch_size must be >= 1")
+    table.check_layout()
+    arrays = table.kernel_kwargs("feature")
+    accum = {"feature_bias_accum": state.accumulator("bias", dtype), "intercept_accum": intercept_accum}
+    _check_same_dtype(dtype, targets=targets, intercept=intercept, feature_bias=feature_bias, **accum,
+                      **{name: a for name, a in arrays.items() if a.dtype.kind == "f"})
+    tables = table_kwargs("feature", state)
+    _check_state_rows(n_features, feature_bias_accum=accum["feature_bias_accum"], **tables)
+    adagrad = accum["feature_bias_accum"].shape[0] > 0
+    # the kernel reads every Adagrad accumulator when the bias one is present
+    if adagrad and (accum["intercept_accum"].shape[0] != 1 or table.rows_accum.shape[0] != table.rows.shape[0]
+                    or table.dense_accum.shape[0] != table.dense.shape[0]):
+        raise ValueError("internal error: adagrad needs accumulators for w0, the raw rows and the projections")
+    # per-thread buffers hold the activations of every non-zero of a sample
+    max_nnz = int(np.diff(indptr).max()) if n_rows else 0
+
+    from ._ext._fm import fm_projected_epoch as kernel
+
+    return kernel(
+        indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
+        intercept=intercept, feature_bias=feature_bias, n_factors=int(table.n_factors),
+        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
+        t_start=int(t_start), max_nnz=max(1, max_nnz), max_activation=table.max_activation,
+        max_width=table.max_width, dense_batch_size=int(dense_batch_size), n_threads=int(n_threads),
+        **config, **accum, **arrays, **tables,
     )
 
 

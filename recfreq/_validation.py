@@ -18,6 +18,7 @@ from ._solvers import SOLVER_NAMES
 
 __all__ = [
     "COMMON_PARAMETER_CONSTRAINTS",
+    "MIXED_DIM_PARAMETER_CONSTRAINTS",
     "check_id_columns",
     "check_ratings",
     "resolve_dtype",
@@ -44,6 +45,15 @@ COMMON_PARAMETER_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
+}
+
+#: Constraints of the mixed-dimension embedding parameters (DESIGN section 4),
+#: shared by the models that offer ``embedding_dims="mixed"``.
+MIXED_DIM_PARAMETER_CONSTRAINTS = {
+    "embedding_dims": [StrOptions({"uniform", "mixed"})],
+    "mixed_dim_exponent": [Interval(numbers.Real, 0, None, closed="left")],
+    "n_dim_blocks": [Interval(numbers.Integral, 1, None, closed="left")],
+    "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
 }
 
 

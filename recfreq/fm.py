@@ -14,8 +14,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _engine
 from ._encoding import UNKNOWN
 from ._features import FeatureEncoder
+from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
-from ._validation import _clean_id_column, check_ratings
+from ._validation import (
+    MIXED_DIM_PARAMETER_CONSTRAINTS,
+    _clean_id_column,
+    check_ratings,
+)
 from .base import BaseRecommender, effective_n_threads
 
 __all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
@@ -58,23 +63,41 @@ class _BaseFactorizationMachine(BaseRecommender):
         "multi_value_separator": [str, None],
         "multi_value_weight": [StrOptions({"mean", "one"})],
         "standardize": ["boolean"],
-        "embedding_dims": [StrOptions({"uniform"})],
+        **MIXED_DIM_PARAMETER_CONSTRAINTS,
     }
 
     # measured on ml-100k with side features (benchmarks/bench_fm.py --tune)
     _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.2, "cf-sgd": 0.2, "adagrad": 0.05}
     #: w0's step size when dense_learning_rate=None (Adagrad: its eta)
     _default_dense_learning_rates = {"sgd": 0.001, "fa-sgd": 0.001, "cf-sgd": 0.001, "adagrad": 0.01}
+    #: the same with embedding_dims="mixed", where the rate also steps the block
+    #: projections: every sample moves a projection through several of its rows,
+    #: so it needs a far smaller step than w0 alone (measured on ml-100k with side
+    #: features: benchmarks/bench_fm.py mixed --sweep-dense)
+    _default_mixed_dense_learning_rates = {"sgd": 1e-4, "fa-sgd": 1e-4, "cf-sgd": 1e-4, "adagrad": 1e-4}
 
     _task = "regression"
 
     _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
 
     def _state_blocks(self):
+        if self.embedding_dims == "mixed":  # raw-row and projection accumulators live in the ProjectedTable
+            return {"bias": ()}
         return {"factors": (self.n_factors,), "bias": ()}
 
+    def _projected(self):
+        return hasattr(self, "feature_embedding_")
+
+    def _dense_learning_rate(self):
+        if self.dense_learning_rate is None and self._projected():
+            return self._default_mixed_dense_learning_rates[self.solver]
+        return super()._dense_learning_rate()
+
     def _parameter_arrays(self):
-        return [self.feature_factors_, self.feature_bias_, self.intercept_]
+        arrays = [self.feature_factors_, self.feature_bias_, self.intercept_]
+        if self._projected():
+            arrays += [self.feature_embedding_.rows, self.feature_embedding_.dense]
+        return arrays
 
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):
@@ -185,14 +208,21 @@ class _BaseFactorizationMachine(BaseRecommender):
         (indptr, indices, values), targets, order = data
         config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                        self.counter_halflife)
-        return _engine.fm_epoch(
-            device=self.device, indptr=indptr, indices=indices, data=values, targets=targets,
-            order=order, task=_TASKS[self._task], intercept=self.intercept_,
-            intercept_accum=self.intercept_accum_, feature_bias=self.feature_bias_,
-            feature_factors=self.feature_factors_, state=self.feature_state_, config=config,
-            dense_learning_rate=self._dense_learning_rate(), alpha=self.alpha,
-            alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
-            t_start=self.t_, n_threads=n_threads)
+        common = {
+            "device": self.device, "indptr": indptr, "indices": indices, "data": values, "targets": targets,
+            "order": order, "task": _TASKS[self._task], "intercept": self.intercept_,
+            "intercept_accum": self.intercept_accum_, "feature_bias": self.feature_bias_,
+            "state": self.feature_state_, "config": config, "dense_learning_rate": self._dense_learning_rate(),
+            "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+            "t_start": self.t_, "n_threads": n_threads,
+        }
+        if not self._projected():
+            return _engine.fm_epoch(feature_factors=self.feature_factors_, **common)
+        loss = _engine.fm_projected_epoch(table=self.feature_embedding_,
+                                          dense_batch_size=self.dense_batch_size, **common)
+        # predict, recommend and decision_function read plain rows
+        self.feature_factors_ = self.feature_embedding_.collapse()
+        return loss
 
     def _validation_score(self, validation):
         design, targets = validation
@@ -213,7 +243,19 @@ class _BaseFactorizationMachine(BaseRecommender):
         n_features = self._feature_encoder.n_features
         self._set_offset(targets)
         self.intercept_ = np.array([self._offset], dtype=self._fitted_dtype)
-        self.feature_factors_ = self._new_factors(n_features, rng)
+        if self.embedding_dims == "mixed":
+            # blocks by the number of samples in which each row is non-zero,
+            # the frequency the solvers use (a numeric column is non-zero in
+            # almost every sample, so it lands in the widest block)
+            counts = np.bincount(X_csr.indices, minlength=n_features)
+            self.feature_embedding_ = ProjectedTable.mixed(counts, self.n_factors, self.n_dim_blocks,
+                                                           self.mixed_dim_exponent, rng, self.init_std,
+                                                           self._fitted_dtype)
+            self.feature_embedding_.allocate_accumulators(self._solver() == Solver.ADAGRAD)
+            self.feature_factors_ = self.feature_embedding_.collapse()
+        else:
+            self.__dict__.pop("feature_embedding_", None)  # a refit after set_params(embedding_dims="uniform")
+            self.feature_factors_ = self._new_factors(n_features, rng)
         self.feature_bias_ = np.zeros(n_features, dtype=self._fitted_dtype)
         self.feature_state_ = TableState.allocate(self._solver(), n_features, self._state_blocks(),
                                                   self._fitted_dtype, self.counter_halflife is not None)
@@ -237,7 +279,11 @@ class _BaseFactorizationMachine(BaseRecommender):
         n_features = self._feature_encoder.n_features
         extra = n_features - self.feature_bias_.shape[0]
         if extra > 0:
-            self.feature_factors_ = np.concatenate([self.feature_factors_, self._new_factors(extra, rng)])
+            if self._projected():  # new rows join the narrowest block, as in MatrixFactorization
+                self.feature_embedding_.grow(n_features, rng)
+                self.feature_factors_ = self.feature_embedding_.collapse()
+            else:
+                self.feature_factors_ = np.concatenate([self.feature_factors_, self._new_factors(extra, rng)])
             self.feature_bias_ = np.concatenate([self.feature_bias_, np.zeros(extra, dtype=self._fitted_dtype)])
             self.feature_state_.grow(n_features)
         self._after_encoding(raw, reset=False)
@@ -245,7 +291,8 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _after_encoding(self, raw, reset):
         encoder = self._feature_encoder
-        self.n_parameters_ = int(self.feature_factors_.size + self.feature_bias_.size + 1)
+        factors = self.feature_embedding_.n_parameters if self._projected() else self.feature_factors_.size
+        self.n_parameters_ = int(factors + self.feature_bias_.size + 1)
         self.feature_names_ = np.asarray(encoder.feature_names, dtype=object)
         if encoder.sparse:
             return
@@ -513,9 +560,13 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         0.05 (adagrad), the best of a grid on MovieLens-100K with side
         features.
     dense_learning_rate : float or None, default=None
-        Step size of the global bias w0 (plain SGD under sgd/fa-sgd/cf-sgd,
-        Adagrad's eta under adagrad); None: 0.001, or 0.01 under adagrad.
-        w0 starts at the training mean, so it barely moves.
+        Step size of the dense parameters: the global bias w0 and, with
+        ``embedding_dims="mixed"``, the block projections (plain SGD under
+        sgd/fa-sgd/cf-sgd, Adagrad's eta under adagrad). None: 0.001, or 0.01
+        under adagrad; with ``embedding_dims="mixed"`` 1e-4 for every solver,
+        the best of {1e-5, 1e-4, 1e-3} on MovieLens-100K with side features
+        (the uniform defaults cost the mixed model 0.03 RMSE there). w0
+        starts at the training mean, so it barely moves.
     alpha : float, default=0.1
         L2 regularization of the factor rows.
     alpha_bias : float or None, default=0.01
@@ -542,9 +593,30 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     standardize : bool, default=True
         Centre and scale numeric columns by the first fitted batch's mean and
         standard deviation.
-    embedding_dims : {"uniform"}, default="uniform"
-        Only uniform widths for now; mixed-dimension tables (DESIGN section 4)
-        come with the shared MDE kernel.
+    embedding_dims : {"uniform", "mixed"}, default="uniform"
+        ``"mixed"``: mixed-dimension factor rows (Ginart et al. [4]_). All feature
+        rows (ids, categories, numeric columns) are sorted by the number of
+        training samples in which they are non-zero and cut into
+        ``n_dim_blocks`` blocks of equal total count; block b gets width
+        ``d_b = max(1, round(k (p_b / p_max) ** mixed_dim_exponent))`` (p_b the
+        mean count of its rows) and a dense d_b x k projection P_b, so
+        ``v_j = e_j P_b`` with e_j the trained raw row; the block of width k
+        has none. A numeric column is non-zero in (almost) every sample and
+        so lands in the widest block. The blocks are set once, by the data of
+        the first ``fit``/``partial_fit``; rows first seen later join the
+        narrowest block. After every epoch the projected rows are
+        materialised in ``feature_factors_``, so prediction costs what the
+        uniform model costs. The linear weights w_j stay scalars. Saves
+        parameters, not time: each non-zero costs O(d_b k) instead of O(k).
+    mixed_dim_exponent : float, default=0.3
+        alpha of the width rule above (0 gives every block width k).
+    n_dim_blocks : int, default=4
+        Frequency blocks of a mixed table.
+    dense_batch_size : int, default=8
+        ``embedding_dims="mixed"``: the projections' gradients are summed per
+        thread and applied every ``dense_batch_size`` samples (and at the end
+        of each thread's share of an epoch), as in
+        :class:`~recfreq.MatrixFactorization`. 1 applies them after every sample.
     max_iter : int, default=15
     tol, n_iter_no_change, early_stopping, validation_fraction
         As in :class:`~recfreq.MatrixFactorization`; the validation score is
@@ -554,6 +626,9 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     init_std : float, default=0.02
         v_j start as N(0, init_std^2); w_j at 0, w0 at the training mean
         (regression) or the log-odds of the positive rate (classification).
+        With ``embedding_dims="mixed"`` each projection starts semi-orthogonal
+        and the raw rows are scaled so that every v_j starts with spread
+        ``init_std`` (as in :class:`~recfreq.MatrixFactorization`).
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
         ``"cuda"`` is not implemented yet and raises a clear error.
@@ -569,11 +644,18 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     feature_bias_ : ndarray of shape (n_feature_rows,)
         Linear weights w_j.
     feature_factors_ : ndarray of shape (n_feature_rows, n_factors)
-        Factor rows v_j.
+        Factor rows v_j (with ``embedding_dims="mixed"``: the projected rows
+        e_j P_b, materialised after every epoch for prediction).
+    feature_embedding_ : ProjectedTable
+        Only with ``embedding_dims="mixed"``: the raw rows e_j of each width,
+        their block (``row_group``), the projections (``layers(block)``) and
+        their Adagrad accumulators, i.e. what is trained.
     feature_names_ : ndarray of str
         ``"column=value"`` (or the numeric column's name) of each row.
     feature_state_ : TableState
-        Frequency counts, cf-sgd counters, Adagrad accumulators of the rows.
+        Frequency counts, cf-sgd counters, Adagrad accumulators of the rows
+        (with ``embedding_dims="mixed"`` only w_j's; those of e_j live in
+        ``feature_embedding_``).
     global_mean_ : float
         Mean training target (regression); w0 starts there.
     rating_range_ : tuple of float
@@ -584,9 +666,12 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         Known ids (not with a sparse design matrix).
     user_items_ : scipy.sparse.csr_matrix
         Items each user had in training (``recommend(exclude_seen=True)``).
-    loss_curve_, validation_scores_, n_iter_, t_, n_parameters_
+    loss_curve_, validation_scores_, n_iter_, t_
         As in :class:`~recfreq.MatrixFactorization`; the loss is the mean
         squared error or the mean log loss of each epoch.
+    n_parameters_ : int
+        Learned scalars: the factor rows (with ``embedding_dims="mixed"``, the
+        raw rows and the projections), the w_j and w0.
 
     Notes
     -----
@@ -611,6 +696,13 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     the row's visit counter; ``adagrad`` per coordinate. w0 is in every
     sample, so it takes dense steps (``dense_learning_rate``).
 
+    Mixed dimensions. With ``v_j = e_j P_b`` the score and ``g_vj`` above are
+    computed on the projected rows; ``g_ej = g_vj P_b^T + alpha e_j`` takes row
+    j's solver step (the same rate as w_j), and ``e_j^T g_vj`` is summed into
+    P_b's gradient, applied every ``dense_batch_size`` samples with
+    ``dense_learning_rate`` (a frequency rule means nothing for a matrix that
+    every sample of its block moves). Projections are not regularised.
+
     References
     ----------
     .. [1] S. Rendle, "Factorization machines", ICDM 2010.
@@ -618,6 +710,9 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
        with provable benefits", ICLR 2022, arXiv:2110.04844.
     .. [3] J. Duchi, E. Hazan, Y. Singer, "Adaptive subgradient methods for
        online learning and stochastic optimization", JMLR 12, 2011.
+    .. [4] A. Ginart, M. Naumov, D. Mudigere, J. Yang, J. Zou, "Mixed dimension
+       embeddings with application to memory-efficient recommendation systems",
+       arXiv:1909.11810, 2019.
 
     Examples
     --------
@@ -639,10 +734,10 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
                  alpha=0.1, alpha_bias=0.01, task="regression", clip_predictions=True,
                  categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
-                 standardize=True, embedding_dims="uniform", max_iter=15, tol=None, n_iter_no_change=5,
-                 early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None,
-                 init_std=0.02, dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
-                 warm_start=False):
+                 standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3, n_dim_blocks=4,
+                 dense_batch_size=8, max_iter=15, tol=None, n_iter_no_change=5, early_stopping=False,
+                 validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None, init_std=0.02,
+                 dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0, warm_start=False):
         self.n_factors = n_factors
         self.solver = solver
         self.learning_rate = learning_rate
@@ -656,6 +751,9 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         self.multi_value_weight = multi_value_weight
         self.standardize = standardize
         self.embedding_dims = embedding_dims
+        self.mixed_dim_exponent = mixed_dim_exponent
+        self.n_dim_blocks = n_dim_blocks
+        self.dense_batch_size = dense_batch_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -716,10 +814,11 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
                  alpha=0.1, alpha_bias=0.01, categorical_features="auto", multi_value_separator=None,
-                 multi_value_weight="one", standardize=True, embedding_dims="uniform", max_iter=15, tol=None,
-                 n_iter_no_change=5, early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5,
-                 counter_halflife=None, init_std=0.02, dtype="float32", device="cpu", n_jobs=None,
-                 random_state=None, verbose=0, warm_start=False):
+                 multi_value_weight="one", standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3,
+                 n_dim_blocks=4, dense_batch_size=8, max_iter=15, tol=None, n_iter_no_change=5,
+                 early_stopping=False, validation_fraction=0.1, frequency_exponent=0.5, counter_halflife=None,
+                 init_std=0.02, dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
+                 warm_start=False):
         self.n_factors = n_factors
         self.solver = solver
         self.learning_rate = learning_rate
@@ -731,6 +830,9 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
         self.multi_value_weight = multi_value_weight
         self.standardize = standardize
         self.embedding_dims = embedding_dims
+        self.mixed_dim_exponent = mixed_dim_exponent
+        self.n_dim_blocks = n_dim_blocks
+        self.dense_batch_size = dense_batch_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change

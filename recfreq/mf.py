@@ -4,14 +4,14 @@ import numbers
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._encoding import UNKNOWN
 from ._projection import ProjectedTable
 from ._solvers import Solver
-from ._validation import check_id_columns
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, check_id_columns
 from .base import BaseRecommender, effective_n_threads
 
 __all__ = ["MatrixFactorization"]
@@ -188,11 +188,8 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
-        "embedding_dims": [StrOptions({"uniform", "mixed"})],
-        "mixed_dim_exponent": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_dim_blocks": [Interval(numbers.Integral, 1, None, closed="left")],
+        **MIXED_DIM_PARAMETER_CONSTRAINTS,
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     # measured with benchmarks/check_defaults.py and benchmarks/study_solvers.py
@@ -260,6 +257,9 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _allocate_parameters(self, n_users, n_items, rng, data):
         tables = self._build_projected_tables(n_users, n_items, rng, data)
         if tables is None:
+            # a refit after set_params(embedding_dims="uniform") must not train the old tables
+            self.__dict__.pop("user_embedding_", None)
+            self.__dict__.pop("item_embedding_", None)
             self.user_factors_ = self._new_factors(n_users, rng)
             self.item_factors_ = self._new_factors(n_items, rng)
         else:

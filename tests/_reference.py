@@ -225,6 +225,80 @@ def fm_epoch(indptr, indices, data, targets, order, task, w0, w, V, cfg, dense_l
     return loss
 
 
+def _project(table, r):
+    """Activations of row r of a ProjectedTable: [raw row, output of each layer] (the last is the projected row)."""
+    acts = [table.rows[_row(table, r)].astype(float)]
+    for W in table.layers(table.row_group[r]):
+        acts.append(acts[-1] @ W)
+    return acts
+
+
+def _project_back(table, r, acts, grad, dense_grad):
+    """dL/d(raw row r) from dL/d(projected row); adds each layer's dL/dW to ``dense_grad``."""
+    g = table.row_group[r]
+    first = int(table.group_first_layer[g])
+    layers = table.layers(g)
+    for j in range(len(layers) - 1, -1, -1):
+        start = int(table.layer_offset[first + j])
+        dense_grad[start:start + layers[j].size] += np.outer(acts[j], grad).ravel()
+        grad = layers[j] @ grad
+    return grad
+
+
+def fm_projected_epoch(indptr, indices, data, targets, order, task, w0, w, table, cfg, dense_learning_rate,
+                       alpha, alpha_bias, t_start, state, w0_accum, dense_batch_size):
+    """One epoch of the 2-way FM whose factor rows are projected, v_j = e_j P_g(j); in place, returns the loss.
+
+    ``table`` is a recfreq._projection.ProjectedTable (mixed-dimension blocks).
+    The score and dL/dv_j are those of ``fm_epoch`` on the projected rows
+    (all from the parameters before the sample). dL/dv_j is back-propagated
+    to the raw row e_j (plus alpha * e_j, then row j's solver step, whose rate
+    the linear weight w_j shares) and summed into the projections' gradient,
+    applied every ``dense_batch_size`` samples and at the end (SGD with
+    ``dense_learning_rate``, Adagrad under adagrad); w0 steps as in ``fm_epoch``.
+    """
+    dense_cfg = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
+    dense_grad = np.zeros(table.dense.shape[0])
+
+    def flush():
+        if table.dense.shape[0]:
+            accum = table.dense_accum if table.dense_accum.shape[0] else np.zeros_like(dense_grad)
+            row_step(dense_cfg, table.dense, dense_grad, accum, dense_learning_rate)
+            dense_grad[:] = 0
+
+    loss, pending = 0.0, 0
+    for i, s in enumerate(order):
+        t = t_start + i + 1
+        js = indices[indptr[s]:indptr[s + 1]]
+        xs = data[indptr[s]:indptr[s + 1]]
+        acts = {j: _project(table, j) for j in js}
+        V = {j: a[-1] for j, a in acts.items()}
+        y_hat = fm_score_naive(js, xs, w0[0], w, V)
+        if task == 1:
+            d = 1.0 / (1.0 + np.exp(-y_hat)) - targets[s]
+            loss += np.logaddexp(0.0, y_hat) - targets[s] * y_hat
+        else:
+            d = y_hat - targets[s]
+            loss += d * d
+        sums = sum((V[j] * x for j, x in zip(js, xs)), np.zeros(table.n_factors))
+        grads = [(_project_back(table, j, acts[j], d * x * (sums - V[j] * x), dense_grad) + alpha * acts[j][0],
+                  np.array([d * x + alpha_bias * w[j]])) for j, x in zip(js, xs)]
+        for j, (g_e, g_w) in zip(js, grads):
+            rate = row_rate(cfg, state, j, t)
+            rows = _row(table, j)
+            accum = table.rows_accum[rows] if table.rows_accum.shape[0] else np.zeros(rows.stop - rows.start)
+            row_step(cfg, table.rows[rows], g_e, accum, rate)
+            row_step(cfg, w[j:j + 1], g_w, state["accum"]["bias"][j:j + 1], rate)
+        row_step(dense_cfg, w0, np.array([d]), w0_accum, dense_learning_rate)
+        pending += 1
+        if pending == dense_batch_size:
+            flush()
+            pending = 0
+    if pending:
+        flush()
+    return loss
+
+
 def ncf_unpack(dense, k, d, sizes):
     """Views of the flat NeuralCF dense vector: ([W_l], [b_l], h, h0 as a 1-element view)."""
     Ws, bs, off = [], [], 0

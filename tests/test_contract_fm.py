@@ -37,6 +37,8 @@ from test_contract import (  # noqa: F401  (collected here with this module's fi
 
 ESTIMATORS = {
     "FactorizationMachine": lambda **kw: FactorizationMachine(**{"max_iter": 5, "n_factors": 8, **kw}),
+    "FactorizationMachine-mixed": lambda **kw: FactorizationMachine(
+        **{"max_iter": 5, "n_factors": 8, "embedding_dims": "mixed", "n_dim_blocks": 3, **kw}),
 }
 
 

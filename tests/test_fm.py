@@ -1,5 +1,7 @@
 """FactorizationMachine: the compiled epoch implements the spec; encoder, predict, recommend, errors."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -282,7 +284,7 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="inconsistent"):
         FactorizationMachine().fit(F, y[:-1])
     with pytest.raises(ValueError, match="embedding_dims"):
-        FactorizationMachine(embedding_dims="mixed").fit(F, y)
+        FactorizationMachine(embedding_dims="tiny").fit(F, y)
     model = FactorizationMachine(max_iter=1).fit(F, y)
     with pytest.raises(ValueError, match="feature names"):
         model.predict(F.iloc[:, :3])
@@ -338,3 +340,102 @@ def test_movielens_100k_quality_ids_only_and_with_side_features():
     side = FactorizationMachine(random_state=0, multi_value_separator="|").fit(frame(X_train), y_train)
     with_side = rmse(y_test, side.predict(frame(X_test)))
     assert with_side <= 0.905 and with_side < fm, (with_side, fm)
+
+
+# ------------------------------------------------------- mixed dimensions
+@pytest.mark.parametrize("model_cls", [FactorizationMachine, FactorizationMachineClassifier])
+@pytest.mark.parametrize("params, match", [
+    ({"mixed_dim_exponent": -0.1}, "mixed_dim_exponent"), ({"mixed_dim_exponent": "big"}, "mixed_dim_exponent"),
+    ({"n_dim_blocks": 0}, "n_dim_blocks"), ({"n_dim_blocks": 2.5}, "n_dim_blocks"),
+    ({"dense_batch_size": 0}, "dense_batch_size"), ({"dense_learning_rate": 0.0}, "dense_learning_rate"),
+])
+def test_bad_mixed_parameters_raise(model_cls, params, match):
+    X, y = tiny_ratings()
+    y = (y >= 4).astype(int) if model_cls is FactorizationMachineClassifier else y
+    with pytest.raises(ValueError, match=match):
+        model_cls(embedding_dims="mixed", **params).fit(side_frame(X), y)
+
+
+def test_mixed_tables_structure_parameters_and_prediction():
+    X, y = planted_ratings(n_users=300, n_items=150, n_ratings=5000)
+    F = side_frame(X)
+    model = FactorizationMachine(n_factors=16, embedding_dims="mixed", max_iter=2, dtype="float64",
+                                 random_state=0).fit(F, y)
+    table = model.feature_embedding_
+    assert table.n_rows == model.feature_bias_.shape[0]
+    assert table.group_in_dim[0] == 16 and table.group_n_layers[0] == 0  # most frequent block: plain rows
+    assert (np.diff(table.group_in_dim) <= 0).all() and table.group_in_dim[-1] < 16
+    # the numeric column is non-zero in every sample: the widest block
+    assert table.row_group[_feature_row(model, "year")] == 0
+    assert model.n_parameters_ == table.rows.size + table.dense.size + model.feature_bias_.size + 1
+    uniform = FactorizationMachine(n_factors=16, max_iter=2, random_state=0).fit(F, y)
+    assert model.n_parameters_ < uniform.n_parameters_
+    # the projections take the mixed model's own dense step; the uniform model's w0 keeps its default
+    assert model._dense_learning_rate() == 1e-4 and uniform._dense_learning_rate() == 0.01
+    # prediction reads the collapsed rows v_j = e_j P_b, exactly the projected model
+    np.testing.assert_allclose(model.feature_factors_, table.collapse(), rtol=1e-12)
+    X_design = model._feature_encoder.transform(model._feature_encoder.read(F)).toarray()
+    V = np.zeros((table.n_rows, 16))
+    for b in range(table.group_in_dim.shape[0]):
+        idx, raw = table.group_rows(b)
+        for W in table.layers(b):
+            raw = raw @ W
+        V[idx] = raw
+    sums = X_design @ V
+    expected = (model.intercept_[0] + X_design @ model.feature_bias_
+                + 0.5 * ((sums ** 2).sum(1) - ((X_design ** 2) @ (V ** 2)).sum(1)))
+    np.testing.assert_allclose(model.set_params(clip_predictions=False).predict(F), expected, rtol=1e-9)
+
+
+def _feature_row(model, name):
+    return np.flatnonzero(model.feature_names_ == name)[0]
+
+
+@pytest.mark.parametrize("model_cls", [FactorizationMachine, FactorizationMachineClassifier])
+def test_mixed_partial_fit_adds_new_rows_to_the_narrowest_block(model_cls):
+    X, y = planted_ratings(n_users=300, n_items=150, n_ratings=5000)
+    y = (y >= 4).astype(int) if model_cls is FactorizationMachineClassifier else y
+    model = model_cls(n_factors=8, embedding_dims="mixed", random_state=0).partial_fit(side_frame(X), y)
+    n_rows = model.feature_embedding_.n_rows
+    X_new = np.array([[10**6, X[0, 1]], [10**6 + 1, 10**6]])
+    model.partial_fit(side_frame(X_new), y[:2])
+    table = model.feature_embedding_
+    assert table.n_rows == n_rows + 3 == model.feature_factors_.shape[0] == model.feature_bias_.shape[0]
+    assert (table.row_group[n_rows:] == table.new_row_group).all()
+    assert table.group_in_dim[table.new_row_group] == table.group_in_dim.min()
+    assert np.isfinite(model.predict(side_frame(X_new))).all()
+
+
+def test_refit_as_uniform_drops_the_mixed_table():
+    X, y = tiny_ratings()
+    model = FactorizationMachine(n_factors=4, embedding_dims="mixed", max_iter=1, random_state=0).fit(X, y)
+    model.set_params(embedding_dims="uniform").fit(X, y)
+    assert not hasattr(model, "feature_embedding_")
+    assert model.n_parameters_ == model.feature_factors_.size + model.feature_bias_.size + 1
+
+
+def test_mixed_engine_refuses_inconsistent_inputs():
+    X, y = tiny_ratings()
+    model = FactorizationMachine(n_factors=4, embedding_dims="mixed", max_iter=1, dtype="float64",
+                                 random_state=0).fit(X, y)
+    indptr, indices, data = model._design(model._feature_encoder.transform(model._feature_encoder.read(X)))
+    config = _engine.solver_config(Solver.SGD, 0.01, 0.5, None)
+    common = {"device": "cpu", "indptr": indptr, "data": data, "targets": y.copy(),
+              "order": np.arange(len(y), dtype=np.int64), "task": 0, "intercept": model.intercept_,
+              "intercept_accum": model.intercept_accum_, "feature_bias": model.feature_bias_,
+              "state": model.feature_state_, "config": config, "dense_learning_rate": 1e-4,
+              "alpha": 0.0, "alpha_bias": 0.0, "t_start": 0, "n_threads": 1}
+    bad = indices.copy()
+    bad[0] = model.feature_bias_.shape[0]
+    with pytest.raises(ValueError, match="outside"):
+        _engine.fm_projected_epoch(indices=bad, table=model.feature_embedding_, dense_batch_size=8, **common)
+    with pytest.raises(ValueError, match="dense_batch_size"):
+        _engine.fm_projected_epoch(indices=indices, table=model.feature_embedding_, dense_batch_size=0, **common)
+    broken = copy.deepcopy(model.feature_embedding_)
+    broken.row_offset[-1] = broken.rows.shape[0]  # the last row would run past the storage
+    with pytest.raises(ValueError, match="row_offset out of range"):
+        _engine.fm_projected_epoch(indices=indices, table=broken, dense_batch_size=8, **common)
+    shorter = copy.deepcopy(model.feature_embedding_)
+    shorter.row_offset, shorter.row_group = shorter.row_offset[:-1], shorter.row_group[:-1]
+    with pytest.raises(ValueError, match="does not match"):
+        _engine.fm_projected_epoch(indices=indices, table=shorter, dense_batch_size=8, **common)

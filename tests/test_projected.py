@@ -123,3 +123,11 @@ def test_bad_mixed_parameters(data):
         MatrixFactorization(embedding_dims="tiny").fit(X, y)
     with pytest.raises(ValueError, match="n_dim_blocks"):
         MatrixFactorization(embedding_dims="mixed", n_dim_blocks=0).fit(X, y)
+
+
+def test_refit_as_uniform_drops_the_mixed_tables(data):
+    X, y = data
+    model = MatrixFactorization(n_factors=4, embedding_dims="mixed", max_iter=1, random_state=0).fit(X, y)
+    model.set_params(embedding_dims="uniform").fit(X, y)
+    assert not hasattr(model, "user_embedding_") and not hasattr(model, "item_embedding_")
+    assert model.n_parameters_ == (model.user_bias_.size + model.item_bias_.size) * 5

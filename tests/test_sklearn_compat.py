@@ -45,6 +45,8 @@ EXPECTED_FAILED_CHECKS = {
      MatrixFactorization(n_factors=4, max_iter=3, embedding_dims="mixed"),
      OverparamMF(n_factors=4, inner_dim=6, max_iter=3),
      FactorizationMachine(n_factors=4, max_iter=3), FactorizationMachineClassifier(n_factors=4, max_iter=3),
+     FactorizationMachine(n_factors=4, max_iter=3, embedding_dims="mixed"),
+     FactorizationMachineClassifier(n_factors=4, max_iter=3, embedding_dims="mixed"),
      NeuralCF(n_factors=4, hidden_layers=(8, 4), max_iter=3)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
 )

@@ -19,7 +19,7 @@ section 4 allows accumulating dense updates per thread); one thread updates
 w0 directly, so n_jobs=1 stays exact.
 """
 
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport exp, log1p
 from cython cimport floating
 from cython.parallel cimport prange, parallel
@@ -28,6 +28,8 @@ from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_SGD, SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport prefetch_row
+from recfreq._ext._projection cimport (
+    ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 
 
 cdef enum:
@@ -219,6 +221,209 @@ def fm_epoch(*,
         if private_w0:
             _publish(w0, acc_0, dense)
         free(sums)
+    return loss
+
+
+def fm_projected_epoch(*,
+                       const long long[::1] indptr,
+                       const int[::1] indices,
+                       const floating[::1] data,
+                       const floating[::1] targets,
+                       const long long[::1] order,
+                       int task,
+                       floating[::1] intercept,
+                       floating[::1] intercept_accum,
+                       floating[::1] feature_bias,
+                       int n_factors,
+                       floating[::1] feature_rows,
+                       const long long[::1] feature_row_offset,
+                       const int[::1] feature_row_group,
+                       const int[::1] feature_group_in_dim,
+                       const int[::1] feature_group_n_layers,
+                       const int[::1] feature_group_first_layer,
+                       const long long[::1] feature_layer_offset,
+                       const int[::1] feature_layer_in,
+                       const int[::1] feature_layer_out,
+                       floating[::1] feature_dense,
+                       int solver,
+                       double learning_rate,
+                       double dense_learning_rate,
+                       double alpha,
+                       double alpha_bias,
+                       double frequency_exponent,
+                       double counter_halflife,
+                       double epsilon,
+                       long long t_start,
+                       double[::1] feature_frequency,
+                       double[::1] feature_counter,
+                       long long[::1] feature_last_seen,
+                       floating[::1] feature_rows_accum,
+                       floating[::1] feature_dense_accum,
+                       floating[::1] feature_bias_accum,
+                       int max_nnz,
+                       int max_activation,
+                       int max_width,
+                       int dense_batch_size,
+                       int n_threads):
+    """One FM epoch whose factor rows are projected (mixed-dimension tables).
+
+    v_j = e_j P_g(j): the raw row e_j of feature j (width d_g) times its
+    group's projection (none for a group of width k), so the score and the
+    loss gradients dL/dv_j are those of ``fm_epoch`` on the projected rows.
+    Each dL/dv_j is back-propagated to e_j (which adds alpha * e_j and takes
+    the per-row solver step of row j, shared with w_j) and to the projection,
+    whose gradient is summed per thread and applied every `dense_batch_size`
+    samples of that thread and at the end of its share of the epoch (plain
+    SGD with `dense_learning_rate`, Adagrad under adagrad). w0 is stepped as in
+    ``fm_epoch``. Returns the summed loss.
+
+    `max_nnz`: the most non-zeros of any CSR row; `max_activation`: the
+    largest sum of layer widths of any chain; `max_width`: the widest raw
+    row or layer input (at least k).
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t k = n_factors
+    cdef Py_ssize_t i, f, a, slot
+    cdef Py_ssize_t dense_size = feature_dense.shape[0]
+    cdef int n_groups = feature_group_in_dim.shape[0]
+    cdef long long s, p
+    cdef long long t
+    cdef int j, d_j
+    cdef double y_hat, d, rate, linear
+    cdef double loss = 0.0
+    cdef floating x, vx, dx, grad_w, grad_0, squares, pair
+    cdef floating* v
+    cdef floating* e
+    cdef floating* g
+    cdef floating* buf
+    cdef floating* sums
+    cdef floating* grad
+    cdef floating* dense
+    cdef floating* act
+    cdef floating* work
+    cdef floating* dense_grad
+    cdef floating** projected
+    cdef int* pending
+    cdef bint private_w0 = n_threads > 1
+    cdef SolverConfig cfg, dense_cfg
+    cdef RowFrequencyState state
+    cdef ProjectionLayout lay = projection_layout(
+        feature_row_offset, feature_row_group, feature_group_in_dim, feature_group_n_layers,
+        feature_group_first_layer, feature_layer_offset, feature_layer_in, feature_layer_out)
+    cdef bint adagrad = feature_bias_accum.shape[0] > 0
+    cdef floating* acc_e = &feature_rows_accum[0] if adagrad else NULL
+    cdef floating* acc_P = &feature_dense_accum[0] if adagrad and dense_size > 0 else NULL
+    cdef floating* acc_w = &feature_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_0 = &intercept_accum[0] if adagrad else NULL
+    cdef floating* w0 = &intercept[0]
+    cdef floating* rows = &feature_rows[0] if feature_rows.shape[0] > 0 else NULL
+    cdef floating* P = &feature_dense[0] if dense_size > 0 else NULL
+    cdef const long long* ip = &indptr[0]
+    cdef const int* ind = &indices[0] if indices.shape[0] > 0 else NULL
+    cdef const floating* val = &data[0] if data.shape[0] > 0 else NULL
+    cdef floating* w = &feature_bias[0] if feature_bias.shape[0] > 0 else NULL
+    cdef Py_ssize_t buf_size = 2 * k + 4 + <Py_ssize_t>max_nnz * max_activation + 2 * max_width + dense_size
+
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
+    # w0 and the projections are in (almost) every sample: no frequency rule,
+    # their own step size (DESIGN 3)
+    dense_cfg = cfg
+    dense_cfg.kind = SOLVER_ADAGRAD if solver == SOLVER_ADAGRAD else SOLVER_SGD
+    dense_cfg.learning_rate = dense_learning_rate
+    state = frequency_state(feature_frequency, feature_counter, feature_last_seen)
+
+    # thread-private below; set here so the compiler sees them initialised
+    buf = sums = grad = dense = act = work = dense_grad = NULL
+    projected = NULL
+    pending = NULL
+    with nogil, parallel(num_threads=n_threads):
+        # one zeroed block per thread: the sums s_f, dL/dv, the private w0 (as
+        # in fm_epoch), every non-zero's activations (its backward pass needs
+        # them after all of the sample's rows were projected), back-prop work
+        # space and this thread's projection-gradient sums
+        buf = <floating*> calloc(buf_size, sizeof(floating))
+        projected = <floating**> malloc((max_nnz + 1) * sizeof(floating*))
+        # pending[0]: samples since the last flush, then a "touched" flag per group
+        pending = <int*> calloc(1 + n_groups, sizeof(int))
+        sums = buf
+        grad = sums + k
+        dense = grad + k
+        act = dense + 4
+        work = act + <Py_ssize_t>max_nnz * max_activation
+        dense_grad = work + 2 * max_width
+        dense[0] = w0[0]
+        dense[1] = dense[0]
+        dense[2] = acc_0[0] if adagrad else 0
+        dense[3] = dense[2]
+        for i in prange(n, schedule="static"):
+            s = order[i]
+            t = t_start + i + 1
+            # the score on the projected rows, as _score does it on plain ones
+            linear = dense[0] if private_w0 else w0[0]
+            squares = 0
+            pair = 0
+            for f in range(k):
+                sums[f] = 0
+            for p in range(ip[s], ip[s + 1]):
+                slot = p - ip[s]
+                j = ind[p]
+                x = val[p]
+                v = project_forward(&lay, rows, P, j, act + slot * max_activation)
+                projected[slot] = v
+                linear = linear + w[j] * x
+                for f in range(k):
+                    vx = v[f] * x
+                    sums[f] = sums[f] + vx
+                    squares = squares + vx * vx
+            for f in range(k):
+                pair = pair + sums[f] * sums[f]
+            y_hat = linear + 0.5 * <double>(pair - squares)
+            if task == TASK_CLASSIFICATION:
+                d = _sigmoid(y_hat) - targets[s]
+                loss += _log_loss(y_hat, targets[s])
+            else:
+                d = y_hat - targets[s]
+                loss += d * d
+            for p in range(ip[s], ip[s + 1]):
+                slot = p - ip[s]
+                j = ind[p]
+                x = val[p]
+                dx = <floating>d * x
+                # v_j is the pre-sample projection: a plain row (no layer) is
+                # e_j itself, which only this feature's own step below moves
+                v = projected[slot]
+                for f in range(k):
+                    grad[f] = dx * (sums[f] - v[f] * x)
+                # reads e_j and the projection before either is stepped
+                g = project_backward(&lay, rows, P, j, act + slot * max_activation, grad, work, dense_grad)
+                e = rows + feature_row_offset[j]
+                d_j = feature_group_in_dim[feature_row_group[j]]
+                for a in range(d_j):
+                    g[a] = g[a] + <floating>alpha * e[a]
+                grad_w = dx + <floating>alpha_bias * w[j]
+                rate = row_learning_rate(&cfg, &state, j, t)
+                row_step(&cfg, e, g, acc_e + feature_row_offset[j] if adagrad else NULL, d_j, rate)
+                row_step(&cfg, &w[j], &grad_w, acc_w + j if adagrad else NULL, 1, rate)
+                pending[1 + feature_row_group[j]] = 1
+            grad_0 = <floating>d
+            if not private_w0:
+                row_step(&dense_cfg, w0, &grad_0, acc_0, 1, dense_learning_rate)
+            else:
+                row_step(&dense_cfg, &dense[0], &grad_0, &dense[2] if adagrad else NULL, 1, dense_learning_rate)
+                if i % DENSE_SYNC == DENSE_SYNC - 1:
+                    _publish(w0, acc_0, dense)
+            pending[0] = pending[0] + 1
+            if pending[0] == dense_batch_size:
+                flush_projections(&dense_cfg, &lay, n_groups, P, dense_grad, acc_P, pending + 1,
+                                  dense_learning_rate)
+                pending[0] = 0
+        if pending[0] > 0:
+            flush_projections(&dense_cfg, &lay, n_groups, P, dense_grad, acc_P, pending + 1, dense_learning_rate)
+        if private_w0:
+            _publish(w0, acc_0, dense)
+        free(pending)
+        free(projected)
+        free(buf)
     return loss
 
 

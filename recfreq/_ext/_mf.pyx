@@ -15,7 +15,7 @@ from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
 from recfreq._ext._vector cimport dot, prefetch_row
 from recfreq._ext._projection cimport (
-    ProjectionLayout, project_forward, project_backward, flush_projections)
+    ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 
 
 cdef enum:
@@ -121,23 +121,6 @@ def mf_epoch(*,
     return sse
 
 
-cdef ProjectionLayout _layout(const long long[::1] row_offset, const int[::1] row_group,
-                             const int[::1] group_in_dim, const int[::1] group_n_layers,
-                             const int[::1] group_first_layer, const long long[::1] layer_offset,
-                             const int[::1] layer_in, const int[::1] layer_out):
-    cdef ProjectionLayout lay
-    lay.row_offset = &row_offset[0]
-    lay.row_group = &row_group[0]
-    lay.group_in_dim = &group_in_dim[0]
-    lay.group_n_layers = &group_n_layers[0]
-    lay.group_first_layer = &group_first_layer[0]
-    # a table whose chains have no layer at all has empty layer arrays
-    lay.layer_offset = &layer_offset[0] if layer_offset.shape[0] > 0 else NULL
-    lay.layer_in = &layer_in[0] if layer_in.shape[0] > 0 else NULL
-    lay.layer_out = &layer_out[0] if layer_out.shape[0] > 0 else NULL
-    return lay
-
-
 def mf_projected_epoch(*,
                        const int[::1] user_index,
                        const int[::1] item_index,
@@ -234,12 +217,12 @@ def mf_projected_epoch(*,
     cdef int* pending
     cdef SolverConfig cfg, dense_cfg
     cdef RowFrequencyState user_state, item_state
-    cdef ProjectionLayout user_lay = _layout(user_row_offset, user_row_group, user_group_in_dim,
-                                             user_group_n_layers, user_group_first_layer,
-                                             user_layer_offset, user_layer_in, user_layer_out)
-    cdef ProjectionLayout item_lay = _layout(item_row_offset, item_row_group, item_group_in_dim,
-                                             item_group_n_layers, item_group_first_layer,
-                                             item_layer_offset, item_layer_in, item_layer_out)
+    cdef ProjectionLayout user_lay = projection_layout(
+        user_row_offset, user_row_group, user_group_in_dim, user_group_n_layers, user_group_first_layer,
+        user_layer_offset, user_layer_in, user_layer_out)
+    cdef ProjectionLayout item_lay = projection_layout(
+        item_row_offset, item_row_group, item_group_in_dim, item_group_n_layers, item_group_first_layer,
+        item_layer_offset, item_layer_in, item_layer_out)
     cdef bint adagrad = user_rows_accum.shape[0] > 0
     cdef floating* acc_xu = &user_rows_accum[0] if adagrad else NULL
     cdef floating* acc_xi = &item_rows_accum[0] if adagrad else NULL

@@ -35,6 +35,25 @@ cdef struct ProjectionLayout:
     const int* layer_out            # columns of a layer matrix
 
 
+cdef inline ProjectionLayout projection_layout(const long long[::1] row_offset, const int[::1] row_group,
+                                               const int[::1] group_in_dim, const int[::1] group_n_layers,
+                                               const int[::1] group_first_layer,
+                                               const long long[::1] layer_offset,
+                                               const int[::1] layer_in, const int[::1] layer_out):
+    """The layout of a ProjectedTable's index arrays, as raw pointers for nogil loops."""
+    cdef ProjectionLayout lay
+    lay.row_offset = &row_offset[0]
+    lay.row_group = &row_group[0]
+    lay.group_in_dim = &group_in_dim[0]
+    lay.group_n_layers = &group_n_layers[0]
+    lay.group_first_layer = &group_first_layer[0]
+    # a table whose chains have no layer at all has empty layer arrays
+    lay.layer_offset = &layer_offset[0] if layer_offset.shape[0] > 0 else NULL
+    lay.layer_in = &layer_in[0] if layer_in.shape[0] > 0 else NULL
+    lay.layer_out = &layer_out[0] if layer_out.shape[0] > 0 else NULL
+    return lay
+
+
 cdef inline floating* project_forward(const ProjectionLayout* lay, floating* rows,
                                       const floating* dense, Py_ssize_t r,
                                       floating* act) noexcept nogil:
