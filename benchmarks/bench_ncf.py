@@ -72,7 +72,9 @@ def evaluate(model, users, cands, k=10):
     """HR@k and NDCG@k of the held-out item (column 0) among the 100 candidates."""
     pairs = np.column_stack([np.repeat(users, cands.shape[1]), cands.ravel()])
     scores = model.decision_function(pairs).reshape(cands.shape).astype(np.float64)
-    rank = (scores[:, 1:] > scores[:, :1]).sum(axis=1)
+    # a negative that ties the held-out item ranks above it: a collapsed model that
+    # scores every item alike must get HR@10 = 0, not 1
+    rank = (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
     hit = rank < k
     return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
 
