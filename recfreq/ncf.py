@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -112,14 +112,23 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         As in MatrixFactorization. With ``early_stopping`` the held-out rows
         plus ``n_negatives`` negatives per held-out positive (drawn once) are
         scored by their mean log loss (``validation_scores_``).
-    pretrain : bool, default=False
-        NeuMF only: first fit a GMF and an MLP model with the same settings
-        (``max_iter`` epochs each, the MLP with this ``dropout``), copy their
-        embeddings and tower, and start NeuMF's output layer at
-        ``h = [a h_gmf ; (1 - a) h_mlp]``,
+    pretrain : bool or (NeuralCF, NeuralCF), default=False
+        NeuMF only. ``True``: first fit a GMF and an MLP model with the same
+        settings (``max_iter`` epochs each, the MLP with this ``dropout``).
+        A pair ``(gmf, mlp)`` of unfitted or fitted ``NeuralCF`` estimators
+        with ``model="gmf"`` and ``model="mlp"``: clones of them are fitted
+        on the same ``X, y`` with their own settings (solver, learning rates,
+        ``alpha``, ``n_negatives``, ``max_iter``, ...), as He et al. tune and
+        train each part on its own; their ``n_factors``, ``hidden_layers``
+        and ``dtype`` must match this model's, and a clone whose
+        ``random_state`` is None gets one drawn from this estimator's. Either
+        way NeuMF copies their embeddings and tower and starts its output
+        layer at ``h = [a h_gmf ; (1 - a) h_mlp]``,
         ``h0 = a h0_gmf + (1 - a) h0_mlp`` with ``a = pretrain_weight``
-        (He et al. section 3.4.1). NeuMF then trains with this estimator's
-        solver from fresh solver state (the paper switches to plain SGD).
+        (He et al. section 3.4.1), then trains ``max_iter`` epochs with this
+        estimator's solver from fresh solver state (the paper switches to
+        plain SGD). The fitted parts are kept as ``pretrained_gmf_`` and
+        ``pretrained_mlp_``.
     pretrain_weight : float, default=0.5
         The paper's alpha of the concatenation above.
     positive_threshold : float or None, default=None
@@ -178,6 +187,10 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     n_parameters_ : int
     user_state_, item_state_ : TableState
         ``counts``: emitted samples per user; training rows per item.
+    pretrained_gmf_, pretrained_mlp_ : NeuralCF
+        With ``pretrain``: the fitted GMF and MLP the network started from.
+    pretrain_loss_curves_ : dict
+        With ``pretrain``: ``{"gmf": loss_curve_, "mlp": loss_curve_}`` of those two.
 
     Notes
     -----
@@ -256,7 +269,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "pretrain": ["boolean"],
+        "pretrain": ["boolean", tuple],
         "pretrain_weight": [Interval(numbers.Real, 0, 1, closed="both")],
         "positive_threshold": [numbers.Real, None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
@@ -506,9 +519,33 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     def _check_runtime(self):
         super()._check_runtime()
         self._network()  # hidden_layers / mlp_embedding_dim consistency
-        if self.pretrain and self.model != "neumf":
-            raise ValueError(f"pretrain=True initialises NeuMF from GMF and MLP; model={self.model!r} has "
+        if self.pretrain is not False and self.model != "neumf":
+            raise ValueError(f"pretrain initialises NeuMF from GMF and MLP; model={self.model!r} has "
                              "nothing to pretrain.")
+        if isinstance(self.pretrain, tuple):
+            self._check_pretrain_pair()
+
+    def _check_pretrain_pair(self):
+        """The (gmf, mlp) pair must build exactly the parts of this NeuMF."""
+        pair = self.pretrain
+        if len(pair) != 2 or not all(isinstance(est, NeuralCF) for est in pair):
+            raise TypeError("pretrain must be True, False or a pair (gmf, mlp) of NeuralCF estimators, got "
+                            f"{pair!r}.")
+        gmf, mlp = pair
+        if gmf.model != "gmf" or mlp.model != "mlp":
+            raise ValueError(f"pretrain=(gmf, mlp) needs model='gmf' then model='mlp', got {gmf.model!r} and "
+                             f"{mlp.model!r}.")
+        k, _, sizes = self._network()
+        mlp_sizes = mlp._network()[2]
+        if gmf.n_factors != k:
+            raise ValueError(f"pretrain: the GMF part has n_factors={gmf.n_factors}, this NeuMF has {k}.")
+        if not np.array_equal(mlp_sizes, sizes):
+            raise ValueError(f"pretrain: the MLP part has hidden_layers={tuple(mlp.hidden_layers)}, this NeuMF has "
+                             f"{tuple(self.hidden_layers)}.")
+        for est in pair:
+            if est.dtype != self.dtype:
+                raise ValueError(f"pretrain: the {est.model.upper()} part has dtype={est.dtype!r}, this NeuMF has "
+                                 f"{self.dtype!r}.")
 
     def fit(self, X, y=None):
         """Fit on interactions ``X`` (and optional 0/1 labels or ratings ``y``).
@@ -606,12 +643,18 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         X = np.empty((users.shape[0], 2), dtype=object if users.dtype == object or items.dtype == object
                      else np.result_type(users.dtype, items.dtype))
         X[:, 0], X[:, 1] = users, items
-        params = {**self.get_params(), "pretrain": False, "warm_start": False, "early_stopping": False,
-                  "verbose": 0}
+        if isinstance(self.pretrain, tuple):
+            # the user's own settings for each part; clone so the given estimators stay untouched
+            stages = [clone(est) for est in self.pretrain]
+        else:
+            params = {**self.get_params(), "pretrain": False, "warm_start": False, "early_stopping": False,
+                      "verbose": 0, "random_state": None}
+            stages = [type(self)(**{**params, "model": model}) for model in ("gmf", "mlp")]
         parts = {}
-        for model in ("gmf", "mlp"):
-            est = type(self)(**{**params, "model": model, "random_state": rng.randint(np.iinfo(np.int32).max)})
-            parts[model] = est.fit(X, labels)
+        for est in stages:
+            if est.random_state is None:
+                est.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            parts[est.model] = est.fit(X, labels)
         gmf, mlp = parts["gmf"], parts["mlp"]
         if not (np.array_equal(gmf.user_ids_, self.user_ids_) and np.array_equal(gmf.item_ids_, self.item_ids_)):
             raise RuntimeError("internal error: pretrained models encode ids differently")
@@ -628,6 +671,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         self.dense_parameters_[h + k:h0] = (1 - a) * mlp.output_weights_
         self.dense_parameters_[h0] = a * gmf.output_bias_ + (1 - a) * mlp.output_bias_
         self.pretrain_loss_curves_ = {"gmf": list(gmf.loss_curve_), "mlp": list(mlp.loss_curve_)}
+        self.pretrained_gmf_, self.pretrained_mlp_ = gmf, mlp
 
     def _validation_set(self, users, items, labels, rng):
         """Held-out rows plus n_negatives non-positive items per held-out positive (drawn once)."""

@@ -5,6 +5,7 @@ the sampler never returns a positive, and the estimator behaves."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 
 from recfreq import NeuralCF, _engine
 from recfreq._solvers import SOLVER_NAMES, Solver, TableState
@@ -522,3 +523,41 @@ def test_ml100k_leave_one_out_quality():
     rank = (scores[:, 1:] > scores[:, :1]).sum(axis=1)
     assert (rank < 10).mean() > 0.60
     assert np.where(rank < 10, 1 / np.log2(rank + 2.0), 0).mean() > 0.33
+
+
+def test_pretrain_with_an_estimator_pair_fits_clones_with_their_own_settings():
+    X = _implicit_data(seed=3)
+    gmf = NeuralCF(model="gmf", n_factors=4, solver="sgd", learning_rate=0.2, max_iter=3, random_state=5)
+    mlp = NeuralCF(model="mlp", hidden_layers=(8, 4), max_iter=2, random_state=6)
+    est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=1, random_state=0,
+                   pretrain=(gmf, mlp)).fit(X)
+    # the given estimators stay unfitted; the stages are clones trained with their own settings
+    assert not hasattr(gmf, "loss_curve_") and not hasattr(mlp, "loss_curve_")
+    ref_gmf = clone(gmf).fit(X)
+    ref_mlp = clone(mlp).fit(X)
+    assert est.pretrain_loss_curves_ == {"gmf": ref_gmf.loss_curve_, "mlp": ref_mlp.loss_curve_}
+    np.testing.assert_array_equal(est.pretrained_gmf_.user_gmf_factors_, ref_gmf.user_gmf_factors_)
+    # NeuMF starts from their weights: one NeuMF epoch at a zero learning rate keeps them
+    frozen = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=1, random_state=0,
+                      learning_rate=1e-300, dense_learning_rate=1e-300, pretrain=(gmf, mlp)).fit(X)
+    np.testing.assert_allclose(frozen.user_gmf_factors_, ref_gmf.user_gmf_factors_)
+    np.testing.assert_allclose(frozen.item_mlp_factors_, ref_mlp.item_mlp_factors_)
+    np.testing.assert_allclose(frozen.output_weights_[:4], 0.5 * ref_gmf.output_weights_, rtol=1e-6)
+    np.testing.assert_allclose(frozen.output_weights_[4:], 0.5 * ref_mlp.output_weights_, rtol=1e-6)
+    assert clone(est).get_params()["pretrain"][0].get_params() == gmf.get_params()
+
+
+@pytest.mark.parametrize("pair, error, match", [
+    ((NeuralCF(model="gmf"),), TypeError, "pair"),
+    ((NeuralCF(model="gmf"), "mlp"), TypeError, "pair"),
+    ((NeuralCF(model="mlp"), NeuralCF(model="gmf")), ValueError, "model='gmf' then model='mlp'"),
+    ((NeuralCF(model="gmf", n_factors=8), NeuralCF(model="mlp", hidden_layers=(8, 4))), ValueError, "n_factors=8"),
+    ((NeuralCF(model="gmf", n_factors=4), NeuralCF(model="mlp", hidden_layers=(16, 4))), ValueError,
+     "hidden_layers"),
+    ((NeuralCF(model="gmf", n_factors=4, dtype="float64"), NeuralCF(model="mlp", hidden_layers=(8, 4))),
+     ValueError, "dtype"),
+])
+def test_pretrain_pair_is_checked_before_training(pair, error, match):
+    est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=1, pretrain=pair)
+    with pytest.raises(error, match=match):
+        est.fit(_implicit_data(seed=1))
