@@ -217,7 +217,9 @@ class _BaseFactorizationMachine(BaseRecommender):
             "t_start": self.t_, "n_threads": n_threads,
         }
         if not self._projected():
-            return _engine.fm_epoch(feature_factors=self.feature_factors_, **common)
+            # rows in many samples get per-thread copies (only with several threads)
+            hot_rows = self.feature_state_.hot_rows() if n_threads > 1 else np.empty(0, dtype=np.int32)
+            return _engine.fm_epoch(feature_factors=self.feature_factors_, hot_rows=hot_rows, **common)
         loss = _engine.fm_projected_epoch(table=self.feature_embedding_,
                                           dense_batch_size=self.dense_batch_size, **common)
         # predict, recommend and decision_function read plain rows
