@@ -34,7 +34,8 @@ and the state the step writes (Adagrad accumulators; cf-sgd's counter and,
 with a half-life, its last-seen stamp). The thread steps that copy, and every
 DENSE_SYNC samples (with w0) and at the end of its share of the epoch adds
 its change, copy minus the snapshot it loaded, to the shared row (the stamp
-is published as the later of the two). A hot row's updates from one thread
+is published as the later of the two; a counter with a half-life, which is
+not additive, merges as described in ``_hot_publish``). A hot row's updates from one thread
 thus reach the others up to DENSE_SYNC samples late, as w0's do (DESIGN
 section 4 allows that for parameters in (almost) every sample); the other
 rows stay Hogwild. fa-sgd only reads the row frequency, which is shared. One
@@ -44,7 +45,7 @@ rows stay Hogwild.
 """
 
 from libc.stdlib cimport malloc, calloc, free
-from libc.math cimport exp, log1p
+from libc.math cimport exp, exp2, log1p
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
@@ -111,13 +112,15 @@ cdef inline double _score(const long long* indptr, const int* indices, const flo
 cdef inline void _hot_load(Py_ssize_t slot, int row, Py_ssize_t n_hot, Py_ssize_t k,
                            const floating* V, const floating* w, const floating* acc_v,
                            const floating* acc_w, const double* counter,
-                           floating* hot, double* hot_count, int* info) noexcept nogil:
+                           floating* hot, double* hot_count, long long* hot_last, int* info) noexcept nogil:
     """Copy shared row ``row`` into this thread's slot and snapshot it.
 
     ``hot`` holds, per slot of k + 1 values (factors, then w_j): the private
     copies, their snapshots, and under Adagrad the private accumulators and
     their snapshots (four blocks of ``n_hot`` slots). ``hot_count``: cf-sgd's
-    private counters, then their snapshots. ``info``: [publication number,
+    private counters, then their snapshots; ``hot_last`` (with a half-life):
+    the private last-seen stamps, then each one as it was at the load (the
+    stamp itself is this thread's own, never reloaded). ``info``: [publication number,
     slots loaded since it, the number each slot was last loaded at (n_hot),
     the loaded slots (n_hot)].
     """
@@ -140,6 +143,7 @@ cdef inline void _hot_load(Py_ssize_t slot, int row, Py_ssize_t n_hot, Py_ssize_
     if counter != NULL:
         hot_count[slot] = counter[row]
         hot_count[n_hot + slot] = hot_count[slot]
+        hot_last[n_hot + slot] = hot_last[slot]
     info[2 + slot] = info[0]
     info[2 + n_hot + info[1]] = <int>slot
     info[1] = info[1] + 1
@@ -147,7 +151,7 @@ cdef inline void _hot_load(Py_ssize_t slot, int row, Py_ssize_t n_hot, Py_ssize_
 
 cdef inline void _hot_publish(const int* hot_rows, Py_ssize_t n_hot, Py_ssize_t k,
                               floating* V, floating* w, floating* acc_v, floating* acc_w,
-                              double* counter, long long* last_seen,
+                              double* counter, long long* last_seen, double halflife,
                               const floating* hot, const double* hot_count, const long long* hot_last,
                               int* info) noexcept nogil:
     """Add the change of every slot loaded since the last publication to its shared row.
@@ -156,6 +160,14 @@ cdef inline void _hot_publish(const int* hot_rows, Py_ssize_t n_hot, Py_ssize_t 
     number), so that the thread then sees its peers' published changes too. A
     peer adding to the same row at the same instant may lose one delta (a
     benign Hogwild race, rare at this rate).
+
+    cf-sgd's counter with a half-life h is not additive: since the load this
+    thread decayed the snapshot c_s by D = 2^(-gap/h) (gap: its own stamps'
+    advance) and added its own visits e, so c = c_s D + e. Publishing
+    shared <- shared D + e = c + (shared - c_s) D applies that decay once to
+    whatever the shared counter holds now and adds e, which keeps it positive
+    (a plain delta c - c_s can drive it below zero when two threads each
+    decay the same snapshot). Without a half-life D = 1: the plain delta.
     """
     cdef Py_ssize_t q, f, slot
     cdef Py_ssize_t stride = k + 1
@@ -163,6 +175,7 @@ cdef inline void _hot_publish(const int* hot_rows, Py_ssize_t n_hot, Py_ssize_t 
     cdef const floating* copy
     cdef floating* shared
     cdef int row
+    cdef double decay
     for q in range(info[1]):
         slot = info[2 + n_hot + q]
         row = hot_rows[slot]
@@ -178,7 +191,10 @@ cdef inline void _hot_publish(const int* hot_rows, Py_ssize_t n_hot, Py_ssize_t 
                 shared[f] = shared[f] + (copy[f] - copy[block + f])
             acc_w[row] = acc_w[row] + (copy[k] - copy[block + k])
         if counter != NULL:
-            counter[row] = counter[row] + (hot_count[slot] - hot_count[n_hot + slot])
+            decay = 1.0
+            if halflife > 0.0 and last_seen != NULL:
+                decay = exp2(-<double>(hot_last[slot] - hot_last[n_hot + slot]) / halflife)
+            counter[row] = hot_count[slot] + (counter[row] - hot_count[n_hot + slot]) * decay
         if last_seen != NULL and hot_last[slot] > last_seen[row]:
             last_seen[row] = hot_last[slot]
     info[1] = 0
@@ -190,7 +206,8 @@ cdef inline double _score_hot(const long long* indptr, const int* indices, const
                               long long row, double w0, floating* sums,
                               const int* hot_slot, int* slot_at, Py_ssize_t n_hot,
                               const floating* acc_v, const floating* acc_w, const double* counter,
-                              floating* hot, double* hot_count, int* hot_info) noexcept nogil:
+                              floating* hot, double* hot_count, long long* hot_last,
+                              int* hot_info) noexcept nogil:
     """``_score`` where a hot row is read from this thread's private copy.
 
     Loads (see ``_hot_load``) each hot row not loaded since the last
@@ -214,7 +231,7 @@ cdef inline double _score_hot(const long long* indptr, const int* indices, const
         slot_at[a] = <int>slot
         if slot >= 0:
             if hot_info[2 + slot] != hot_info[0]:
-                _hot_load(slot, j, n_hot, k, V, w, acc_v, acc_w, counter, hot, hot_count, hot_info)
+                _hot_load(slot, j, n_hot, k, V, w, acc_v, acc_w, counter, hot, hot_count, hot_last, hot_info)
             v = hot + slot * (k + 1)
             wj = v[k]
         else:
@@ -379,7 +396,7 @@ def fm_epoch(*,
             # loop counters live in memory because prange privatizes scalars
             hot = <floating*> malloc((4 if adagrad else 2) * n_hot * (k + 1) * sizeof(floating))
             hot_count = <double*> malloc(2 * n_hot * sizeof(double))
-            hot_last = <long long*> malloc(n_hot * sizeof(long long))
+            hot_last = <long long*> calloc(2 * n_hot, sizeof(long long))
             hot_info = <int*> calloc(2 + 2 * n_hot, sizeof(int))
             hot_info[0] = 1  # publication number; 0 marks a slot never loaded
             if last_start != NULL:
@@ -406,7 +423,7 @@ def fm_epoch(*,
                         prefetch_row(V + <Py_ssize_t>ind[p] * k, row_bytes)
             if use_hot:
                 y_hat = _score_hot(ip, ind, val, w, V, k, s, dense[0], sums, slot_of, slot_at, n_hot,
-                                   acc_v, acc_w, counter, hot, hot_count, hot_info)
+                                   acc_v, acc_w, counter, hot, hot_count, hot_last, hot_info)
             else:
                 y_hat = _score(ip, ind, val, w, V, k, s, dense[0] if private_w0 else w0[0], sums)
             if task == TASK_CLASSIFICATION:
@@ -450,12 +467,12 @@ def fm_epoch(*,
                     _publish(w0, acc_0, dense)
                     if use_hot:
                         _hot_publish(hot_row, n_hot, k, V, w, acc_v, acc_w, counter, last_seen,
-                                     hot, hot_count, hot_last, hot_info)
+                                     counter_halflife, hot, hot_count, hot_last, hot_info)
         if private_w0:
             _publish(w0, acc_0, dense)
         if use_hot:
             _hot_publish(hot_row, n_hot, k, V, w, acc_v, acc_w, counter, last_seen,
-                         hot, hot_count, hot_last, hot_info)
+                         counter_halflife, hot, hot_count, hot_last, hot_info)
             free(slot_at)
             free(hot_state)
             free(hot_info)
