@@ -262,7 +262,8 @@ def speed(args):
     """Throughput only: recfreq FM k=10 (CSR input, 1 and 2 threads) against fastFM's SGD.
 
     The three fits are interleaved inside each repeat, so that a change in the machine's
-    load hits all of them alike; each row is the median over ``--repeats``.
+    load hits all of them alike; each row is the median over ``--repeats``. Writes
+    results/fm_speed.json, or ``--out`` (a path) instead.
     """
     from fastFM import sgd
 
@@ -290,7 +291,7 @@ def speed(args):
             out["rows"].append(dict(model=name, features=feats, fit_s=float(np.median(ts)), fit_s_all=ts,
                                     updates_per_s=ups, ratio_to_fastfm=ups / base))
             print(out["rows"][-1], flush=True)
-    save_json(RESULTS / "fm_speed.json", out)
+    save_json(args.out or RESULTS / "fm_speed.json", out)
 
 
 def mixed(args):
@@ -342,5 +343,7 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweep-dense", action="store_true", help="mixed: dense_learning_rate grid first")
+    parser.add_argument("--out", default=None,
+                        help="speed: write the results here instead of results/fm_speed.json")
     args = parser.parse_args()
     {"tune": tune, "main": main, "report": report, "speed": speed, "mixed": mixed}[args.mode](args)
