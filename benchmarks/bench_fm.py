@@ -258,23 +258,49 @@ def report(args):
         print(f"| {r['model']} | {r['features']} | {r['auc']:.4f} | {r['log_loss']:.4f} | {r['fit_s']:.2f} |")
 
 
+def _every_row_hogwild(fit):
+    """``fit`` with the FM's per-thread copies of hot rows switched off (all rows Hogwild).
+
+    For ``speed --compare-hogwild`` only: it swaps ``TableState.hot_rows`` for
+    one that returns no rows while ``fit`` runs.
+    """
+    from recfreq._solvers import TableState
+
+    def run():
+        original = TableState.hot_rows
+        TableState.hot_rows = lambda self, *args, **kwargs: np.empty(0, dtype=np.int32)
+        try:
+            return fit()
+        finally:
+            TableState.hot_rows = original
+
+    return run
+
+
 def speed(args):
     """Throughput only: recfreq FM k=10 (CSR input, 1 and 2 threads) against fastFM's SGD.
 
     The three fits are interleaved inside each repeat, so that a change in the machine's
-    load hits all of them alike; each row is the median over ``--repeats``.
+    load hits all of them alike; each row is the median over ``--repeats``. Writes
+    results/fm_speed.json, or ``--out`` (a path) instead, with the machine's 1-minute
+    load average before and after (threads only help when cores are free).
+    ``--compare-hogwild`` adds, in the same interleaving, n_jobs=2 with every
+    feature row Hogwild (no per-thread copies of hot rows, as before they existed).
     """
     from fastFM import sgd
 
     train, test, ytr, yte = load_frames()
     n = len(ytr)
-    out = {"repeats": args.repeats, "rows": []}
+    out = {"repeats": args.repeats, "load_average_before": os.getloadavg()[0], "rows": []}
     for feats, cols in (("ids", ID_COLS), ("ids+side", SIDE_COLS)):
         A, B = design(train, test, cols)
         Ac = A.tocsc()
         fits = {f"recfreq FM k=10, 20 epochs, n_jobs={nj}, CSR input":
                 (lambda nj=nj: FactorizationMachine(n_factors=10, max_iter=20, n_jobs=nj, random_state=0).fit(A, ytr))
                 for nj in (1, 2)}
+        if args.compare_hogwild:
+            fits["recfreq FM k=10, 20 epochs, n_jobs=2, CSR input, every row Hogwild"] = _every_row_hogwild(
+                fits["recfreq FM k=10, 20 epochs, n_jobs=2, CSR input"])
         fits["fastFM SGD k=10, 20 epochs"] = lambda: sgd.FMRegression(
             n_iter=20 * n, init_stdev=0.1, rank=10, l2_reg_w=0.1, l2_reg_V=0.1, step_size=0.01,
             random_state=0).fit(Ac, ytr)
@@ -290,7 +316,8 @@ def speed(args):
             out["rows"].append(dict(model=name, features=feats, fit_s=float(np.median(ts)), fit_s_all=ts,
                                     updates_per_s=ups, ratio_to_fastfm=ups / base))
             print(out["rows"][-1], flush=True)
-    save_json(RESULTS / "fm_speed.json", out)
+    out["load_average_after"] = os.getloadavg()[0]
+    save_json(args.out or RESULTS / "fm_speed.json", out)
 
 
 def mixed(args):
@@ -342,5 +369,9 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweep-dense", action="store_true", help="mixed: dense_learning_rate grid first")
+    parser.add_argument("--compare-hogwild", action="store_true",
+                        help="speed: also time n_jobs=2 with every feature row Hogwild")
+    parser.add_argument("--out", default=None,
+                        help="speed: write the results here instead of results/fm_speed.json")
     args = parser.parse_args()
     {"tune": tune, "main": main, "report": report, "speed": speed, "mixed": mixed}[args.mode](args)

@@ -9,7 +9,7 @@ Keeping every call site here means a kernel's signature changes in one place.
 import numpy as np
 
 from ._backend import import_cupy
-from ._solvers import ADAGRAD_EPSILON
+from ._solvers import ADAGRAD_EPSILON, MAX_HOT_ROWS
 
 __all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict",
            "ncf_epoch", "ncf_sample_negatives"]
@@ -215,13 +215,41 @@ def _check_csr(indptr, indices, data, n_rows, n_features, dtype):
         raise ValueError(f"internal error: a feature index lies outside [0, {n_features}); refusing to run the kernel")
 
 
+def _hot_slot(hot_rows, n_features):
+    """Check the hot-row set the FM kernel indexes unchecked; return its row -> slot map.
+
+    ``hot_rows`` must be a 1-D C-contiguous int32 array of strictly increasing
+    feature rows (so no row has two slots), at most ``MAX_HOT_ROWS`` of them
+    (each thread copies them all). The map holds each row's index in
+    ``hot_rows`` or -1; it is empty when ``hot_rows`` is.
+    """
+    if not isinstance(hot_rows, np.ndarray) or hot_rows.dtype != np.int32 or hot_rows.ndim != 1 \
+            or not hot_rows.flags.c_contiguous:
+        raise TypeError("internal error: hot_rows must be a 1-D C-contiguous int32 array")
+    n_hot = hot_rows.shape[0]
+    if n_hot > MAX_HOT_ROWS:
+        raise ValueError(f"internal error: {n_hot} hot rows, at most {MAX_HOT_ROWS} allowed")
+    if n_hot == 0:
+        return np.empty(0, dtype=np.int32)
+    if hot_rows[0] < 0 or hot_rows[-1] >= n_features or (np.diff(hot_rows) <= 0).any():
+        raise ValueError(f"internal error: hot_rows must be strictly increasing rows in [0, {n_features}); "
+                         "refusing to run the kernel")
+    slot = np.full(n_features, -1, dtype=np.int32)
+    slot[hot_rows] = np.arange(n_hot, dtype=np.int32)
+    return slot
+
+
 def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
-             feature_bias, feature_factors, state, config, dense_learning_rate, alpha, alpha_bias, t_start, n_threads):
+             feature_bias, feature_factors, state, config, dense_learning_rate, alpha, alpha_bias, t_start,
+             n_threads, hot_rows):
     """One epoch of the factorization machine over CSR rows in ``order``; returns the summed loss.
 
     ``task`` is 0 (regression, squared error) or 1 (classification, log loss);
     ``intercept`` is a 1-element array updated in place; ``intercept_accum``
-    its Adagrad accumulator (1 element) or empty.
+    its Adagrad accumulator (1 element) or empty. ``hot_rows``: sorted int32
+    feature rows that each thread steps on a private copy when
+    ``n_threads > 1`` (:meth:`~recfreq._solvers.TableState.hot_rows`; at most
+    ``MAX_HOT_ROWS``), or an empty array.
     """
     _require_cpu(device, "FactorizationMachine")
     dtype = targets.dtype
@@ -250,6 +278,12 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
                       feature_bias_accum=accum["feature_bias_accum"], **tables)
     if accum["feature_factors_accum"].shape[0] and accum["intercept_accum"].shape[0] != 1:
         raise ValueError("internal error: adagrad needs a 1-element intercept accumulator")
+    # the private copies of hot rows read both Adagrad accumulators when the factors' one is there
+    if accum["feature_factors_accum"].shape[0] != accum["feature_bias_accum"].shape[0]:
+        raise ValueError("internal error: adagrad needs accumulators for the factors and the linear weights")
+    hot_slot = _hot_slot(hot_rows, n_features)
+    # the hot path keeps per-thread pointers to every non-zero's rows of a sample
+    max_nnz = int(np.diff(indptr).max()) if n_rows and hot_rows.shape[0] else 0
 
     from ._ext._fm import fm_epoch as kernel
 
@@ -257,7 +291,9 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
         indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
         intercept=intercept, feature_bias=feature_bias, feature_factors=feature_factors,
         dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), n_threads=int(n_threads), **config, **accum, **tables,
+        t_start=int(t_start), hot_rows=hot_rows, hot_slot=hot_slot, max_nnz=max(1, max_nnz),
+        n_threads=int(n_threads),
+        **config, **accum, **tables,
     )
 
 

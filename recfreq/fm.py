@@ -217,7 +217,9 @@ class _BaseFactorizationMachine(BaseRecommender):
             "t_start": self.t_, "n_threads": n_threads,
         }
         if not self._projected():
-            return _engine.fm_epoch(feature_factors=self.feature_factors_, **common)
+            # rows in many samples get per-thread copies (only with several threads)
+            hot_rows = self.feature_state_.hot_rows() if n_threads > 1 else np.empty(0, dtype=np.int32)
+            return _engine.fm_epoch(feature_factors=self.feature_factors_, hot_rows=hot_rows, **common)
         loss = _engine.fm_projected_epoch(table=self.feature_embedding_,
                                           dense_batch_size=self.dense_batch_size, **common)
         # predict, recommend and decision_function read plain rows
@@ -633,6 +635,23 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     device : {"cpu", "cuda"}, default="cpu"
         ``"cuda"`` is not implemented yet and raises a clear error.
     n_jobs : int or None, default=None
+        OpenMP threads for training and prediction; None means 1 (bit-for-bit
+        reproducible for a given ``random_state``), -1 all. Several threads
+        split each epoch into static chunks and update the feature rows
+        lock-free (Hogwild), except w0 and the "hot" rows: those non-zero in
+        at least 1/64 of the training samples counted so far, at most 256 (the
+        most frequent). Side features make such rows (a numeric column is in
+        every sample, a gender or genre in a large share), and every thread
+        would write them all the time, bouncing their cache lines between the
+        cores. So each thread steps private copies of the hot rows it touches
+        (factors, linear weight, Adagrad accumulators, cf-sgd counter) and
+        adds their change to the shared rows every 64 samples and at the end
+        of its share of the epoch, as it does for w0; a hot row's updates
+        reach the other threads up to 64 samples late. The threshold: a row
+        in 1/64 of the samples is touched about once per publication, so its
+        copy saves shared writes from there up; on MovieLens-100K with side
+        features it selects the 42 side-feature rows (75 % of the non-zeros)
+        and no id. ``embedding_dims="mixed"`` keeps every row Hogwild.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     warm_start : bool, default=False

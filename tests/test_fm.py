@@ -439,3 +439,89 @@ def test_mixed_engine_refuses_inconsistent_inputs():
     shorter.row_offset, shorter.row_group = shorter.row_offset[:-1], shorter.row_group[:-1]
     with pytest.raises(ValueError, match="does not match"):
         _engine.fm_projected_epoch(indices=indices, table=shorter, dense_batch_size=8, **common)
+
+
+# ------------------------------------------------------- hot rows, n_jobs=2
+def _hot_design(n=30000, seed=0):
+    """Ids plus a numeric column in every sample and a two-valued category in every sample.
+
+    y depends on the numeric column with weight 0.8, so its learned w_j shows
+    whether the threads' changes to that (hot) row all reach the shared row.
+    """
+    rng = np.random.default_rng(seed)
+    users, items = rng.integers(0, 300, n), rng.integers(0, 200, n)
+    year, group = rng.normal(size=n), rng.integers(0, 2, n)
+    rows = np.repeat(np.arange(n), 4)
+    cols = np.stack([users, 300 + items, 500 + group, np.full(n, 502)], 1).ravel()
+    vals = np.stack([np.ones(n), np.ones(n), np.ones(n), year], 1).ravel()
+    X = sp.csr_matrix((vals, (rows, cols)), shape=(n, 503))
+    user_effect = rng.normal(0, 0.3, 300)
+    y = 3.5 + 0.8 * year + 0.3 * group + user_effect[users] + rng.normal(0, 0.3, n)
+    return X, y
+
+
+def test_hot_rows_are_the_frequent_rows_capped_and_sorted():
+    from recfreq._solvers import HOT_ROW_MIN_SHARE, MAX_HOT_ROWS, TableState
+
+    state = TableState.allocate(Solver.SGD, 6, {"bias": ()}, np.float64)
+    assert state.hot_rows().shape == (0,)  # nothing counted yet
+    state.counts[:] = [64, 1, 0, 2, 64, 3]
+    state.n_samples = 128
+    assert HOT_ROW_MIN_SHARE == 1 / 64 and MAX_HOT_ROWS == 256
+    hot = state.hot_rows()
+    assert hot.dtype == np.int32 and hot.flags.c_contiguous
+    np.testing.assert_array_equal(hot, [0, 3, 4, 5])  # n_r / N >= 1/64 means n_r >= 2
+    np.testing.assert_array_equal(state.hot_rows(max_rows=2), [0, 4])  # the most frequent
+    np.testing.assert_array_equal(state.hot_rows(max_rows=3), [0, 4, 5])
+    np.testing.assert_array_equal(state.hot_rows(min_share=0.75), [])
+
+
+# a half-life of 13 samples diverges with two threads with or without hot rows
+# (the cold rows' shared last-seen stamps), so the threaded case uses 1000
+@pytest.mark.parametrize("solver, halflife", [(s, None) for s in SOLVER_NAMES] + [("cf-sgd", 1000.0)])
+def test_two_threads_with_hot_rows_learn_what_one_thread_learns(solver, halflife):
+    """n_jobs=2 steps the hot rows on per-thread copies: same quality, no change lost."""
+    X, y = _hot_design()
+    params = {"n_factors": 4, "max_iter": 4, "solver": solver, "counter_halflife": halflife, "random_state": 0}
+    one = FactorizationMachine(n_jobs=1, **params).fit(X, y)
+    two = FactorizationMachine(n_jobs=2, **params).fit(X, y)
+    hot = two.feature_state_.hot_rows()
+    np.testing.assert_array_equal(hot, [500, 501, 502])  # the ids are each in < 1/64 of the samples
+    # the numeric row is in every sample: each thread's steps must all land in w_j
+    assert abs(two.feature_bias_[502] - one.feature_bias_[502]) < 0.03, (one.feature_bias_[502],
+                                                                          two.feature_bias_[502])
+    assert abs(one.feature_bias_[502] - 0.8) < 0.1
+    rmse = [np.sqrt(np.mean((m.predict(X) - y) ** 2)) for m in (one, two)]
+    assert abs(rmse[1] - rmse[0]) < 0.02 * rmse[0], rmse
+    assert abs(two.loss_curve_[-1] - one.loss_curve_[-1]) < 0.03 * one.loss_curve_[-1]
+    if solver == "cf-sgd" and halflife is None:
+        # every visit counted once, whichever thread made it
+        n_visits = X.shape[0] * params["max_iter"]
+        np.testing.assert_allclose(two.feature_state_.counter[502], n_visits, rtol=1e-3)
+    if solver == "adagrad":
+        acc = [m.feature_state_.accumulators["bias"][502] for m in (one, two)]
+        np.testing.assert_allclose(acc[1], acc[0], rtol=0.05)
+
+
+def test_engine_refuses_malformed_hot_rows():
+    X, y = _hot_design(n=500)
+    model = FactorizationMachine(n_factors=2, max_iter=1, dtype="float64", random_state=0).fit(X, y)
+    indptr, indices, data = model._design(X)
+    common = {"device": "cpu", "indptr": indptr, "indices": indices, "data": data, "targets": y.copy(),
+              "order": np.arange(len(y), dtype=np.int64), "task": 0, "intercept": model.intercept_,
+              "intercept_accum": model.intercept_accum_, "feature_bias": model.feature_bias_,
+              "feature_factors": model.feature_factors_, "state": model.feature_state_,
+              "config": _engine.solver_config(Solver.SGD, 0.01, 0.5, None), "dense_learning_rate": 1e-3,
+              "alpha": 0.0, "alpha_bias": 0.0, "t_start": 0, "n_threads": 2}
+    n_features = model.feature_bias_.shape[0]
+    with pytest.raises(TypeError, match="hot_rows"):
+        _engine.fm_epoch(hot_rows=np.array([500, 502], dtype=np.int64), **common)
+    with pytest.raises(TypeError, match="hot_rows"):
+        _engine.fm_epoch(hot_rows=np.array([[500, 502]], dtype=np.int32), **common)
+    for bad in ([502, 500], [500, 500], [-1, 500], [500, n_features]):
+        with pytest.raises(ValueError, match="hot_rows"):
+            _engine.fm_epoch(hot_rows=np.array(bad, dtype=np.int32), **common)
+    with pytest.raises(ValueError, match="hot rows"):
+        _engine.fm_epoch(hot_rows=np.arange(257, dtype=np.int32), **common)
+    # well-formed: runs
+    assert np.isfinite(_engine.fm_epoch(hot_rows=np.array([500, 501, 502], dtype=np.int32), **common))

@@ -17,16 +17,41 @@ takes plain SGD (or Adagrad) steps with its own learning rate through the same
 and adds its change to the shared value every DENSE_SYNC samples (DESIGN
 section 4 allows accumulating dense updates per thread); one thread updates
 w0 directly, so n_jobs=1 stays exact.
+
+Hot feature rows. Side features make a few rows as shared as w0: on
+MovieLens-100K the numeric ``year`` column is non-zero in every sample and the
+gender, age, occupation and genre rows each in a large share of them, so with
+several Hogwild threads every thread writes those rows (factors, weight and
+solver state) all the time and their cache lines bounce between cores: two
+threads were slower than one. ``fm_epoch`` therefore takes a set of "hot"
+rows (``hot_rows``, with ``hot_slot`` mapping a feature row to its index in
+that set or -1), chosen by the host: the rows whose share of training samples
+is at least ``recfreq._solvers.HOT_ROW_MIN_SHARE`` (1/64), at most
+``MAX_HOT_ROWS`` (256) of them, the most frequent first. With several threads
+each thread keeps a private copy of every hot row it touches, loaded from the
+shared row at its first touch after each publication: factors v_j, weight w_j
+and the state the step writes (Adagrad accumulators; cf-sgd's counter and,
+with a half-life, its last-seen stamp). The thread steps that copy, and every
+DENSE_SYNC samples (with w0) and at the end of its share of the epoch adds
+its change, copy minus the snapshot it loaded, to the shared row (the stamp
+is published as the later of the two; a counter with a half-life, which is
+not additive, merges as described in ``_hot_publish``). A hot row's updates from one thread
+thus reach the others up to DENSE_SYNC samples late, as w0's do (DESIGN
+section 4 allows that for parameters in (almost) every sample); the other
+rows stay Hogwild. fa-sgd only reads the row frequency, which is shared. One
+thread ignores the set and runs exactly as before, so n_jobs=1 stays exact.
+``fm_projected_epoch`` (mixed-dimension tables) does not do this: its hot
+rows stay Hogwild.
 """
 
 from libc.stdlib cimport malloc, calloc, free
-from libc.math cimport exp, log1p
+from libc.math cimport exp, exp2, log1p
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
-    SOLVER_SGD, SOLVER_ADAGRAD)
+    SOLVER_SGD, SOLVER_CF_SGD, SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport prefetch_row
 from recfreq._ext._projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
@@ -84,6 +109,145 @@ cdef inline double _score(const long long* indptr, const int* indices, const flo
     return linear + 0.5 * <double>(pair - squares)
 
 
+cdef inline void _hot_load(Py_ssize_t slot, int row, Py_ssize_t n_hot, Py_ssize_t k,
+                           const floating* V, const floating* w, const floating* acc_v,
+                           const floating* acc_w, const double* counter,
+                           floating* hot, double* hot_count, long long* hot_last, int* info) noexcept nogil:
+    """Copy shared row ``row`` into this thread's slot and snapshot it.
+
+    ``hot`` holds, per slot of k + 1 values (factors, then w_j): the private
+    copies, their snapshots, and under Adagrad the private accumulators and
+    their snapshots (four blocks of ``n_hot`` slots). ``hot_count``: cf-sgd's
+    private counters, then their snapshots; ``hot_last`` (with a half-life):
+    the private last-seen stamps, then each one as it was at the load (the
+    stamp itself is this thread's own, never reloaded). ``info``: [publication number,
+    slots loaded since it, the number each slot was last loaded at (n_hot),
+    the loaded slots (n_hot)].
+    """
+    cdef Py_ssize_t f
+    cdef Py_ssize_t stride = k + 1
+    cdef Py_ssize_t block = n_hot * stride
+    cdef floating* copy = hot + slot * stride
+    for f in range(k):
+        copy[f] = V[<Py_ssize_t>row * k + f]
+    copy[k] = w[row]
+    for f in range(stride):
+        copy[block + f] = copy[f]
+    if acc_v != NULL:
+        copy = hot + 2 * block + slot * stride
+        for f in range(k):
+            copy[f] = acc_v[<Py_ssize_t>row * k + f]
+        copy[k] = acc_w[row]
+        for f in range(stride):
+            copy[block + f] = copy[f]
+    if counter != NULL:
+        hot_count[slot] = counter[row]
+        hot_count[n_hot + slot] = hot_count[slot]
+        hot_last[n_hot + slot] = hot_last[slot]
+    info[2 + slot] = info[0]
+    info[2 + n_hot + info[1]] = <int>slot
+    info[1] = info[1] + 1
+
+
+cdef inline void _hot_publish(const int* hot_rows, Py_ssize_t n_hot, Py_ssize_t k,
+                              floating* V, floating* w, floating* acc_v, floating* acc_w,
+                              double* counter, long long* last_seen, double halflife,
+                              const floating* hot, const double* hot_count, const long long* hot_last,
+                              int* info) noexcept nogil:
+    """Add the change of every slot loaded since the last publication to its shared row.
+
+    The slots are loaded afresh at their next touch (a new publication
+    number), so that the thread then sees its peers' published changes too. A
+    peer adding to the same row at the same instant may lose one delta (a
+    benign Hogwild race, rare at this rate).
+
+    cf-sgd's counter with a half-life h is not additive: since the load this
+    thread decayed the snapshot c_s by D = 2^(-gap/h) (gap: its own stamps'
+    advance) and added its own visits e, so c = c_s D + e. Publishing
+    shared <- shared D + e = c + (shared - c_s) D applies that decay once to
+    whatever the shared counter holds now and adds e, which keeps it positive
+    (a plain delta c - c_s can drive it below zero when two threads each
+    decay the same snapshot). Without a half-life D = 1: the plain delta.
+    """
+    cdef Py_ssize_t q, f, slot
+    cdef Py_ssize_t stride = k + 1
+    cdef Py_ssize_t block = n_hot * stride
+    cdef const floating* copy
+    cdef floating* shared
+    cdef int row
+    cdef double decay
+    for q in range(info[1]):
+        slot = info[2 + n_hot + q]
+        row = hot_rows[slot]
+        copy = hot + slot * stride
+        shared = V + <Py_ssize_t>row * k
+        for f in range(k):
+            shared[f] = shared[f] + (copy[f] - copy[block + f])
+        w[row] = w[row] + (copy[k] - copy[block + k])
+        if acc_v != NULL:
+            copy = hot + 2 * block + slot * stride
+            shared = acc_v + <Py_ssize_t>row * k
+            for f in range(k):
+                shared[f] = shared[f] + (copy[f] - copy[block + f])
+            acc_w[row] = acc_w[row] + (copy[k] - copy[block + k])
+        if counter != NULL:
+            decay = 1.0
+            if halflife > 0.0 and last_seen != NULL:
+                decay = exp2(-<double>(hot_last[slot] - hot_last[n_hot + slot]) / halflife)
+            counter[row] = hot_count[slot] + (counter[row] - hot_count[n_hot + slot]) * decay
+        if last_seen != NULL and hot_last[slot] > last_seen[row]:
+            last_seen[row] = hot_last[slot]
+    info[1] = 0
+    info[0] = info[0] + 1
+
+
+cdef inline double _score_hot(const long long* indptr, const int* indices, const floating* data,
+                              const floating* w, const floating* V, Py_ssize_t k,
+                              long long row, double w0, floating* sums,
+                              const int* hot_slot, int* slot_at, Py_ssize_t n_hot,
+                              const floating* acc_v, const floating* acc_w, const double* counter,
+                              floating* hot, double* hot_count, long long* hot_last,
+                              int* hot_info) noexcept nogil:
+    """``_score`` where a hot row is read from this thread's private copy.
+
+    Loads (see ``_hot_load``) each hot row not loaded since the last
+    publication and leaves each non-zero's slot (or -1) in ``slot_at`` for the
+    update. Same arithmetic in the same order as ``_score``.
+    """
+    cdef long long p
+    cdef Py_ssize_t f, a, slot
+    cdef const floating* v
+    cdef floating x, vx, wj
+    cdef floating squares = 0
+    cdef floating pair = 0
+    cdef double linear = w0
+    cdef int j
+    for f in range(k):
+        sums[f] = 0
+    for p in range(indptr[row], indptr[row + 1]):
+        a = p - indptr[row]
+        j = indices[p]
+        slot = hot_slot[j]
+        slot_at[a] = <int>slot
+        if slot >= 0:
+            if hot_info[2 + slot] != hot_info[0]:
+                _hot_load(slot, j, n_hot, k, V, w, acc_v, acc_w, counter, hot, hot_count, hot_last, hot_info)
+            v = hot + slot * (k + 1)
+            wj = v[k]
+        else:
+            v = V + <Py_ssize_t>j * k
+            wj = w[j]
+        x = data[p]
+        linear = linear + wj * x
+        for f in range(k):
+            vx = v[f] * x
+            sums[f] = sums[f] + vx
+            squares = squares + vx * vx
+    for f in range(k):
+        pair = pair + sums[f] * sums[f]
+    return linear + 0.5 * <double>(pair - squares)
+
+
 cdef inline void _publish(floating* w0, floating* acc_0, floating* dense) noexcept nogil:
     # add this thread's change since its last publication; a peer publishing at
     # the same instant may lose one delta (a benign Hogwild race)
@@ -121,6 +285,9 @@ def fm_epoch(*,
              long long[::1] feature_last_seen,
              floating[:, ::1] feature_factors_accum,
              floating[::1] feature_bias_accum,
+             const int[::1] hot_rows,
+             const int[::1] hot_slot,
+             int max_nnz,
              int n_threads):
     """Run one epoch over the rows ``order``; return the summed loss.
 
@@ -134,10 +301,16 @@ def fm_epoch(*,
         g_wj  = d x_j + alpha_bias w_j
         g_vjf = d x_j (s_f - v_jf x_j) + alpha v_jf
         g_w0  = d
+
+    ``hot_rows``: the hot feature rows (see the module docstring), stepped
+    on private copies when ``n_threads > 1``; ``hot_slot``: for every feature
+    row its index in ``hot_rows`` or -1 (n_features entries; may be empty when
+    ``hot_rows`` is). ``max_nnz``: the most non-zeros of any CSR row (at
+    least 1), the size of each thread's list of the current sample's slots.
     """
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t k = feature_factors.shape[1]
-    cdef Py_ssize_t i, f
+    cdef Py_ssize_t i, f, q, slot
     cdef Py_ssize_t row_bytes = k * sizeof(floating)
     cdef long long s, p, ahead
     cdef long long t
@@ -146,6 +319,9 @@ def fm_epoch(*,
     cdef double loss = 0.0
     cdef floating x, dx, grad_w, grad_0
     cdef floating* v
+    cdef floating* wj
+    cdef floating* av
+    cdef floating* aw
     cdef floating* sums
     cdef floating* grad
     cdef floating* dense
@@ -162,6 +338,22 @@ def fm_epoch(*,
     cdef const floating* val = &data[0] if data.shape[0] > 0 else NULL
     cdef floating* w = &feature_bias[0] if feature_bias.shape[0] > 0 else NULL
     cdef floating* V = &feature_factors[0, 0] if feature_factors.shape[0] > 0 else NULL
+    cdef Py_ssize_t n_hot = hot_rows.shape[0]
+    # one thread has no one to fight over the hot rows with: exact Hogwild-free path
+    cdef bint use_hot = n_threads > 1 and n_hot > 0
+    cdef const int* hot_row = &hot_rows[0] if use_hot else NULL
+    cdef const int* slot_of = &hot_slot[0] if use_hot else NULL
+    cdef bint cf = solver == SOLVER_CF_SGD
+    cdef double* counter = &feature_counter[0] if cf and feature_counter.shape[0] > 0 else NULL
+    cdef long long* last_seen = &feature_last_seen[0] if cf and feature_last_seen.shape[0] > 0 else NULL
+    cdef long long* last_start = NULL
+    cdef floating* hot
+    cdef double* hot_count
+    cdef long long* hot_last
+    cdef int* hot_info
+    cdef RowFrequencyState* hot_state
+    cdef int* slot_at
+    cdef Py_ssize_t stride = k + 1
 
     cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
     # w0 is in every sample: no frequency rule, its own step size (DESIGN 3)
@@ -170,9 +362,25 @@ def fm_epoch(*,
     dense_cfg.learning_rate = dense_learning_rate
     state = frequency_state(feature_frequency, feature_counter, feature_last_seen)
 
+    if use_hot and last_seen != NULL:
+        # each thread keeps its own last-seen stamp of a hot row for the whole
+        # epoch, starting from the value before the epoch: a peer's stamps lie
+        # in another part of the epoch (static chunks), and stepping from them
+        # would give a negative or inflated gap
+        last_start = <long long*> malloc(n_hot * sizeof(long long))
+        for slot in range(n_hot):
+            last_start[slot] = last_seen[hot_row[slot]]
+
     sums = NULL  # thread-private below
     grad = NULL
     dense = NULL
+    hot = NULL
+    hot_count = NULL
+    hot_last = NULL
+    hot_info = NULL
+    hot_state = NULL
+    slot_at = NULL
+    q = 0
     with nogil, parallel(num_threads=n_threads):
         sums = <floating*> malloc((2 * (k + 1) + 4) * sizeof(floating))
         grad = sums + k + 1
@@ -183,6 +391,25 @@ def fm_epoch(*,
         dense[1] = dense[0]
         dense[2] = acc_0[0] if adagrad else 0
         dense[3] = dense[2]
+        if use_hot:
+            # private copies, snapshots (and Adagrad's two more blocks); the
+            # loop counters live in memory because prange privatizes scalars
+            hot = <floating*> malloc((4 if adagrad else 2) * n_hot * (k + 1) * sizeof(floating))
+            hot_count = <double*> malloc(2 * n_hot * sizeof(double))
+            hot_last = <long long*> calloc(2 * n_hot, sizeof(long long))
+            hot_info = <int*> calloc(2 + 2 * n_hot, sizeof(int))
+            hot_info[0] = 1  # publication number; 0 marks a slot never loaded
+            if last_start != NULL:
+                for q in range(n_hot):
+                    hot_last[q] = last_start[q]
+            # on the heap: Cython shares a struct declared in the function
+            # between the threads, but privatizes a pointer assigned here
+            hot_state = <RowFrequencyState*> malloc(sizeof(RowFrequencyState))
+            hot_state.frequency = NULL
+            hot_state.counter = hot_count
+            hot_state.last_seen = hot_last if last_start != NULL else NULL
+            # each non-zero's slot in the current sample, found while scoring
+            slot_at = <int*> malloc(max_nnz * sizeof(int))
         for i in prange(n, schedule="static"):
             s = order[i]
             t = t_start + i + 1
@@ -190,8 +417,15 @@ def fm_epoch(*,
                 # feature rows are scattered: load the rows of a later sample early
                 ahead = order[i + PREFETCH_DISTANCE]
                 for p in range(ip[ahead], ip[ahead + 1]):
-                    prefetch_row(V + <Py_ssize_t>ind[p] * k, row_bytes)
-            y_hat = _score(ip, ind, val, w, V, k, s, dense[0] if private_w0 else w0[0], sums)
+                    # a hot row is read from the private copy; touching the
+                    # shared one would pull its cache line from a peer
+                    if not use_hot or slot_of[ind[p]] < 0:
+                        prefetch_row(V + <Py_ssize_t>ind[p] * k, row_bytes)
+            if use_hot:
+                y_hat = _score_hot(ip, ind, val, w, V, k, s, dense[0], sums, slot_of, slot_at, n_hot,
+                                   acc_v, acc_w, counter, hot, hot_count, hot_last, hot_info)
+            else:
+                y_hat = _score(ip, ind, val, w, V, k, s, dense[0] if private_w0 else w0[0], sums)
             if task == TASK_CLASSIFICATION:
                 d = _sigmoid(y_hat) - targets[s]
                 loss += _log_loss(y_hat, targets[s])
@@ -202,15 +436,28 @@ def fm_epoch(*,
                 j = ind[p]
                 x = val[p]
                 dx = <floating>d * x
-                v = V + <Py_ssize_t>j * k
+                slot = slot_at[p - ip[s]] if use_hot else -1
+                if slot >= 0:
+                    v = hot + slot * stride
+                    wj = v + k
+                    av = v + 2 * n_hot * stride if adagrad else NULL
+                    aw = av + k if adagrad else NULL
+                else:
+                    v = V + <Py_ssize_t>j * k
+                    wj = &w[j]
+                    av = acc_v + <Py_ssize_t>j * k if adagrad else NULL
+                    aw = acc_w + j if adagrad else NULL
                 # each feature appears once per row, so v_j is still the
                 # pre-sample value and s_f - v_jf x_j excludes exactly itself
                 for f in range(k):
                     grad[f] = dx * (sums[f] - v[f] * x) + <floating>alpha * v[f]
-                grad_w = dx + <floating>alpha_bias * w[j]
-                rate = row_learning_rate(&cfg, &state, j, t)
-                row_step(&cfg, v, grad, acc_v + <Py_ssize_t>j * k if adagrad else NULL, k, rate)
-                row_step(&cfg, &w[j], &grad_w, acc_w + j if adagrad else NULL, 1, rate)
+                grad_w = dx + <floating>alpha_bias * wj[0]
+                if cf and slot >= 0:
+                    rate = row_learning_rate(&cfg, hot_state, slot, t)
+                else:
+                    rate = row_learning_rate(&cfg, &state, j, t)
+                row_step(&cfg, v, grad, av, k, rate)
+                row_step(&cfg, wj, &grad_w, aw, 1, rate)
             grad_0 = <floating>d
             if not private_w0:
                 row_step(&dense_cfg, w0, &grad_0, acc_0, 1, dense_learning_rate)
@@ -218,9 +465,22 @@ def fm_epoch(*,
                 row_step(&dense_cfg, &dense[0], &grad_0, &dense[2] if adagrad else NULL, 1, dense_learning_rate)
                 if i % DENSE_SYNC == DENSE_SYNC - 1:
                     _publish(w0, acc_0, dense)
+                    if use_hot:
+                        _hot_publish(hot_row, n_hot, k, V, w, acc_v, acc_w, counter, last_seen,
+                                     counter_halflife, hot, hot_count, hot_last, hot_info)
         if private_w0:
             _publish(w0, acc_0, dense)
+        if use_hot:
+            _hot_publish(hot_row, n_hot, k, V, w, acc_v, acc_w, counter, last_seen,
+                         counter_halflife, hot, hot_count, hot_last, hot_info)
+            free(slot_at)
+            free(hot_state)
+            free(hot_info)
+            free(hot_last)
+            free(hot_count)
+            free(hot)
         free(sums)
+    free(last_start)
     return loss
 
 
