@@ -80,3 +80,22 @@ def test_default_model_quality_on_bundled_movielens_100k():
     scores = [rmse(y_test, MatrixFactorization(random_state=seed).fit(X_train, y_train).predict(X_test))
               for seed in range(3)]
     assert max(scores) <= 0.925, scores
+
+
+def test_cf_sgd_counter_ignores_a_later_threads_stamp():
+    # Under n_jobs > 1 a thread can visit a row that a thread further along in
+    # the epoch has already stamped. That visit must not "decay" the counter by
+    # 2 ** (+gap / h), which overflowed to infinity and made every fit diverge.
+    # Planting future stamps makes the situation deterministic with one thread.
+    X, y = planted_ratings(n_users=30, n_items=20, n_ratings=400, seed=0)
+    params = dict(solver="cf-sgd", counter_halflife=1000, max_iter=1, n_jobs=1, random_state=0)
+    model = MatrixFactorization(**params).fit(X, y)
+    before = model.item_state_.counter.copy()
+    future = model.t_ + 10**9
+    model.item_state_.last_seen[:] = future
+    model.partial_fit(X, y)
+    visits = np.bincount(model._item_encoder.transform(X[:, 1]), minlength=before.shape[0])
+    # no decay for those visits: the counters just add them, and the later stamps stay
+    np.testing.assert_allclose(model.item_state_.counter, before + visits)
+    assert (model.item_state_.last_seen == future).all()
+    assert np.isfinite(model.item_factors_).all()

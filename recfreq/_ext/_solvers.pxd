@@ -71,9 +71,11 @@ cdef inline double row_learning_rate(const SolverConfig* cfg,
     sgd and adagrad: eta (Adagrad scales per coordinate in row_step).
     fa-sgd: eta * max(1, p_r * t) ** -beta.
     cf-sgd: increments the row's counter first, then eta * c_r ** -beta; with a
-    half-life h the old count decays as c_r <- 1 + c_r * 2 ** (-(t - last) / h).
+    half-life h the old count decays as c_r <- 1 + c_r * 2 ** (-(t - last) / h)
+    (no decay when another thread already stamped a later t).
     """
     cdef double expected, count
+    cdef long long elapsed
     if cfg.kind == SOLVER_FA_SGD:
         expected = state.frequency[row] * <double>t
         if expected <= 1.0:
@@ -82,8 +84,15 @@ cdef inline double row_learning_rate(const SolverConfig* cfg,
     if cfg.kind == SOLVER_CF_SGD:
         count = state.counter[row]
         if cfg.counter_halflife > 0.0:
-            count = count * exp2(-<double>(t - state.last_seen[row]) / cfg.counter_halflife)
-            state.last_seen[row] = t
+            # Under n_jobs > 1 each thread walks its own slice of t, so a row may
+            # carry a later thread's stamp: a negative gap would "decay" the count
+            # by 2**(+gap/h) up to infinity. Such a visit is treated as
+            # simultaneous (no decay, the later stamp stays); one thread always
+            # sees a positive gap, so n_jobs=1 is unchanged.
+            elapsed = t - state.last_seen[row]
+            if elapsed > 0:
+                count = count * exp2(-<double>elapsed / cfg.counter_halflife)
+                state.last_seen[row] = t
         count = count + 1.0
         state.counter[row] = count
         return cfg.learning_rate * pow(count, -cfg.frequency_exponent)
