@@ -239,6 +239,23 @@ def _hot_slot(hot_rows, n_features):
     return slot
 
 
+def _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task, intercept, feature_bias):
+    """Checks shared by both FM epochs; returns (dtype, n_rows, n_features)."""
+    _require_cpu(device, "FactorizationMachine")
+    dtype = targets.dtype
+    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
+    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
+    if order.dtype != np.int64 or not order.flags.c_contiguous:
+        raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
+    if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
+        raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
+    if task not in (0, 1):
+        raise ValueError(f"internal error: unknown task code {task!r}")
+    if intercept.shape != (1,):
+        raise ValueError("internal error: intercept must be a 1-element array")
+    return dtype, n_rows, n_features
+
+
 def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
              feature_bias, feature_factors, state, config, dense_learning_rate, alpha, alpha_bias, t_start,
              n_threads, hot_rows):
@@ -251,20 +268,10 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
     ``n_threads > 1`` (:meth:`~recfreq._solvers.TableState.hot_rows`; at most
     ``MAX_HOT_ROWS``), or an empty array.
     """
-    _require_cpu(device, "FactorizationMachine")
-    dtype = targets.dtype
-    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
-    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
-    if order.dtype != np.int64 or not order.flags.c_contiguous:
-        raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
-    if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
-        raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
-    if task not in (0, 1):
-        raise ValueError(f"internal error: unknown task code {task!r}")
+    dtype, n_rows, n_features = _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task,
+                                                       intercept, feature_bias)
     if feature_factors.ndim != 2 or feature_factors.shape[0] != n_features:
         raise ValueError("internal error: feature_factors does not match feature_bias")
-    if intercept.shape != (1,):
-        raise ValueError("internal error: intercept must be a 1-element array")
     k = feature_factors.shape[1]
     accum = {
         "feature_factors_accum": state.accumulator("factors", dtype).reshape(-1, k),
@@ -306,18 +313,8 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
     feature rows (its rows, projections and their Adagrad accumulators are
     updated in place); the rest is as in :func:`fm_epoch`.
     """
-    _require_cpu(device, "FactorizationMachine")
-    dtype = targets.dtype
-    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
-    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
-    if order.dtype != np.int64 or not order.flags.c_contiguous:
-        raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
-    if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
-        raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
-    if task not in (0, 1):
-        raise ValueError(f"internal error: unknown task code {task!r}")
-    if intercept.shape != (1,):
-        raise ValueError("internal error: intercept must be a 1-element array")
+    dtype, n_rows, n_features = _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task,
+                                                       intercept, feature_bias)
     if table.n_rows != n_features:
         raise ValueError("internal error: the projected table does not match feature_bias")
     if int(dense_batch_size) < 1:

