@@ -203,32 +203,42 @@ def check_id_columns(X, *, estimator_name, n_required=2, names=("user", "item"))
     return [_clean_id_column(column(j), names[j]) for j in range(n_required)], n_columns
 
 
-def check_ratings(y, n_samples, dtype):
-    """Validate the target: 1-D, finite, numeric, ``n_samples`` long; cast to ``dtype``."""
+def as_target_vector(y, n_samples, what):
+    """``y`` as a 1-D ndarray of ``n_samples`` entries (``what``: "ratings", "labels", ...).
+
+    The checks every target shares: present, dense, 1-D (a column vector is
+    ravelled with scikit-learn's DataConversionWarning), one entry per row of X.
+    """
     if y is None:
-        raise ValueError("This estimator requires y to be passed, but the target y is None (y holds the ratings).")
+        raise ValueError(f"This estimator requires y to be passed, but the target y is None (y holds the {what}).")
     if sp.issparse(y):
-        raise TypeError("y must be a dense 1-D array of ratings, not a sparse matrix.")
+        raise TypeError(f"y must be a dense 1-D array of {what}, not a sparse matrix.")
     y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected. Please change "
             "the shape of y to (n_samples,), for example using ravel().",
             DataConversionWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         y = y.ravel()
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (one rating per row of X); got shape {y.shape}.")
+        raise ValueError(f"y must be 1-D (one entry per row of X, the {what}); got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: X has {n_samples} rows, y has {y.shape[0]}."
+        )
+    return y
+
+
+def check_ratings(y, n_samples, dtype):
+    """Validate the target: 1-D, finite, numeric, ``n_samples`` long; cast to ``dtype``."""
+    y = as_target_vector(y, n_samples, "ratings")
     if y.dtype.kind not in "biuf":
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"y must hold numeric ratings; got dtype {y.dtype}.") from None
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: X has {n_samples} rows, y has {y.shape[0]}."
-        )
     y = y.astype(dtype, copy=False)
     if not np.isfinite(y).all():
         raise ValueError("Input y contains NaN or infinity; every rating must be a finite number.")

@@ -17,6 +17,7 @@ from ._features import FeatureEncoder
 from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
 from ._validation import (
+    as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
     _clean_id_column,
     check_ratings,
@@ -126,24 +127,8 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _check_targets(self, y, n_samples, dtype, first):
         if self._task == "regression":
             return check_ratings(y, n_samples, dtype)
-        if y is None:
-            raise ValueError("This estimator requires y to be passed, but the target y is None.")
-        if sp.issparse(y):
-            raise TypeError("y must be a dense 1-D array of labels, not a sparse matrix.")
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            import warnings
-
-            from sklearn.exceptions import DataConversionWarning
-
-            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the "
-                          "shape of y to (n_samples,), for example using ravel().", DataConversionWarning,
-                          stacklevel=3)
-            y = y.ravel()
+        y = as_target_vector(y, n_samples, "labels")
         check_classification_targets(y)
-        if y.shape[0] != n_samples:
-            raise ValueError(f"Found input variables with inconsistent numbers of samples: X has {n_samples} "
-                             f"rows, y has {y.shape[0]}.")
         if first:
             classes = np.unique(y)
             if classes.shape[0] < 2:

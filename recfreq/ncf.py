@@ -1,12 +1,10 @@
 """Neural Collaborative Filtering (He et al., WWW 2017): GMF, MLP and NeuMF on implicit feedback."""
 
 import numbers
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, clone
-from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -14,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._encoding import UNKNOWN
 from ._solvers import Solver
+from ._validation import as_target_vector
 from .base import BaseRecommender, TrainingData, effective_n_threads
 
 __all__ = ["NeuralCF"]
@@ -454,19 +453,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             self.classes_ = np.array([0, 1])
         if y is None:
             return np.ones(n_samples, dtype=dtype)
-        if sp.issparse(y):
-            raise TypeError("y must be a dense 1-D array of 0/1 labels, not a sparse matrix.")
-        y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the "
-                          "shape of y to (n_samples,), for example using ravel().", DataConversionWarning,
-                          stacklevel=3)
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per row of X); got shape {y.shape}.")
-        if y.shape[0] != n_samples:
-            raise ValueError(f"Found input variables with inconsistent numbers of samples: X has {n_samples} "
-                             f"rows, y has {y.shape[0]}.")
+        y = as_target_vector(y, n_samples, "0/1 labels or ratings")
         if self.positive_threshold is not None:
             if y.dtype.kind not in "biuf":
                 raise ValueError(f"positive_threshold={self.positive_threshold} binarises numeric ratings; "
