@@ -9,6 +9,7 @@ Run from the repository root with the benchmark venv (recfreq compiled in place)
         --torch-variants dense-adagrad dense-adam
     PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ncf.py solvers --data ml100k ml1m
     PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ncf.py best --n-jobs 1   # NeuMF from tuned parts
+    PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ncf.py dropout --epochs 15
     PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ncf.py report     # markdown tables
 
 Protocol (He et al. 2017): each user's latest interaction is held out; it is
@@ -196,6 +197,29 @@ def cmd_tune(args):
             print(f"{key:35s} HR@10 {hr:.4f} NDCG@10 {ndcg:.4f}", flush=True)
             out["results"][key] = {"solver": solver, "lr": lr, "dense_lr": dlr, "hr": hr, "ndcg": ndcg}
             save_json(out_path, out)
+
+
+def cmd_dropout(args):
+    """HR@10 / NDCG@10 and training speed of NeuMF k=8 on ml-100k for several ``dropout`` values."""
+    X, users, cands = load_ml100k_loo()
+    out = {"machine": machine_info(), "epochs": args.epochs, "n_jobs": args.n_jobs, "results": []}
+    for dropout, seeds in ((0.0, (0, 1, 2)), (0.1, (0,)), (0.2, (0, 1, 2))):
+        for seed in seeds:
+            model = NeuralCF(model="neumf", n_factors=8, hidden_layers=(32, 16, 8), dropout=dropout,
+                             max_iter=1, n_jobs=args.n_jobs, random_state=seed)
+            epoch_s = []
+            for epoch in range(args.epochs):
+                start = time.perf_counter()
+                model.fit(X) if epoch == 0 else model.partial_fit(X)
+                epoch_s.append(time.perf_counter() - start)
+            hr, ndcg = evaluate(model, users, cands)
+            n_samples = len(X) * (1 + model.n_negatives)
+            row = {"dropout": dropout, "seed": seed, "hr": hr, "ndcg": ndcg, "loss": model.loss_curve_[-1],
+                   "samples_per_s": n_samples / float(np.median(epoch_s))}
+            out["results"].append(row)
+            print(f"dropout {dropout} seed {seed}: HR@10 {hr:.4f} NDCG@10 {ndcg:.4f} loss {row['loss']:.4f} "
+                  f"{row['samples_per_s'] / 1e6:.2f} M samples/s (median epoch)", flush=True)
+    save_json(RESULTS / "ncf_dropout.json", out)
 
 
 def cmd_solvers(args):
@@ -463,7 +487,7 @@ def cmd_report(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["tune", "ml100k", "ml1m", "speed", "solvers", "best", "report"])
+    parser.add_argument("command", choices=["tune", "ml100k", "ml1m", "speed", "solvers", "best", "dropout", "report"])
     parser.add_argument("--factors", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--epochs", type=int, default=20)
@@ -491,6 +515,8 @@ def main():
         cmd_report(args)
     elif args.command == "best":
         cmd_best(args)
+    elif args.command == "dropout":
+        cmd_dropout(args)
     else:
         cmd_solvers(args)
 
