@@ -83,30 +83,43 @@ cdef inline double _log_loss(double z, double y) noexcept nogil:
     return log1p(exp(z)) - y * z
 
 
+cdef inline floating _add_row(const floating* v, floating x, Py_ssize_t k, floating* sums) noexcept nogil:
+    """Add v x to the sums s_f of Rendle's identity; return sum_f (v_f x)^2 for its square term."""
+    cdef Py_ssize_t f
+    cdef floating vx
+    cdef floating squares = 0
+    for f in range(k):
+        vx = v[f] * x
+        sums[f] = sums[f] + vx
+        squares = squares + vx * vx
+    return squares
+
+
+cdef inline double _pairwise(const floating* sums, Py_ssize_t k, floating squares) noexcept nogil:
+    """sum_{j<l} <v_j, v_l> x_j x_l = 1/2 (sum_f s_f^2 - sum_j sum_f (v_jf x_j)^2)."""
+    cdef Py_ssize_t f
+    cdef floating pair = 0
+    for f in range(k):
+        pair = pair + sums[f] * sums[f]
+    return 0.5 * <double>(pair - squares)
+
+
 cdef inline double _score(const long long* indptr, const int* indices, const floating* data,
                           const floating* w, const floating* V, Py_ssize_t k,
                           long long row, double w0, floating* sums) noexcept nogil:
     """FM score of one CSR row; leaves sum_j v_jf x_j in ``sums`` (k entries)."""
     cdef long long p
     cdef Py_ssize_t f
-    cdef const floating* v
-    cdef floating x, vx
+    cdef floating x
     cdef floating squares = 0
-    cdef floating pair = 0
     cdef double linear = w0
     for f in range(k):
         sums[f] = 0
     for p in range(indptr[row], indptr[row + 1]):
         x = data[p]
-        v = V + <Py_ssize_t>indices[p] * k
         linear = linear + w[indices[p]] * x
-        for f in range(k):
-            vx = v[f] * x
-            sums[f] = sums[f] + vx
-            squares = squares + vx * vx
-    for f in range(k):
-        pair = pair + sums[f] * sums[f]
-    return linear + 0.5 * <double>(pair - squares)
+        squares = squares + _add_row(V + <Py_ssize_t>indices[p] * k, x, k, sums)
+    return linear + _pairwise(sums, k, squares)
 
 
 cdef inline void _hot_load(Py_ssize_t slot, int row, Py_ssize_t n_hot, Py_ssize_t k,
@@ -217,9 +230,8 @@ cdef inline double _score_hot(const long long* indptr, const int* indices, const
     cdef long long p
     cdef Py_ssize_t f, a, slot
     cdef const floating* v
-    cdef floating x, vx, wj
+    cdef floating x, wj
     cdef floating squares = 0
-    cdef floating pair = 0
     cdef double linear = w0
     cdef int j
     for f in range(k):
@@ -239,13 +251,8 @@ cdef inline double _score_hot(const long long* indptr, const int* indices, const
             wj = w[j]
         x = data[p]
         linear = linear + wj * x
-        for f in range(k):
-            vx = v[f] * x
-            sums[f] = sums[f] + vx
-            squares = squares + vx * vx
-    for f in range(k):
-        pair = pair + sums[f] * sums[f]
-    return linear + 0.5 * <double>(pair - squares)
+        squares = squares + _add_row(v, x, k, sums)
+    return linear + _pairwise(sums, k, squares)
 
 
 cdef inline void _publish(floating* w0, floating* acc_0, floating* dense) noexcept nogil:
@@ -551,7 +558,7 @@ def fm_projected_epoch(*,
     cdef int j, d_j
     cdef double y_hat, d, rate, linear
     cdef double loss = 0.0
-    cdef floating x, vx, dx, grad_w, grad_0, squares, pair
+    cdef floating x, dx, grad_w, grad_0, squares
     cdef floating* v
     cdef floating* e
     cdef floating* g
@@ -621,7 +628,6 @@ def fm_projected_epoch(*,
             # the score on the projected rows, as _score does it on plain ones
             linear = dense[0] if private_w0 else w0[0]
             squares = 0
-            pair = 0
             for f in range(k):
                 sums[f] = 0
             for p in range(ip[s], ip[s + 1]):
@@ -631,13 +637,8 @@ def fm_projected_epoch(*,
                 v = project_forward(&lay, rows, P, j, act + slot * max_activation)
                 projected[slot] = v
                 linear = linear + w[j] * x
-                for f in range(k):
-                    vx = v[f] * x
-                    sums[f] = sums[f] + vx
-                    squares = squares + vx * vx
-            for f in range(k):
-                pair = pair + sums[f] * sums[f]
-            y_hat = linear + 0.5 * <double>(pair - squares)
+                squares = squares + _add_row(v, x, k, sums)
+            y_hat = linear + _pairwise(sums, k, squares)
             if task == TASK_CLASSIFICATION:
                 d = _sigmoid(y_hat) - targets[s]
                 loss += _log_loss(y_hat, targets[s])
