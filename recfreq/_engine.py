@@ -9,7 +9,7 @@ Keeping every call site here means a kernel's signature changes in one place.
 import numpy as np
 
 from ._backend import import_cupy
-from ._solvers import ADAGRAD_EPSILON, MAX_HOT_ROWS
+from ._solvers import ADAGRAD_EPSILON, MAX_HOT_ROWS, Solver
 
 __all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict",
            "ncf_epoch", "ncf_sample_negatives"]
@@ -60,6 +60,33 @@ def _check_state_rows(n_rows, **arrays):
             raise ValueError(f"internal error: {name} has {array.shape[0]} rows, expected {n_rows}")
 
 
+def _check_solver_state(config, n_rows, tables, accumulators=None):
+    """Every array the configured solver reads must be there, at its full size.
+
+    The kernels branch on the solver code alone and index these arrays
+    without checks: state allocated for another solver (a ``set_params``
+    between calls) would be read through an empty array. ``tables`` are one
+    table's frequency / counter / last-seen arrays (as :func:`table_kwargs`
+    names them); ``accumulators`` maps each Adagrad accumulator's name to
+    (array, expected length).
+    """
+    kind = config["solver"]
+    needed = []
+    for name, array in tables.items():
+        if name.endswith("_frequency") and kind == Solver.FA_SGD:
+            needed.append((name, array, n_rows))
+        elif name.endswith("_counter") and kind == Solver.CF_SGD:
+            needed.append((name, array, n_rows))
+        elif name.endswith("_last_seen") and kind == Solver.CF_SGD and config["counter_halflife"] > 0:
+            needed.append((name, array, n_rows))
+    if kind == Solver.ADAGRAD:
+        needed += [(name, array, size) for name, (array, size) in (accumulators or {}).items()]
+    for name, array, size in needed:
+        if array.shape[0] != size:
+            raise ValueError(f"internal error: solver {Solver(kind).public_name!r} needs {name} with {size} "
+                             f"entries, got {array.shape[0]}; refusing to run the kernel")
+
+
 def check_device(device, model):
     """Raise now, before any allocation, if ``device`` cannot run ``model``."""
     _require_cpu(device, model)
@@ -89,6 +116,8 @@ def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_b
     item_tables = table_kwargs("item", item_state)
     _check_state_rows(n_users, user_accum=user_accum, **user_tables)
     _check_state_rows(n_items, item_accum=item_accum, **item_tables)
+    _check_solver_state(config, n_users, user_tables, {"user_bias_accum": (user_accum, n_users)})
+    _check_solver_state(config, n_items, item_tables, {"item_bias_accum": (item_accum, n_items)})
 
     from ._ext._baseline import baseline_epoch as kernel
 
@@ -127,6 +156,10 @@ def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_fact
                       user_bias_accum=accum["user_bias_accum"], **user_tables)
     _check_state_rows(n_items, item_factors_accum=accum["item_factors_accum"],
                       item_bias_accum=accum["item_bias_accum"], **item_tables)
+    _check_solver_state(config, n_users, user_tables, {"user_factors_accum": (accum["user_factors_accum"], n_users),
+                                                       "user_bias_accum": (accum["user_bias_accum"], n_users)})
+    _check_solver_state(config, n_items, item_tables, {"item_factors_accum": (accum["item_factors_accum"], n_items),
+                                                       "item_bias_accum": (accum["item_bias_accum"], n_items)})
 
     from ._ext._mf import mf_epoch as kernel
 
@@ -164,6 +197,12 @@ def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, i
     user_tables, item_tables = table_kwargs("user", user_state), table_kwargs("item", item_state)
     _check_state_rows(n_users, **user_tables)
     _check_state_rows(n_items, **item_tables)
+    for prefix, table, state, tables in (("user", user_table, user_state, user_tables),
+                                         ("item", item_table, item_state, item_tables)):
+        _check_solver_state(config, table.n_rows, tables, {
+            f"{prefix}_bias_accum": (state.accumulator("bias", dtype), table.n_rows),
+            f"{prefix}_rows_accum": (table.rows_accum, table.rows.shape[0]),
+            f"{prefix}_dense_accum": (table.dense_accum, table.dense.shape[0])})
 
     from ._ext._mf import mf_projected_epoch as kernel
 
@@ -283,11 +322,10 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
     tables = table_kwargs("feature", state)
     _check_state_rows(n_features, feature_factors_accum=accum["feature_factors_accum"],
                       feature_bias_accum=accum["feature_bias_accum"], **tables)
-    if accum["feature_factors_accum"].shape[0] and accum["intercept_accum"].shape[0] != 1:
-        raise ValueError("internal error: adagrad needs a 1-element intercept accumulator")
-    # the private copies of hot rows read both Adagrad accumulators when the factors' one is there
-    if accum["feature_factors_accum"].shape[0] != accum["feature_bias_accum"].shape[0]:
-        raise ValueError("internal error: adagrad needs accumulators for the factors and the linear weights")
+    _check_solver_state(config, n_features, tables, {
+        "feature_factors_accum": (accum["feature_factors_accum"], n_features),
+        "feature_bias_accum": (accum["feature_bias_accum"], n_features),
+        "intercept_accum": (accum["intercept_accum"], 1)})
     hot_slot = _hot_slot(hot_rows, n_features)
     # the hot path keeps per-thread pointers to every non-zero's rows of a sample
     max_nnz = int(np.diff(indptr).max()) if n_rows and hot_rows.shape[0] else 0
@@ -326,11 +364,11 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
                       **{name: a for name, a in arrays.items() if a.dtype.kind == "f"})
     tables = table_kwargs("feature", state)
     _check_state_rows(n_features, feature_bias_accum=accum["feature_bias_accum"], **tables)
-    adagrad = accum["feature_bias_accum"].shape[0] > 0
-    # the kernel reads every Adagrad accumulator when the bias one is present
-    if adagrad and (accum["intercept_accum"].shape[0] != 1 or table.rows_accum.shape[0] != table.rows.shape[0]
-                    or table.dense_accum.shape[0] != table.dense.shape[0]):
-        raise ValueError("internal error: adagrad needs accumulators for w0, the raw rows and the projections")
+    _check_solver_state(config, n_features, tables, {
+        "feature_bias_accum": (accum["feature_bias_accum"], n_features),
+        "intercept_accum": (accum["intercept_accum"], 1),
+        "feature_rows_accum": (table.rows_accum, table.rows.shape[0]),
+        "feature_dense_accum": (table.dense_accum, table.dense.shape[0])})
     # per-thread buffers hold the activations of every non-zero of a sample
     max_nnz = int(np.diff(indptr).max()) if n_rows else 0
 
@@ -445,12 +483,9 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
     }
     _check_same_dtype(dtype, user_gmf=user_gmf, item_gmf=item_gmf, user_mlp=user_mlp, item_mlp=item_mlp,
                       dense=dense, **accum)
-    if dense_accum.shape[0]:
-        expected = {"user_gmf_accum": n_users * k, "item_gmf_accum": n_items * k,
-                    "user_mlp_accum": n_users * d, "item_mlp_accum": n_items * d, "dense_accum": n_dense}
-        for name, size in expected.items():
-            if accum[name].shape[0] != size:
-                raise ValueError(f"internal error: {name} has {accum[name].shape[0]} entries, expected {size}")
+    expected = {"user_gmf_accum": n_users * k, "item_gmf_accum": n_items * k,
+                "user_mlp_accum": n_users * d, "item_mlp_accum": n_items * d, "dense_accum": n_dense}
+    _check_solver_state(config, 0, {}, {name: (accum[name], size) for name, size in expected.items()})
     _check_positive_csr(positive_indptr, positive_indices, n_users, n_items)
     if int(n_negatives) < 0:
         raise ValueError("internal error: n_negatives must be >= 0")
@@ -475,8 +510,12 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
         "user_counter": user_state.counter, "item_counter": item_state.counter,
         "user_last_seen": user_state.last_seen, "item_last_seen": item_state.last_seen,
     }
-    _check_state_rows(n_users, **{key: v for key, v in tables.items() if key.startswith("user")})
-    _check_state_rows(n_items, **{key: v for key, v in tables.items() if key.startswith("item")})
+    user_tables = {key: v for key, v in tables.items() if key.startswith("user")}
+    item_tables = {key: v for key, v in tables.items() if key.startswith("item")}
+    _check_state_rows(n_users, **user_tables)
+    _check_state_rows(n_items, **item_tables)
+    _check_solver_state(config, n_users, user_tables)
+    _check_solver_state(config, n_items, item_tables)
 
     from ._ext._ncf import ncf_epoch as kernel
 

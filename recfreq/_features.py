@@ -79,10 +79,15 @@ class FeatureEncoder:
     standardize : bool
         Numeric columns are centred and scaled by the mean and standard
         deviation of the first fitted batch.
+    dtype : numpy dtype
+        The model's dtype: numeric values (after standardizing) beyond its
+        range are refused, since the kernels would turn them into infinity.
     """
 
     def __init__(self, *, categorical_features="auto", multi_value_separator=None,
-                 multi_value_weight="one", standardize=True, estimator_name="FactorizationMachine"):
+                 multi_value_weight="one", standardize=True, estimator_name="FactorizationMachine",
+                 dtype=np.float64):
+        self.dtype = np.dtype(dtype)
         self.categorical_features = categorical_features
         self.multi_value_separator = multi_value_separator
         self.multi_value_weight = multi_value_weight
@@ -101,6 +106,11 @@ class FeatureEncoder:
             if X.shape[0] == 0:
                 raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
                                  f"required by {self.estimator_name}.")
+            if X.shape[1] == 0:
+                raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                                 f"required by {self.estimator_name}.")
+            if X.dtype.kind == "c":
+                raise ValueError("Complex data not supported: a sparse design matrix must be real.")
             if X.dtype.kind not in "biuf":
                 raise TypeError(f"A sparse design matrix must be numeric, got dtype {X.dtype}.")
             if not np.isfinite(X.data).all():
@@ -125,7 +135,11 @@ class FeatureEncoder:
                 values.flags.writeable = True
                 cols.append(("category", values))
             else:
-                cols.append((None, np.asarray(values)))
+                values = np.asarray(values)
+                if values.dtype.kind == "c" or (values.dtype.kind == "O" and any(
+                        isinstance(v, (complex, np.complexfloating)) for v in values.tolist())):
+                    raise ValueError(f"Complex data not supported: column {names[j]!r} holds complex numbers.")
+                cols.append((None, values))
         return _RawColumns(cols, n_rows, names)
 
     @staticmethod
@@ -179,8 +193,11 @@ class FeatureEncoder:
             if column.kind == "numeric":
                 x = self._numeric(values, column.name)
                 if self.standardize:
-                    column.mean = float(np.mean(x))
-                    std = float(np.std(x))
+                    # scaled by the largest |x| first: np.std of values near 1e200
+                    # would square them into infinity
+                    peak = float(np.max(np.abs(x))) or 1.0
+                    column.mean = float(np.mean(x / peak)) * peak
+                    std = float(np.std(x / peak)) * peak
                     column.scale = std if std > 0 else 1.0
                 column.row = self._new_rows([str(column.name)])[0]
             self.columns.append(column)
@@ -213,6 +230,11 @@ class FeatureEncoder:
             X = sp.csr_matrix(raw, dtype=np.float64, copy=True)
             X.sum_duplicates()
             X.eliminate_zeros()
+            limit = np.finfo(self.dtype).max
+            if X.data.shape[0] and np.max(np.abs(X.data)) > limit:
+                column = X.indices[np.argmax(np.abs(X.data))]
+                raise ValueError(f"Column {column} of the design matrix holds values beyond the range of "
+                                 f"{self.dtype.name} (about {limit:.3g}); rescale it or use dtype='float64'.")
             return X
         if sp.issparse(raw):
             raise TypeError(f"{self.estimator_name} was fitted on columns of ids and side features, "
@@ -254,6 +276,12 @@ class FeatureEncoder:
         return x
 
     def _lookup(self, column, categories, grow):
+        try:
+            return self._lookup_rows(column, categories, grow)
+        except TypeError as exc:  # strings where numbers were fitted, or the reverse
+            raise TypeError(f"Column {column.name!r}: {exc}") from None
+
+    def _lookup_rows(self, column, categories, grow):
         if grow:
             local = column.encoder.extend_transform(categories) if len(column.encoder) else \
                 column.encoder.fit_transform(categories)
@@ -272,6 +300,12 @@ class FeatureEncoder:
         n = values.shape[0]
         if column.kind == "numeric":
             x = (self._numeric(values, column.name) - column.mean) / column.scale
+            limit = np.finfo(self.dtype).max
+            if n and not np.max(np.abs(x)) <= limit:
+                raise ValueError(
+                    f"Numeric column {column.name!r} holds values that are beyond the range of {self.dtype.name} "
+                    f"(about {limit:.3g}) as the model sees them{' after standardizing' if self.standardize else ''}; "
+                    "rescale the column or use dtype='float64'.")
             return np.arange(n, dtype=np.int64), np.full(n, column.row, dtype=np.int32), x
         if column.kind == "id":
             categories = _clean_id_column(values, column.label)

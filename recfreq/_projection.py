@@ -190,6 +190,13 @@ class ProjectedTable:
         self.rows_accum = np.zeros_like(self.rows) if adagrad else _empty(self.rows.dtype)
         self.dense_accum = np.zeros_like(self.dense) if adagrad else _empty(self.rows.dtype)
 
+    def match_solver(self, adagrad):
+        """Keep the Adagrad accumulators when they fit; allocate (zeros) or drop them otherwise."""
+        has = (self.rows_accum is not None and self.rows_accum.shape == self.rows.shape
+               and self.dense_accum is not None and self.dense_accum.shape == self.dense.shape)
+        if has != bool(adagrad) or (not adagrad and (self.rows_accum is None or self.rows_accum.shape[0])):
+            self.allocate_accumulators(adagrad)
+
     @property
     def n_parameters(self):
         return int(self.rows.shape[0] + self.dense.shape[0])

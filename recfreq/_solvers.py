@@ -121,6 +121,31 @@ class TableState:
             }
         return state
 
+    def for_solver(self, solver, blocks, dtype, track_last_seen, t):
+        """This state made to fit ``solver`` (a new object when anything must change).
+
+        The counts (every solver keeps them) carry over. When the solver
+        changed since the state was allocated, the new solver's arrays start
+        fresh: Adagrad's accumulators at zero, cf-sgd's counters at zero. A
+        half-life added to cf-sgd after fitting stamps every row with ``t``,
+        so the counters decay from now on; one removed keeps the stamps.
+        """
+        solver = Solver(solver)
+        fresh = TableState.allocate(solver, self.n_rows, blocks, dtype, track_last_seen)
+        fresh.counts, fresh.n_samples = self.counts, self.n_samples
+        if solver != self.solver:
+            return fresh
+        state = TableState(solver=solver, counts=self.counts, n_samples=self.n_samples, counter=self.counter,
+                           last_seen=self.last_seen, accumulators=dict(self.accumulators))
+        if solver == Solver.CF_SGD and track_last_seen and state.last_seen.shape[0] != self.n_rows:
+            state.last_seen = np.full(self.n_rows, int(t), dtype=np.int64)
+        if solver == Solver.ADAGRAD:
+            for name, accum in fresh.accumulators.items():
+                if state.accumulators.get(name, accum).shape != accum.shape or accum.dtype != np.dtype(dtype):
+                    state.accumulators[name] = accum
+            state.accumulators = {name: state.accumulators[name] for name in fresh.accumulators}
+        return state
+
     @property
     def n_rows(self):
         return self.counts.shape[0]

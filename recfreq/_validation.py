@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from ._solvers import SOLVER_NAMES
 
@@ -20,7 +20,10 @@ __all__ = [
     "COMMON_PARAMETER_CONSTRAINTS",
     "MIXED_DIM_PARAMETER_CONSTRAINTS",
     "check_id_columns",
+    "check_integer_parameters",
+    "check_positive_integer",
     "check_ratings",
+    "check_values_fit_dtype",
     "resolve_dtype",
 ]
 
@@ -63,6 +66,38 @@ def resolve_dtype(dtype):
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
     return resolved
+
+
+def _is_numeric_constraint(constraint):
+    if isinstance(constraint, Interval):
+        return True
+    return isinstance(constraint, type) and issubclass(constraint, numbers.Number)
+
+
+def check_integer_parameters(params, constraints, estimator_name):
+    """Refuse ``True``/``False`` where a number is expected.
+
+    scikit-learn's numeric constraints accept booleans (``bool`` is an
+    ``int``), so ``n_factors=True`` would train one factor and
+    ``learning_rate=True`` a step of 1. A parameter that also accepts
+    ``"boolean"`` keeps its booleans.
+    """
+    for name, value in params.items():
+        if not isinstance(value, (bool, np.bool_)):
+            continue
+        accepted = constraints.get(name, [])
+        if "boolean" in accepted or not any(_is_numeric_constraint(c) for c in accepted):
+            continue
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {estimator_name} must be a number, not the boolean {value!r}."
+        )
+
+
+def check_positive_integer(value, name):
+    """``value`` as a Python int >= 1, or a ValueError naming ``name`` (booleans refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
 
 
 def _as_2d(X):
@@ -231,17 +266,29 @@ def as_target_vector(y, n_samples, what):
     return y
 
 
+def check_values_fit_dtype(values, dtype, what):
+    """Raise if finite float64 ``values`` lie outside the range of ``dtype``."""
+    limit = np.finfo(dtype).max
+    if values.size and np.max(np.abs(values)) > limit:
+        worst = values[np.argmax(np.abs(values))]
+        raise ValueError(
+            f"{what} holds {worst:.4g}, beyond the range of {np.dtype(dtype).name} (about {limit:.3g}); "
+            "rescale it or use dtype='float64'."
+        )
+
+
 def check_ratings(y, n_samples, dtype):
-    """Validate the target: 1-D, finite, numeric, ``n_samples`` long; cast to ``dtype``."""
+    """Validate the target: 1-D, finite, real, numeric, ``n_samples`` long, representable in ``dtype``."""
     y = as_target_vector(y, n_samples, "ratings")
+    if y.dtype.kind == "c" or (y.dtype.kind == "O" and any(isinstance(v, complex) for v in y.tolist())):
+        raise ValueError("Complex data not supported: ratings must be real numbers.")
     if y.dtype.kind not in "biuf":
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"y must hold numeric ratings; got dtype {y.dtype}.") from None
-    y = y.astype(dtype, copy=False)
-    if not np.isfinite(y).all():
+    as_double = y.astype(np.float64, copy=False)
+    if not np.isfinite(as_double).all():
         raise ValueError("Input y contains NaN or infinity; every rating must be a finite number.")
-    return np.ascontiguousarray(y)
-
-
+    check_values_fit_dtype(as_double, dtype, "y")
+    return np.ascontiguousarray(y.astype(dtype, copy=False))

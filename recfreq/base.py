@@ -8,9 +8,13 @@ fallback and vectorized top-N ``recommend``. A model subclass supplies its
 parameter tables and one engine call per epoch.
 """
 
+import copy
+import numbers
+import warnings
 from abc import abstractmethod
 from collections import namedtuple
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +25,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._encoding import IdEncoder, UNKNOWN
 from ._ext import _openmp_helpers
 from ._solvers import Solver, TableState
-from ._validation import check_id_columns, check_ratings, resolve_dtype, COMMON_PARAMETER_CONSTRAINTS
+from ._validation import (COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_integer_parameters,
+                          check_positive_integer, check_ratings, resolve_dtype)
 
 __all__ = ["BaseRecommender", "TrainingData"]
 
@@ -30,18 +35,35 @@ __all__ = ["BaseRecommender", "TrainingData"]
 TrainingData = namedtuple("TrainingData", ["user_index", "item_index", "ratings"])
 
 
-def effective_n_threads(n_jobs):
-    """Resolve ``n_jobs`` like scikit-learn: None -> 1, -1 -> every available thread."""
+def usable_cpus():
+    """Processors this process may run on (its CPU affinity), as OpenMP counts them."""
+    return max(1, int(_openmp_helpers.openmp_num_procs()))
+
+
+def effective_n_threads(n_jobs, warn=False):
+    """Resolve ``n_jobs`` like scikit-learn, capped at the usable processors.
+
+    None -> 1; -1 -> every thread OpenMP would use (``OMP_NUM_THREADS``, at
+    most the usable processors); -2 -> all but one; a positive
+    value is used as given up to the number of processors this process may
+    run on (``os.sched_getaffinity``), and capped there: more OpenMP threads
+    than processors only time-share the cores (and each thread allocates
+    its buffers), so they cannot train faster, and absurd values (10**6)
+    would exhaust memory inside the OpenMP runtime. With ``warn=True`` a
+    capped request warns (fit does; predict caps silently).
+    """
+    if isinstance(n_jobs, (bool, np.bool_)) or not (n_jobs is None or isinstance(n_jobs, numbers.Integral)):
+        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all.")
-    max_threads = _openmp_helpers.openmp_max_threads()
     if n_jobs is None:
         return 1
+    usable = usable_cpus()
     if n_jobs < 0:
-        return max(1, max_threads + 1 + n_jobs)
+        # -1 is "all": every thread OpenMP would use (OMP_NUM_THREADS is honoured)
+        available = max(1, min(usable, int(_openmp_helpers.openmp_max_threads())))
+        return max(1, available + 1 + int(max(n_jobs, -available)))
     if not _openmp_helpers.openmp_enabled() and n_jobs > 1:
-        import warnings
-
         warnings.warn(
             "recfreq was built without OpenMP: n_jobs > 1 runs on one thread. "
             "Rebuild with an OpenMP-capable compiler to train in parallel.",
@@ -49,7 +71,29 @@ def effective_n_threads(n_jobs):
             stacklevel=3,
         )
         return 1
+    if n_jobs > usable:
+        if warn:
+            warnings.warn(
+                f"n_jobs={n_jobs} exceeds the {usable} processor(s) this process may use; "
+                f"training with {usable} thread(s).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return usable
     return int(n_jobs)
+
+
+def _max_row_norm(table):
+    """Largest Euclidean norm of a row of ``table`` (2-D), in float64; 0 for no rows."""
+    if table.shape[0] == 0 or table.shape[1] == 0:
+        return 0.0
+    return float(np.sqrt(np.max(np.einsum("ij,ij->i", table, table, dtype=np.float64))))
+
+
+def _bias_bound(model):
+    """|mu| + max |b_u| + max |b_i| of a rating model."""
+    return (abs(model.global_mean_) + float(np.max(np.abs(model.user_bias_), initial=0.0))
+            + float(np.max(np.abs(model.item_bias_), initial=0.0)))
 
 
 def _completed(fn, *args):
@@ -97,7 +141,7 @@ class BaseRecommender(BaseEstimator):
     _default_learning_rates = {}
 
     #: private attributes set by fitting (removed with the fitted state)
-    _private_fitted_state = ("_user_encoder", "_item_encoder", "_rng", "_fitted_dtype")
+    _private_fitted_state = ("_user_encoder", "_item_encoder", "_rng", "_fitted_dtype", "_fitted_structure")
 
     # ------------------------------------------------------------------ hooks
     def _allocate_parameters(self, n_users, n_items, rng, data):
@@ -142,6 +186,10 @@ class BaseRecommender(BaseEstimator):
         tags.target_tags.required = True
         return tags
 
+    def _validate_params(self):
+        super()._validate_params()
+        check_integer_parameters(self.get_params(deep=False), self._parameter_constraints, type(self).__name__)
+
     # ------------------------------------------------------------ public API
     def fit(self, X, y):
         """Fit the model on (user, item) rows ``X`` and ratings ``y``.
@@ -157,49 +205,61 @@ class BaseRecommender(BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Invalid parameters or data; the estimator is left as it was.
+        FloatingPointError
+            Training diverged; the estimator is left as it was before the call.
         """
-        self._validate_params()
-        self._check_runtime()
-        warm = self.warm_start and hasattr(self, "t_")
-        if warm and self._dtype() != self._fitted_dtype:
-            raise ValueError(
-                f"warm_start=True continues a model trained in {self._fitted_dtype}; "
-                f"dtype={self.dtype!r} differs. Set warm_start=False to start over."
-            )
-        raw, targets = self._read_training_data(X, y, reset=not warm, dtype=self._dtype())
-        rng = check_random_state(self.random_state)
+        # a fresh fit builds new arrays and never writes into the old ones, so
+        # references are a complete snapshot; a warm start trains in place
+        deep = self.warm_start is True and self._is_trained()
+        with self._unchanged_on_error(deep=deep):
+            self._validate_params()
+            self._check_runtime()
+            warm = self.warm_start and self._is_trained()
+            if warm:
+                self._check_continuation("fit with warm_start=True")
+            else:
+                self._record_structure()
+            dtype = self._fitted_dtype if warm else self._dtype()
+            raw, targets = self._read_training_data(X, y, reset=not warm, dtype=dtype)
+            rng = check_random_state(self.random_state)
 
-        validation = None
-        if self.early_stopping:
-            n = targets.shape[0]
-            n_val = max(1, int(round(self.validation_fraction * n)))
-            if n_val >= n:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no training data "
-                    f"out of {n} samples."
-                )
-            is_val = np.zeros(n, dtype=bool)
-            is_val[rng.choice(n, n_val, replace=False)] = True
-            # kept raw: encoded after the training rows, so an id absent from
-            # training is unknown, exactly as at predict time
-            validation = (self._take_rows(raw, np.flatnonzero(is_val)), targets[is_val])
-            raw, targets = self._take_rows(raw, np.flatnonzero(~is_val)), targets[~is_val]
+            validation = None
+            if self.early_stopping:
+                n = targets.shape[0]
+                n_val = max(1, int(round(self.validation_fraction * n)))
+                if n_val >= n:
+                    raise ValueError(
+                        f"validation_fraction={self.validation_fraction} leaves no training data "
+                        f"out of {n} samples."
+                    )
+                is_val = np.zeros(n, dtype=bool)
+                is_val[rng.choice(n, n_val, replace=False)] = True
+                # kept raw: encoded after the training rows, so an id absent from
+                # training is unknown, exactly as at predict time
+                validation = (self._take_rows(raw, np.flatnonzero(is_val)), targets[is_val])
+                raw, targets = self._take_rows(raw, np.flatnonzero(~is_val)), targets[~is_val]
 
-        self._rng = rng
-        if warm:
-            data = self._encode_and_grow(raw, targets, rng)
-            self._refresh_statistics(targets)
-        else:
-            data = self._initialize(raw, targets, rng)
-            self._after_initialize(raw, targets, rng)
-        # frequencies are those of this fit's training data (warm_start included)
-        self._count_frequencies(data, reset=True)
-        if validation is not None:
-            validation = self._encode_validation(*validation)
-        self.loss_curve_ = []
-        self.validation_scores_ = []
-        self.n_iter_ = 0
-        self._train(data, self.max_iter, validation, stop_early=True)
+            self._rng = rng
+            if warm:
+                self._match_solver_state()
+                data = self._encode_and_grow(raw, targets, rng)
+                self._refresh_statistics(targets)
+            else:
+                data = self._initialize(raw, targets, rng)
+                self._after_initialize(raw, targets, rng)
+            # frequencies are those of this fit's training data (warm_start included)
+            self._count_frequencies(data, reset=True)
+            if validation is not None:
+                validation = self._encode_validation(*validation)
+            self.loss_curve_ = []
+            self.validation_scores_ = []
+            self.n_iter_ = 0
+            self._train(data, self.max_iter, validation, stop_early=True)
         return self
 
     def partial_fit(self, X, y):
@@ -212,6 +272,12 @@ class BaseRecommender(BaseEstimator):
         stays the mean of the first batch. ``early_stopping`` and ``max_iter``
         are ignored, as in :class:`sklearn.linear_model.SGDRegressor`.
 
+        Parameters may change between calls (``learning_rate``, ``alpha``,
+        ``solver``, ...), except those that shape the model (``n_factors``,
+        ``dtype``, ...), which need a new ``fit``. A new ``solver`` starts its
+        own state fresh (Adagrad accumulators and ``cf-sgd`` counters at zero;
+        the parameters carry over).
+
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, >= 2)
@@ -220,25 +286,113 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError, TypeError
+            Invalid parameters or data; the estimator is left as it was.
+        FloatingPointError
+            The epoch diverged; parameters and solver state are restored to
+            what they were before the call.
         """
-        first = not hasattr(self, "t_")
-        if first:
+        with self._unchanged_on_error():
             self._validate_params()
-        self._check_runtime()
-        dtype = self._dtype() if first else self._fitted_dtype
-        raw, targets = self._read_training_data(X, y, reset=first, dtype=dtype)
-        if first:
-            rng = check_random_state(self.random_state)
-            data = self._initialize(raw, targets, rng)
-            self._rng = rng
-            self.loss_curve_ = []
-            self.validation_scores_ = []
-            self.n_iter_ = 0
-        else:
-            data = self._encode_and_grow(raw, targets, self._rng)
-        self._count_frequencies(data, reset=first)
-        self._train(data, 1, None, stop_early=False)
+            self._check_runtime()
+            first = not self._is_trained()
+            if first:
+                self._record_structure()
+            else:
+                self._check_continuation("partial_fit")
+            dtype = self._dtype() if first else self._fitted_dtype
+            raw, targets = self._read_training_data(X, y, reset=first, dtype=dtype)
+            if first:
+                rng = check_random_state(self.random_state)
+                data = self._initialize(raw, targets, rng)
+                self._rng = rng
+                self.loss_curve_ = []
+                self.validation_scores_ = []
+                self.n_iter_ = 0
+            else:
+                self._match_solver_state()
+                data = self._encode_and_grow(raw, targets, self._rng)
+            self._count_frequencies(data, reset=first)
+            self._train(data, 1, None, stop_early=False)
         return self
+
+    # ------------------------------------------------- state across calls
+    #: Parameters that fix the shape of the fitted model. Prediction reads
+    #: their fitted values (``_fitted_param``), and ``partial_fit`` or a warm
+    #: start refuses to continue once one of them changed.
+    _structure_params = ("dtype",)
+
+    def _is_trained(self):
+        return hasattr(self, "t_")
+
+    def _record_structure(self):
+        """Remember the structural parameters of a fresh fit."""
+        self._fitted_structure = {name: copy.deepcopy(getattr(self, name)) for name in self._structure_params}
+        self._fitted_structure["dtype"] = self._dtype()
+
+    def _fitted_param(self, name):
+        """A structural parameter as the model was fitted (its current value before fitting)."""
+        structure = getattr(self, "_fitted_structure", None)
+        if structure is not None and name in structure:
+            return structure[name]
+        return getattr(self, name)
+
+    def _check_continuation(self, call):
+        """Refuse to continue training a model whose structure the parameters no longer describe."""
+        changed = []
+        for name, fitted in self._fitted_structure.items():
+            current = self._dtype() if name == "dtype" else getattr(self, name)
+            same = np.array_equal(np.asarray(current, dtype=object), np.asarray(fitted, dtype=object)) \
+                if isinstance(current, (tuple, list, np.ndarray)) else current == fitted
+            if not same:
+                changed.append(f"{name}={current!r} (fitted with {fitted!r})")
+        if changed:
+            raise ValueError(
+                f"{call} continues the fitted {type(self).__name__}, but {', '.join(changed)} changed the "
+                "model's shape since it was fitted. Set the parameter back, or call fit with "
+                "warm_start=False to train a new model."
+            )
+
+    def _match_solver_state(self):
+        """Make the solver state fit the current ``solver`` and ``counter_halflife``.
+
+        Counts carry over; the arrays a new solver needs start fresh (see
+        :meth:`~recfreq._solvers.TableState.for_solver`). Models with more
+        solver state than the user and item tables extend this.
+        """
+        user_blocks, item_blocks = self._state_blocks()
+        self.user_state_ = self.user_state_.for_solver(self._solver(), user_blocks, self._fitted_dtype,
+                                                       self.counter_halflife is not None, self.t_)
+        self.item_state_ = self.item_state_.for_solver(self._solver(), item_blocks, self._fitted_dtype,
+                                                       self.counter_halflife is not None, self.t_)
+
+    def _fitted_attribute_names(self):
+        return [name for name in vars(self)
+                if (name.endswith("_") and not name.startswith("__")) or name in self._private_fitted_state]
+
+    @contextmanager
+    def _unchanged_on_error(self, deep=True):
+        """Restore every fitted attribute if the block raises (divergence included).
+
+        A copy of the model is small next to the data it is trained on, and it
+        makes "a failed call changes nothing" hold for every path, including
+        errors raised halfway through growing tables or counting frequencies.
+        ``deep=False`` keeps references only, for calls that replace the
+        fitted attributes instead of updating them in place.
+        """
+        keep = copy.deepcopy if deep else (lambda value: value)
+        saved = {name: keep(getattr(self, name)) for name in self._fitted_attribute_names()}
+        try:
+            yield
+        except BaseException:
+            for name in self._fitted_attribute_names():
+                delattr(self, name)
+            for name, value in saved.items():
+                setattr(self, name, value)
+            raise
 
     def predict(self, X):
         """Predict ratings for (user, item) rows.
@@ -285,8 +439,8 @@ class BaseRecommender(BaseEstimator):
             Their predicted scores.
         """
         check_is_fitted(self)
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        n = check_positive_integer(n, "n")
+        batch_size = check_positive_integer(batch_size, "batch_size")
         user_ids = np.asarray(users)
         if user_ids.ndim == 0:
             user_ids = user_ids.reshape(1)
@@ -298,11 +452,11 @@ class BaseRecommender(BaseEstimator):
         n_items = len(self._item_encoder)
         n = min(int(n), n_items)
         top_items = np.empty((rows.shape[0], n), dtype=np.int64)
-        top_scores = np.empty((rows.shape[0], n), dtype=self._dtype())
+        top_scores = np.empty((rows.shape[0], n), dtype=self._fitted_dtype)
         seen = self.user_items_
         for start in range(0, rows.shape[0], batch_size):
             batch = rows[start:start + batch_size]
-            scores = np.array(self._score_items(batch), dtype=self._dtype(), copy=True)
+            scores = np.array(self._score_items(batch), dtype=self._fitted_dtype, copy=True)
             if exclude_seen:
                 known = np.flatnonzero(batch != UNKNOWN)
                 sub = seen[batch[known]]
@@ -475,11 +629,13 @@ class BaseRecommender(BaseEstimator):
         """The Python epoch loop: shuffle, one kernel call, bookkeeping."""
         from tqdm.auto import tqdm
 
-        n_threads = effective_n_threads(self.n_jobs)
+        n_threads = effective_n_threads(self.n_jobs, warn=True)
         # Generator.permutation is several times faster than RandomState's,
         # which matters when an epoch itself takes milliseconds.
         shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
         n_samples, prepare = self._epoch_batches(data, shuffler)
+        limit = self._score_limit(data)
+        bound_inputs = self._bound_inputs(data)
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
@@ -504,7 +660,7 @@ class BaseRecommender(BaseEstimator):
                 self.t_ += n_samples
                 self.n_iter_ += 1
                 loss = total_loss / n_samples
-                self._check_divergence(loss, epoch)
+                self._check_divergence(loss, epoch, bound_inputs, limit)
                 self.loss_curve_.append(loss)
                 postfix = {"loss": f"{loss:.4f}"}
                 current = loss
@@ -523,18 +679,52 @@ class BaseRecommender(BaseEstimator):
             pool.shutdown(wait=True, cancel_futures=True)
             progress.close()
 
-    def _check_divergence(self, loss, epoch):
-        if np.isfinite(loss) and all(np.isfinite(a).all() for a in self._parameter_arrays()):
+    #: A regression model whose predictions could exceed this multiple of its
+    #: largest training target (plus one) has diverged: no least-squares fit
+    #: of those targets predicts anything near that.
+    _DIVERGENCE_SCALE = 1e6
+
+    def _target_scale(self, data):
+        """Largest |target| of the training batch for regression models, None for classifiers."""
+        return float(np.max(np.abs(data.ratings))) if data.ratings.shape[0] else 0.0
+
+    def _bound_inputs(self, data):
+        """What :meth:`_score_bound` needs to know of the training data (computed once per call)."""
+        return None
+
+    @abstractmethod
+    def _score_bound(self, bound_inputs):
+        """An upper bound on |raw score| over every (user, item) pair, known or not.
+
+        Cheap (one pass over the parameters) and computed in float64, from
+        the largest row norms, so that "the bound is finite and below the
+        dtype's range" means no prediction can overflow.
+        """
+
+    def _score_limit(self, data):
+        """(limit, why): the largest raw score bound a healthy model may have."""
+        limit = float(np.finfo(self._fitted_dtype).max) / 2
+        why = f"could overflow {self._fitted_dtype}"
+        scale = self._target_scale(data)
+        if scale is not None and self._DIVERGENCE_SCALE * (scale + 1.0) < limit:
+            limit = self._DIVERGENCE_SCALE * (scale + 1.0)
+            why = f"could exceed {limit:.3g}, far beyond the training targets (|y| <= {scale:.4g})"
+        return limit, why
+
+    def _check_divergence(self, loss, epoch, bound_inputs, limit):
+        """Raise FloatingPointError if the epoch left a model a user should not get."""
+        reason = None
+        if not np.isfinite(loss) or not all(np.isfinite(a).all() for a in self._parameter_arrays()):
+            reason = "NaN or infinity in the training loss or the parameters"
+        else:
+            bound = self._score_bound(bound_inputs)
+            if not bound <= limit[0]:  # NaN fails too
+                reason = f"its predictions {limit[1]} (bound {bound:.3g})"
+        if reason is None:
             return
         lr = self._learning_rate()
-        self._reset_fitted_state()
         raise FloatingPointError(
-            f"{type(self).__name__} diverged in epoch {epoch + 1} (NaN or infinity in the loss or "
-            f"parameters) with solver={self.solver!r} and learning_rate={lr:g}. Lower learning_rate "
-            "(or raise alpha); the estimator was left unfitted."
+            f"{type(self).__name__} diverged in epoch {epoch + 1}: {reason}, with solver={self.solver!r} "
+            f"and learning_rate={lr:g}. Lower learning_rate (or raise alpha, or rescale the targets); the "
+            "estimator was left as it was before this call."
         )
-
-    def _reset_fitted_state(self):
-        for name in list(vars(self)):
-            if (name.endswith("_") and not name.startswith("__")) or name in self._private_fitted_state:
-                delattr(self, name)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from . import _engine
-from .base import BaseRecommender
+from .base import BaseRecommender, _bias_bound
 from ._encoding import UNKNOWN
 
 __all__ = ["BaselinePredictor"]
@@ -161,6 +161,9 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
 
     def _parameter_arrays(self):
         return [self.user_bias_, self.item_bias_]
+
+    def _score_bound(self, bound_inputs):
+        return _bias_bound(self)
 
     def _run_epoch(self, data, n_threads):
         config = _engine.solver_config(self._solver(), self._learning_rate(),

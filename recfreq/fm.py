@@ -20,9 +20,10 @@ from ._validation import (
     as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
     _clean_id_column,
+    check_positive_integer,
     check_ratings,
 )
-from .base import BaseRecommender, effective_n_threads
+from .base import BaseRecommender, _max_row_norm, effective_n_threads
 
 __all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
 
@@ -79,12 +80,45 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     _task = "regression"
 
+    _structure_params = ("dtype", "n_factors", "embedding_dims")
+
     _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
 
     def _state_blocks(self):
-        if self.embedding_dims == "mixed":  # raw-row and projection accumulators live in the ProjectedTable
+        if self._projected():  # raw-row and projection accumulators live in the ProjectedTable
             return {"bias": ()}
-        return {"factors": (self.n_factors,), "bias": ()}
+        return {"factors": (self._fitted_param("n_factors"),), "bias": ()}
+
+    def _match_solver_state(self):
+        adagrad = self._solver() == Solver.ADAGRAD
+        self.feature_state_ = self.feature_state_.for_solver(self._solver(), self._state_blocks(), self._fitted_dtype,
+                                                             self.counter_halflife is not None, self.t_)
+        if (self.intercept_accum_.shape[0] == 1) != adagrad:
+            self.intercept_accum_ = np.zeros(1 if adagrad else 0, dtype=self._fitted_dtype)
+        if self._projected():
+            self.feature_embedding_.match_solver(adagrad)
+
+    def _target_scale(self, data):
+        _, targets = data
+        if self._task != "regression":
+            return None  # logits: only overflow counts
+        return float(np.max(np.abs(targets))) if targets.shape[0] else 0.0
+
+    def _bound_inputs(self, data):
+        """L1 = the largest sum_j |x_j| of a training row (what the score bound needs of the data)."""
+        (indptr, _, values), _ = data
+        rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+        return float(np.max(np.bincount(rows, weights=np.abs(values.astype(np.float64))), initial=0.0))
+
+    def _score_bound(self, l1):
+        """|w0| + max|w_j| L1 + max ||v_j||^2 L1^2 over rows x with L1 = sum_j |x_j| (training data).
+
+        The pairwise term is 1/2 (||sum_j v_j x_j||^2 - sum_j ||v_j||^2 x_j^2),
+        and both parts are at most (max ||v_j|| L1)^2.
+        """
+        w = float(np.max(np.abs(self.feature_bias_), initial=0.0))
+        v = _max_row_norm(self.feature_factors_)
+        return abs(float(self.intercept_[0])) + w * l1 + (v * l1) ** 2
 
     def _projected(self):
         return hasattr(self, "feature_embedding_")
@@ -115,7 +149,8 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _read_X(self, X, reset):
         if not reset:
             check_is_fitted(self)
-        encoder = FeatureEncoder(estimator_name=type(self).__name__) if reset else self._feature_encoder
+        encoder = FeatureEncoder(estimator_name=type(self).__name__, dtype=self._dtype()) if reset \
+            else self._feature_encoder
         if not reset and not sp.issparse(X) and hasattr(X, "shape") and len(X.shape) == 2:
             # n_features_in_ / feature_names_in_ consistency, checked before the columns are read
             validate_data(self, X, skip_check_array=True, reset=False)
@@ -224,7 +259,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         self._feature_encoder = FeatureEncoder(
             categorical_features=self.categorical_features, multi_value_separator=self.multi_value_separator,
             multi_value_weight=self.multi_value_weight, standardize=self.standardize,
-            estimator_name=type(self).__name__)
+            estimator_name=type(self).__name__, dtype=self._dtype())
         X_csr = self._feature_encoder.fit_transform(raw)
         self._fitted_dtype = self._dtype()
         n_features = self._feature_encoder.n_features
@@ -384,9 +419,19 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _raw_scores(self, design):
         indptr, indices, data = design
-        return _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
-                                  feature_bias=self.feature_bias_, feature_factors=self.feature_factors_,
-                                  n_threads=effective_n_threads(self.n_jobs))
+        scores = _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
+                                    feature_bias=self.feature_bias_, feature_factors=self.feature_factors_,
+                                    n_threads=effective_n_threads(self.n_jobs))
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.shape[0]:
+            # training bounds the scores of rows like the training rows; a row with
+            # far larger feature values (or many more of them) can still overflow
+            raise ValueError(
+                f"The scores of {bad.shape[0]} row(s) (first: row {bad[0]}) overflow {self._fitted_dtype}: their "
+                "feature values lie far outside the range the model was trained on. Rescale those columns, or "
+                "fit with dtype='float64'."
+            )
+        return scores
 
     def _predict_design(self, design):
         scores = self._raw_scores(design)
@@ -440,8 +485,8 @@ class _BaseFactorizationMachine(BaseRecommender):
         if encoder.sparse:
             raise ValueError("recommend needs user and item id columns; this model was fitted on a sparse "
                              "design matrix.")
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        n = check_positive_integer(n, "n")
+        batch_size = check_positive_integer(batch_size, "batch_size")
         users = np.asarray(users)
         users = users.reshape(1) if users.ndim == 0 else users
         if users.ndim != 1:
@@ -449,6 +494,11 @@ class _BaseFactorizationMachine(BaseRecommender):
         item_ids = self.item_ids_ if items is None else np.asarray(items)
         if item_ids.ndim != 1:
             raise ValueError(f"items must be a 1-D array of item ids, got shape {item_ids.shape}.")
+        if item_ids.shape[0] == 0:
+            raise ValueError("items is empty: there is nothing to recommend from.")
+        if items is not None and np.unique(_clean_id_column(item_ids, "item")).shape[0] != item_ids.shape[0]:
+            raise ValueError("items holds duplicate item ids; pass each candidate once (side features are "
+                             "aligned with items, so duplicates cannot be dropped silently).")
         user_cols = {0: users, **self._side_columns(user_features, users.shape[0], "user_features")}
         item_cols = {1: item_ids, **self._side_columns(item_features, item_ids.shape[0], "item_features")}
         if set(user_cols) & set(item_cols):
@@ -777,9 +827,12 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         self.verbose = verbose
         self.warm_start = warm_start
 
+    _structure_params = ("dtype", "n_factors", "embedding_dims", "task")
+
     @property
     def _task(self):
-        return self.task
+        # a fitted model predicts for the task it was trained on, whatever set_params changed since
+        return self._fitted_param("task")
 
     def score(self, X, y, sample_weight=None):
         """R^2 (regression) or mean accuracy (classification)."""

@@ -11,8 +11,8 @@ from . import _engine
 from ._encoding import UNKNOWN
 from ._projection import ProjectedTable
 from ._solvers import Solver
-from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, check_id_columns
-from .base import BaseRecommender, effective_n_threads
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer
+from .base import BaseRecommender, _bias_bound, _max_row_norm, effective_n_threads
 
 __all__ = ["MatrixFactorization"]
 
@@ -193,6 +193,8 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     }
 
     # measured with benchmarks/check_defaults.py and benchmarks/study_solvers.py
+    _structure_params = ("dtype", "n_factors", "embedding_dims")
+
     _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
     # steps of the dense projections of mixed tables, from a sweep over
     # {1e-6, 1e-5, 3e-5, 1e-4} on ml-100k 80/20 at the defaults: each is within
@@ -303,8 +305,17 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _state_blocks(self):
         if self._projected():  # row and layer accumulators live in the ProjectedTable
             return {"bias": ()}, {"bias": ()}
-        blocks = {"factors": (self.n_factors,), "bias": ()}
+        blocks = {"factors": (self._fitted_param("n_factors"),), "bias": ()}
         return blocks, blocks
+
+    def _match_solver_state(self):
+        super()._match_solver_state()
+        if self._projected():
+            for table in (self.user_embedding_, self.item_embedding_):
+                table.match_solver(self._solver() == Solver.ADAGRAD)
+
+    def _score_bound(self, bound_inputs):
+        return _bias_bound(self) + _max_row_norm(self.user_factors_) * _max_row_norm(self.item_factors_)
 
     def _parameter_arrays(self):
         arrays = [self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_]
@@ -375,8 +386,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
             If an item id was not seen in training (it has no factors).
         """
         check_is_fitted(self)
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        n = check_positive_integer(n, "n")
         ids = np.asarray(items)
         ids = ids.reshape(1) if ids.ndim == 0 else ids
         if ids.ndim != 1:

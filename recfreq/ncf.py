@@ -13,7 +13,7 @@ from . import _engine
 from ._encoding import UNKNOWN
 from ._solvers import Solver
 from ._validation import as_target_vector
-from .base import BaseRecommender, TrainingData, effective_n_threads
+from .base import BaseRecommender, TrainingData, _max_row_norm, effective_n_threads
 
 __all__ = ["NeuralCF"]
 
@@ -264,10 +264,11 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
         "mlp_embedding_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "hidden_layers": [list, tuple],
-        "n_negatives": [Interval(numbers.Integral, 0, None, closed="left")],
+        # beyond a thousand negatives per positive an epoch is mostly sampling
+        "n_negatives": [Interval(numbers.Integral, 0, 1000, closed="both")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "dense_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dense_batch_size": [Interval(numbers.Integral, 1, np.iinfo(np.int32).max, closed="both")],
         "pretrain": ["boolean", tuple],
         "pretrain_weight": [Interval(numbers.Real, 0, 1, closed="both")],
         "positive_threshold": [numbers.Real, None],
@@ -278,6 +279,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     # leave-one-out (benchmarks/bench_ncf.py tune; the spread within a solver's
     # top configurations, about 0.02 HR@10, is the noise of 943 test users)
     _default_learning_rates = {"sgd": 0.05, "fa-sgd": 1.0, "cf-sgd": 0.5, "adagrad": 0.1}
+    _structure_params = ("dtype", "model", "n_factors", "mlp_embedding_dim", "hidden_layers")
     _default_dense_learning_rates = {"sgd": 0.003, "fa-sgd": 0.001, "cf-sgd": 0.001, "adagrad": 0.03}
 
     def __init__(self, *, model="neumf", n_factors=8, mlp_embedding_dim=None, hidden_layers=(64, 32, 16, 8),
@@ -326,8 +328,14 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
 
     # ------------------------------------------------------------- network
     def _network(self):
+        """(k, d, layer_sizes) of the fitted network (of the parameters before fitting)."""
+        return self._network_of(**{name: self._fitted_param(name)
+                                   for name in ("model", "n_factors", "mlp_embedding_dim", "hidden_layers")})
+
+    @staticmethod
+    def _network_of(model, n_factors, mlp_embedding_dim, hidden_layers):
         """(k, d, layer_sizes): GMF width, MLP embedding width, tower sizes (validated)."""
-        layers = self.hidden_layers
+        layers = hidden_layers
         if (not isinstance(layers, (list, tuple)) or len(layers) == 0
                 or not all(isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
                            for w in layers)):
@@ -338,12 +346,12 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             raise ValueError(f"hidden_layers[0]={layers[0]} must be even: it is the width of the concatenated "
                              "user and item MLP embeddings.")
         d = layers[0] // 2
-        if self.mlp_embedding_dim is not None and self.mlp_embedding_dim != d:
-            raise ValueError(f"mlp_embedding_dim={self.mlp_embedding_dim} disagrees with hidden_layers[0]="
+        if mlp_embedding_dim is not None and mlp_embedding_dim != d:
+            raise ValueError(f"mlp_embedding_dim={mlp_embedding_dim} disagrees with hidden_layers[0]="
                              f"{layers[0]} (= 2 x the MLP embedding width); leave it None or set "
-                             f"hidden_layers[0] = {2 * self.mlp_embedding_dim}.")
-        k = self.n_factors if self.model in ("gmf", "neumf") else 0
-        if self.model == "gmf":
+                             f"hidden_layers[0] = {2 * mlp_embedding_dim}.")
+        k = n_factors if model in ("gmf", "neumf") else 0
+        if model == "gmf":
             return k, 0, np.zeros(0, dtype=np.int32)
         return k, d, np.asarray(layers, dtype=np.int32)
 
@@ -439,6 +447,36 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         return [self.user_gmf_factors_, self.item_gmf_factors_, self.user_mlp_factors_,
                 self.item_mlp_factors_, self.dense_parameters_]
 
+    def _match_solver_state(self):
+        super()._match_solver_state()
+        adagrad = self._solver() == Solver.ADAGRAD
+        if (self.dense_accumulator_.shape[0] > 0) != adagrad:
+            self.dense_accumulator_ = (np.zeros_like(self.dense_parameters_) if adagrad
+                                       else np.zeros(0, dtype=self._fitted_dtype))
+
+    def _target_scale(self, data):
+        return None  # logits: only overflow counts
+
+    def _score_bound(self, bound_inputs):
+        """|h0| + |h_gmf|_inf max||p|| max||q|| + ||h_mlp|| * (bound on the tower's output norm).
+
+        The tower's input is [p_mlp ; q_mlp] (norm at most the root of the two
+        largest squared row norms); a ReLU layer maps a vector of norm r to
+        one of norm at most ||W||_F r + ||b||.
+        """
+        k, d, _ = self._network()
+        h = self.output_weights_.astype(np.float64)
+        bound = abs(self.output_bias_)
+        if k:
+            bound += float(np.max(np.abs(h[:k]))) * _max_row_norm(self.user_gmf_factors_) \
+                * _max_row_norm(self.item_gmf_factors_)
+        if d:
+            r = float(np.hypot(_max_row_norm(self.user_mlp_factors_), _max_row_norm(self.item_mlp_factors_)))
+            for W, b in zip(self.coefs_, self.intercepts_):
+                r = float(np.linalg.norm(W.astype(np.float64))) * r + float(np.linalg.norm(b.astype(np.float64)))
+            bound += float(np.linalg.norm(h[k:])) * r
+        return bound
+
     # ------------------------------------------------------------- targets
     def _check_labels(self, y, n_samples, dtype, first=True):
         """0/1 labels (1: interaction) from ``y``; None means every row is a positive.
@@ -503,9 +541,13 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         return (users, items), labels
 
     # ---------------------------------------------------------------- fit
+    def _current_network(self):
+        """(k, d, layer_sizes) the current parameters describe (validated)."""
+        return self._network_of(self.model, self.n_factors, self.mlp_embedding_dim, self.hidden_layers)
+
     def _check_runtime(self):
         super()._check_runtime()
-        self._network()  # hidden_layers / mlp_embedding_dim consistency
+        self._current_network()  # hidden_layers / mlp_embedding_dim consistency
         if self.pretrain is not False and self.model != "neumf":
             raise ValueError(f"pretrain initialises NeuMF from GMF and MLP; model={self.model!r} has "
                              "nothing to pretrain.")
@@ -522,8 +564,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         if gmf.model != "gmf" or mlp.model != "mlp":
             raise ValueError(f"pretrain=(gmf, mlp) needs model='gmf' then model='mlp', got {gmf.model!r} and "
                              f"{mlp.model!r}.")
-        k, _, sizes = self._network()
-        mlp_sizes = mlp._network()[2]
+        k, _, sizes = self._current_network()
+        mlp_sizes = mlp._current_network()[2]
         if gmf.n_factors != k:
             raise ValueError(f"pretrain: the GMF part has n_factors={gmf.n_factors}, this NeuMF has {k}.")
         if not np.array_equal(mlp_sizes, sizes):

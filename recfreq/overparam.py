@@ -1,5 +1,6 @@
 """Overparameterized matrix factorization: P = U A, trained factored, served collapsed."""
 
+import copy
 import numbers
 
 import numpy as np
@@ -111,6 +112,8 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
         "n_layers": [Interval(numbers.Integral, 2, None, closed="left")],
     }
 
+    _structure_params = ("dtype", "n_factors", "inner_dim", "n_layers")
+
     # sgd: best of {3e-4, 1e-3, 3e-3} on ml-1m over 20 epochs (benchmarks/study_embeddings.py,
     # part 1); the others: best of {1e-5, 1e-4, 1e-3} on ml-100k after 8 epochs
     # (benchmarks/check_defaults.py --dense)
@@ -181,14 +184,18 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
         """
         check_is_fitted(self)
         mf_params = MatrixFactorization._get_param_names()
-        params = {k: v for k, v in self.get_params().items() if k in mf_params}
+        k = self._fitted_param("n_factors")
+        params = {key: v for key, v in self.get_params().items() if key in mf_params}
+        # the fitted shape, whatever set_params changed since
+        params.update(n_factors=k, dtype=self._fitted_dtype.name, embedding_dims="uniform")
         model = MatrixFactorization(**params)
-        skip = {"user_embedding_", "item_embedding_", "user_state_", "item_state_"}
-        for name, value in vars(self).items():
+        skip = {"user_embedding_", "item_embedding_", "user_state_", "item_state_", "_fitted_structure"}
+        for name in self._fitted_attribute_names():
             if name in skip:
                 continue
-            setattr(model, name, value.copy() if isinstance(value, np.ndarray) else value)
-        k = self.n_factors
+            value = getattr(self, name)
+            setattr(model, name, value.copy() if isinstance(value, np.ndarray) else copy.deepcopy(value))
+        model._record_structure()
         for name in ("user_state_", "item_state_"):
             mine = getattr(self, name)
             state = TableState.allocate(mine.solver, mine.n_rows, {"factors": (k,), "bias": ()},

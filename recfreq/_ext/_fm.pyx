@@ -335,7 +335,7 @@ def fm_epoch(*,
     cdef bint private_w0 = n_threads > 1
     cdef SolverConfig cfg, dense_cfg
     cdef RowFrequencyState state
-    cdef bint adagrad = feature_factors_accum.shape[0] > 0
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
     cdef floating* acc_v = &feature_factors_accum[0, 0] if adagrad else NULL
     cdef floating* acc_w = &feature_bias_accum[0] if adagrad else NULL
     cdef floating* acc_0 = &intercept_accum[0] if adagrad else NULL
@@ -577,7 +577,7 @@ def fm_projected_epoch(*,
     cdef ProjectionLayout lay = projection_layout(
         feature_row_offset, feature_row_group, feature_group_in_dim, feature_group_n_layers,
         feature_group_first_layer, feature_layer_offset, feature_layer_in, feature_layer_out)
-    cdef bint adagrad = feature_bias_accum.shape[0] > 0
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
     cdef floating* acc_e = &feature_rows_accum[0] if adagrad else NULL
     cdef floating* acc_P = &feature_dense_accum[0] if adagrad and dense_size > 0 else NULL
     cdef floating* acc_w = &feature_bias_accum[0] if adagrad else NULL

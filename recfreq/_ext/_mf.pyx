@@ -12,7 +12,8 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
-    SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
+    SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
+    SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport dot, prefetch_row
 from recfreq._ext._projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
@@ -75,7 +76,7 @@ def mf_epoch(*,
     cdef floating* grad_q
     cdef SolverConfig cfg
     cdef RowFrequencyState user_state, item_state
-    cdef bint adagrad = user_factors_accum.shape[0] > 0
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
     cdef floating* acc_p = &user_factors_accum[0, 0] if adagrad else NULL
     cdef floating* acc_q = &item_factors_accum[0, 0] if adagrad else NULL
     cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL
@@ -223,7 +224,7 @@ def mf_projected_epoch(*,
     cdef ProjectionLayout item_lay = projection_layout(
         item_row_offset, item_row_group, item_group_in_dim, item_group_n_layers, item_group_first_layer,
         item_layer_offset, item_layer_in, item_layer_out)
-    cdef bint adagrad = user_rows_accum.shape[0] > 0
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
     cdef floating* acc_xu = &user_rows_accum[0] if adagrad else NULL
     cdef floating* acc_xi = &item_rows_accum[0] if adagrad else NULL
     cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL

@@ -38,7 +38,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._ext._solvers cimport (
-    SolverConfig, RowFrequencyState, row_learning_rate, row_step)
+    SolverConfig, RowFrequencyState, row_learning_rate, row_step, SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport dot
 from recfreq._ext._dense cimport flush_dense
 from recfreq._ext._openmp cimport omp_get_thread_num
@@ -411,7 +411,7 @@ def ncf_epoch(*,
     cdef double loss = 0.0
     cdef int k = n_factors, d = mlp_dim
     cdef bint given = negatives.shape[0] > 0
-    cdef bint adagrad = dense_accum.shape[0] > 0
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
     cdef floating* p_base = &user_gmf[0, 0] if k > 0 else NULL
     cdef floating* q_base = &item_gmf[0, 0] if k > 0 else NULL
     cdef floating* m_base = &user_mlp[0, 0] if d > 0 else NULL
