@@ -35,6 +35,30 @@ def table_kwargs(prefix, state):
     }
 
 
+#: Each thread counts its samples in thread_work[thread * WORK_STRIDE] (one
+#: cache line per thread; the same constant as in ``_ext/_openmp.pxd``).
+WORK_STRIDE = 8
+
+
+class EpochLoss(float):
+    """An epoch's summed loss, which also says how many samples each thread ran.
+
+    ``samples_per_thread[j]`` is the number of samples OpenMP thread j
+    processed: the threaded paths are observable (a run asked for two
+    threads that ran on one shows it), without changing what callers that
+    only want the loss see.
+    """
+
+    samples_per_thread: np.ndarray
+
+
+def _run_epoch_kernel(kernel, n_threads, **kwargs):
+    work = np.zeros(max(1, int(n_threads)) * WORK_STRIDE, dtype=np.int64)
+    loss = EpochLoss(kernel(n_threads=int(n_threads), thread_work=work, **kwargs))
+    loss.samples_per_thread = work[::WORK_STRIDE].copy()
+    return loss
+
+
 def _check_index(index, n_rows, name):
     if index.dtype != np.int32 or not index.flags.c_contiguous:
         raise TypeError(f"internal error: {name} must be C-contiguous int32, got {index.dtype}")
@@ -121,12 +145,12 @@ def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_b
 
     from ._ext._baseline import baseline_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, ratings=ratings,
         global_mean=float(global_mean), user_bias=user_bias, item_bias=item_bias,
         alpha=float(alpha), t_start=int(t_start),
         user_bias_accum=user_accum, item_bias_accum=item_accum,
-        n_threads=int(n_threads), **config, **user_tables, **item_tables,
+        **config, **user_tables, **item_tables,
     )
 
 
@@ -163,11 +187,11 @@ def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_fact
 
     from ._ext._mf import mf_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, ratings=ratings,
         global_mean=float(global_mean), user_factors=user_factors, item_factors=item_factors,
         user_bias=user_bias, item_bias=item_bias, alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), n_threads=int(n_threads), **config, **accum, **user_tables, **item_tables,
+        t_start=int(t_start), **config, **accum, **user_tables, **item_tables,
     )
 
 
@@ -206,7 +230,7 @@ def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, i
 
     from ._ext._mf import mf_projected_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, ratings=ratings, global_mean=float(global_mean),
         n_factors=int(user_table.n_factors), user_bias=user_bias, item_bias=item_bias,
         dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
@@ -214,8 +238,7 @@ def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, i
         item_bias_accum=item_state.accumulator("bias", dtype),
         max_activation=max(user_table.max_activation, item_table.max_activation),
         max_width=max(user_table.max_width, item_table.max_width),
-        dense_batch_size=int(dense_batch_size), n_threads=int(n_threads),
-        **config, **arrays, **user_tables, **item_tables,
+        dense_batch_size=int(dense_batch_size), **config, **arrays, **user_tables, **item_tables,
     )
 
 
@@ -332,12 +355,11 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
 
     from ._ext._fm import fm_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
         intercept=intercept, feature_bias=feature_bias, feature_factors=feature_factors,
         dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
         t_start=int(t_start), hot_rows=hot_rows, hot_slot=hot_slot, max_nnz=max(1, max_nnz),
-        n_threads=int(n_threads),
         **config, **accum, **tables,
     )
 
@@ -374,13 +396,12 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
 
     from ._ext._fm import fm_projected_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
         intercept=intercept, feature_bias=feature_bias, n_factors=int(table.n_factors),
         dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
         t_start=int(t_start), max_nnz=max(1, max_nnz), max_activation=table.max_activation,
-        max_width=table.max_width, dense_batch_size=int(dense_batch_size), n_threads=int(n_threads),
-        **config, **accum, **arrays, **tables,
+        max_width=table.max_width, dense_batch_size=int(dense_batch_size), **config, **accum, **arrays, **tables,
     )
 
 
@@ -519,14 +540,14 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
 
     from ._ext._ncf import ncf_epoch as kernel
 
-    return kernel(
+    return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start,
         n_factors=k, mlp_dim=d, layer_sizes=layer_sizes, user_gmf=user_gmf, item_gmf=item_gmf,
         user_mlp=user_mlp, item_mlp=item_mlp, dense=dense, positive_indptr=positive_indptr,
         positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),
         negatives=negatives, seeds=seeds, dense_learning_rate=float(dense_learning_rate),
         alpha=float(alpha), t_start=int(t_start), dense_batch_size=int(dense_batch_size),
-        dropout=dropout, n_threads=int(n_threads), **config, **accum, **tables,
+        dropout=dropout, **config, **accum, **tables,
     )
 
 

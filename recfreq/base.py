@@ -141,7 +141,8 @@ class BaseRecommender(BaseEstimator):
     _default_learning_rates = {}
 
     #: private attributes set by fitting (removed with the fitted state)
-    _private_fitted_state = ("_user_encoder", "_item_encoder", "_rng", "_fitted_dtype", "_fitted_structure")
+    _private_fitted_state = ("_user_encoder", "_item_encoder", "_rng", "_fitted_dtype", "_fitted_structure",
+                             "_samples_per_thread")
 
     # ------------------------------------------------------------------ hooks
     def _allocate_parameters(self, n_users, n_items, rng, data):
@@ -657,6 +658,8 @@ class BaseRecommender(BaseEstimator):
                 if epoch + 1 < n_epochs:
                     upcoming = submit(prepare, (epoch + 1) % 2)
                 total_loss = self._run_epoch(epoch_data, n_threads)
+                # which threads did the work (see _engine.EpochLoss): kept for diagnostics and tests
+                self._samples_per_thread = getattr(total_loss, "samples_per_thread", None)
                 self.t_ += n_samples
                 self.n_iter_ += 1
                 loss = total_loss / n_samples

@@ -7,7 +7,9 @@ epoch without the GIL reading them sequentially, and every parameter row is upda
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, parallel
+
+from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
 
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
@@ -35,7 +37,8 @@ def baseline_epoch(*,
                    long long[::1] item_last_seen,
                    floating[::1] user_bias_accum,
                    floating[::1] item_bias_accum,
-                   int n_threads):
+                   int n_threads,
+                   long long[::1] thread_work):
     """Run one epoch over the samples in the order given; return the sum of squared errors.
 
     The error of each sample is measured before its own update. Sample ``i``
@@ -43,7 +46,7 @@ def baseline_epoch(*,
     """
     cdef Py_ssize_t n = ratings.shape[0]
     cdef Py_ssize_t i
-    cdef int u, it
+    cdef int u, it, tid
     cdef long long t
     cdef double err, rate_u, rate_i
     cdef double sse = 0.0
@@ -57,8 +60,10 @@ def baseline_epoch(*,
     user_state = frequency_state(user_frequency, user_counter, user_last_seen)
     item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
-    with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
+    with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
+        for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             it = item_index[i]
             t = t_start + i + 1

@@ -52,6 +52,7 @@ from cython.parallel cimport prange, parallel
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_SGD, SOLVER_CF_SGD, SOLVER_ADAGRAD)
+from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._ext._vector cimport prefetch_row
 from recfreq._ext._projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
@@ -295,7 +296,8 @@ def fm_epoch(*,
              const int[::1] hot_rows,
              const int[::1] hot_slot,
              int max_nnz,
-             int n_threads):
+             int n_threads,
+             long long[::1] thread_work):
     """Run one epoch over the rows ``order``; return the summed loss.
 
     The loss is the squared error ``e^2`` per sample for regression (the
@@ -315,6 +317,7 @@ def fm_epoch(*,
     ``hot_rows`` is). ``max_nnz``: the most non-zeros of any CSR row (at
     least 1), the size of each thread's list of the current sample's slots.
     """
+    cdef int tid
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t k = feature_factors.shape[1]
     cdef Py_ssize_t i, f, q, slot
@@ -389,6 +392,7 @@ def fm_epoch(*,
     slot_at = NULL
     q = 0
     with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
         sums = <floating*> malloc((2 * (k + 1) + 4) * sizeof(floating))
         grad = sums + k + 1
         # dense[0]: this thread's w0, dense[1]: the shared w0 it started from,
@@ -418,6 +422,7 @@ def fm_epoch(*,
             # each non-zero's slot in the current sample, found while scoring
             slot_at = <int*> malloc(max_nnz * sizeof(int))
         for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             s = order[i]
             t = t_start + i + 1
             if i + PREFETCH_DISTANCE < n:
@@ -531,7 +536,8 @@ def fm_projected_epoch(*,
                        int max_activation,
                        int max_width,
                        int dense_batch_size,
-                       int n_threads):
+                       int n_threads,
+                       long long[::1] thread_work):
     """One FM epoch whose factor rows are projected (mixed-dimension tables).
 
     v_j = e_j P_g(j): the raw row e_j of feature j (width d_g) times its
@@ -548,6 +554,7 @@ def fm_projected_epoch(*,
     largest sum of layer widths of any chain; `max_width`: the widest raw
     row or layer input (at least k).
     """
+    cdef int tid
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t k = n_factors
     cdef Py_ssize_t i, f, a, slot
@@ -604,6 +611,7 @@ def fm_projected_epoch(*,
     projected = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
         # one zeroed block per thread: the sums s_f, dL/dv, the private w0 (as
         # in fm_epoch), every non-zero's activations (its backward pass needs
         # them after all of the sample's rows were projected), back-prop work
@@ -623,6 +631,7 @@ def fm_projected_epoch(*,
         dense[2] = acc_0[0] if adagrad else 0
         dense[3] = dense[2]
         for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             s = order[i]
             t = t_start + i + 1
             # the score on the projected rows, as _score does it on plain ones

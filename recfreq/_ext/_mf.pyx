@@ -14,6 +14,7 @@ from cython.parallel cimport prange, parallel
 from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_ADAGRAD)
+from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._ext._vector cimport dot, prefetch_row
 from recfreq._ext._projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
@@ -51,7 +52,8 @@ def mf_epoch(*,
              floating[:, ::1] item_factors_accum,
              floating[::1] user_bias_accum,
              floating[::1] item_bias_accum,
-             int n_threads):
+             int n_threads,
+             long long[::1] thread_work):
     """Run one epoch over the samples in the order given; return the sum of squared errors.
 
     Sample ``i`` is step ``t = t_start + i + 1``. Each sample's error is
@@ -61,6 +63,7 @@ def mf_epoch(*,
         g_p = -e * q_i + alpha * p_u        g_q = -e * p_u + alpha * q_i
         g_bu = -e + alpha_bias * b_u        g_bi = -e + alpha_bias * b_i
     """
+    cdef int tid
     cdef Py_ssize_t n = ratings.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
     cdef Py_ssize_t i, f
@@ -89,11 +92,13 @@ def mf_epoch(*,
     grad_p = NULL  # thread-private below; set here so the compiler sees them initialised
     grad_q = NULL
     with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
         # per-thread gradient buffers: both rows' gradients must be taken
         # before either row moves
         grad_p = <floating*> malloc(2 * k * sizeof(floating))
         grad_q = grad_p + k
         for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             it = item_index[i]
             t = t_start + i + 1
@@ -174,7 +179,8 @@ def mf_projected_epoch(*,
                        int max_activation,
                        int max_width,
                        int dense_batch_size,
-                       int n_threads):
+                       int n_threads,
+                       long long[::1] thread_work):
     """One epoch of MF whose rows are projected (factored or mixed-dimension tables).
 
     r_hat = mu + b_u + b_i + p_u . q_i with p_u = x_u W_u,1 ... W_u,L (likewise
@@ -188,6 +194,7 @@ def mf_projected_epoch(*,
     `max_activation`: the largest sum of layer widths of any chain;
     `max_width`: the widest raw row or layer input of any chain (at least k).
     """
+    cdef int tid
     cdef Py_ssize_t n = ratings.shape[0]
     cdef Py_ssize_t k = n_factors
     cdef Py_ssize_t i, f, a
@@ -246,6 +253,7 @@ def mf_projected_epoch(*,
     user_dense_grad = item_dense_grad = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
         # one zeroed block per thread: activations, loss gradients, back-prop
         # work space and this thread's dense-gradient sums
         buf = <floating*> calloc(buf_size, sizeof(floating))
@@ -261,6 +269,7 @@ def mf_projected_epoch(*,
         user_dense_grad = work_i + 2 * max_width
         item_dense_grad = user_dense_grad + user_dense_size
         for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             it = item_index[i]
             t = t_start + i + 1

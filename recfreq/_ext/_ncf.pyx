@@ -41,7 +41,7 @@ from recfreq._ext._solvers cimport (
     SolverConfig, RowFrequencyState, row_learning_rate, row_step, SOLVER_ADAGRAD)
 from recfreq._ext._vector cimport dot
 from recfreq._ext._dense cimport flush_dense
-from recfreq._ext._openmp cimport omp_get_thread_num
+from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._ext._rng cimport RNG_STATE_WORDS, rng_seed, rng_seed_stream, rng_next, rng_bounded
 
 
@@ -389,7 +389,8 @@ def ncf_epoch(*,
               floating[::1] item_mlp_accum,
               floating[::1] dense_accum,
               int dense_batch_size,
-              int n_threads):
+              int n_threads,
+              long long[::1] thread_work):
     """Run one epoch over the rows in the order given; return the summed log loss.
 
     Row i emits ``1 + n_negatives`` samples if ``labels[i] == 1`` (the row, then
@@ -402,6 +403,7 @@ def ncf_epoch(*,
     the module docstring) with a second generator of thread ``r``, stream 1 of
     ``seeds[r]``; with 0, or without tower layers, nothing is masked or drawn.
     """
+    cdef int tid
     cdef Net net = _layout(n_factors, mlp_dim, layer_sizes)
     cdef Py_ssize_t n = labels.shape[0]
     cdef Py_ssize_t i
@@ -471,6 +473,7 @@ def ncf_epoch(*,
     rng = mask_rng = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
         buf = <floating*> calloc(buf_size, sizeof(floating))
         # the sampler's state (words 0-3), then the dropout masks' (4-7)
         rng = <uint64_t*> malloc(2 * RNG_STATE_WORDS * sizeof(uint64_t))
@@ -488,6 +491,7 @@ def ncf_epoch(*,
         dense_grad = grad_n + d
         mult = dense_grad + net.n_dense if use_dropout else NULL
         for i in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             y = labels[i]
             n_emit = 1 + n_negatives if y > 0.5 else 1

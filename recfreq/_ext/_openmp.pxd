@@ -18,3 +18,9 @@ cdef extern from *:
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
     int omp_get_num_procs() noexcept nogil
+
+
+cdef enum:
+    # Each thread counts the samples it ran in thread_work[thread * WORK_STRIDE]:
+    # 8 int64 apart, so the counters of two threads never share a cache line.
+    WORK_STRIDE = 8
