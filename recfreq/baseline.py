@@ -54,6 +54,7 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
         Only ``"cpu"`` is implemented for this model.
     n_jobs : int or None, default=None
         OpenMP threads; None means 1 (bit-for-bit reproducible), -1 all.
+        At most the usable processors: a larger value warns and is capped.
     random_state : int, RandomState instance or None, default=None
         Seeds the sample order (and the validation split).
     verbose : int, default=0

@@ -672,7 +672,8 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         ``"cuda"`` is not implemented yet and raises a clear error.
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
-        reproducible for a given ``random_state``), -1 all. Several threads
+        reproducible for a given ``random_state``), -1 all; at most the usable
+        processors (a larger value warns and is capped). Several threads
         split each epoch into static chunks and update the feature rows
         lock-free (Hogwild), except w0 and the "hot" rows: those non-zero in
         at least 1/64 of the training samples counted so far, at most 256 (the

@@ -96,6 +96,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
         reproducible for a given ``random_state``), -1 all.
+        At most the usable processors: a larger value warns and is capped.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors and the sample order.
     verbose : int, default=0

@@ -153,6 +153,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         ``"cuda"`` is not implemented yet and raises a clear error.
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
+        At most the usable processors: a larger value warns and is capped.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, row order, the per-thread negative samplers and
         the dropout masks.
