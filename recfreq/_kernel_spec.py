@@ -1,0 +1,86 @@
+"""One argument spec per compiled kernel, shared by the CPU and CUDA calls.
+
+Each entry is the ordered list of (name, C type) of a CUDA kernel's
+parameters. The CUDA host passes them positionally in this order (NumPy
+scalars of exactly the C type's width); the Cython entry point of the same
+kernel takes the same names as keywords, plus what only the CPU needs
+(``n_threads``, ``thread_work``) and less what only the GPU needs (the sample
+count, the epoch-order key, the loss accumulator). ``tests/test_kernel_spec.py``
+checks both against the sources.
+
+The solver part (the solver config, and per table its frequency / counter /
+last-seen arrays) is written once here and shared by every kernel.
+"""
+
+import numpy as np
+
+__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "C_SCALARS", "arguments"]
+
+#: The solver's scalar settings (what ``_engine.solver_config`` returns).
+SOLVER_CONFIG = (("solver", "int"), ("learning_rate", "double"), ("frequency_exponent", "double"),
+                 ("counter_halflife", "double"), ("epsilon", "double"))
+
+
+def table_state(prefix):
+    """One table's per-row solver state: fa-sgd's p_r, cf-sgd's counter and stamps."""
+    return ((f"{prefix}_frequency", "const double*"), (f"{prefix}_counter", "double*"),
+            (f"{prefix}_last_seen", "long long*"))
+
+
+_EPOCH_ORDER = (("n_samples", "long long"), ("order_seed", "unsigned long long"),
+                ("order_epoch", "unsigned long long"))
+
+KERNELS = {
+    "baseline_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,
+        ("global_mean", "double"), ("user_bias", "T*"), ("item_bias", "T*"), *SOLVER_CONFIG,
+        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
+        *table_state("user")[2:], *table_state("item")[2:],
+        ("user_bias_accum", "T*"), ("item_bias_accum", "T*"), ("alpha", "double"), ("t_start", "long long"),
+        ("loss", "double*"),
+    ),
+    "mf_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,
+        ("global_mean", "double"), ("user_factors", "T*"), ("item_factors", "T*"), ("user_bias", "T*"),
+        ("item_bias", "T*"), ("n_factors", "int"), *SOLVER_CONFIG,
+        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
+        *table_state("user")[2:], *table_state("item")[2:],
+        ("user_factors_accum", "T*"), ("item_factors_accum", "T*"), ("user_bias_accum", "T*"),
+        ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
+        ("loss", "double*"),
+    ),
+    "mf_predict": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
+        ("global_mean", "double"), ("user_factors", "const T*"), ("item_factors", "const T*"),
+        ("user_bias", "const T*"), ("item_bias", "const T*"), ("n_factors", "int"), ("out", "T*"),
+    ),
+}
+
+#: Parameters only the CUDA kernels take (the CPU kernel reads them off its arrays
+#: or gets its order gathered by the host), per kernel.
+DEVICE_ONLY = {
+    "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
+    "mf_predict": {"n_samples", "n_factors"},
+}
+
+#: NumPy scalar type of each C scalar type (``T`` is the model's float type).
+C_SCALARS = {"int": np.int32, "long long": np.int64, "unsigned long long": np.uint64, "double": np.float64}
+
+
+def arguments(kernel, values, dtype):
+    """The positional argument tuple of ``kernel`` from ``values`` (name -> value).
+
+    Pointers are passed as given (device arrays); scalars become NumPy
+    scalars of the C type's exact width (``T``: ``dtype``).
+    """
+    args = []
+    for name, c_type in KERNELS[kernel]:
+        value = values[name]
+        if c_type.endswith("*"):
+            args.append(value)
+        elif c_type == "T":
+            args.append(np.dtype(dtype).type(value))
+        else:
+            args.append(C_SCALARS[c_type](value))
+    return tuple(args)
