@@ -29,7 +29,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-EXTENSIONS = ["_openmp_helpers", "_baseline", "_mf", "_fm", "_ncf"]
+EXTENSIONS = ["openmp_helpers", "epoch_order", "baseline", "mf", "fm", "ncf"]
 
 
 def _env_flag(name):
@@ -113,8 +113,8 @@ def _extensions():
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
     extensions = [
         Extension(
-            f"recfreq._ext.{name}",
-            [f"recfreq/_ext/{name}.pyx"],
+            f"recfreq._kernels.cpu.{name}",
+            [f"recfreq/_kernels/cpu/{name}.pyx"],
             include_dirs=[np.get_include()],
             define_macros=macros,
             extra_compile_args=compile_args,

@@ -19,13 +19,9 @@ def _version(dist):
 
 
 def _build_info():
-    from ._ext import _openmp_helpers
+    from ._engine import build_info
 
-    return {
-        "openmp": _openmp_helpers.openmp_enabled(),
-        "openmp threads": _openmp_helpers.openmp_max_threads(),
-        "processors": _openmp_helpers.openmp_num_procs(),
-    }
+    return build_info()
 
 
 def _cuda_info():

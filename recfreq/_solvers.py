@@ -1,6 +1,6 @@
 """Solver names, their integer codes and the per-row state each one keeps.
 
-The compiled per-row step lives in ``_ext/_solvers.pxd`` (and its CUDA mirror);
+The compiled per-row step lives in ``_kernels/cpu/solvers.pxd`` (and its CUDA mirror ``_kernels/cuda/solvers.cuh``);
 this module owns everything around it that is not per-sample work: the mapping
 from the public ``solver`` string to the code the kernels switch on, and the
 arrays of optimizer state that must survive between epochs, ``partial_fit``
@@ -20,7 +20,7 @@ ADAGRAD_EPSILON = 1e-8
 
 #: A row in at least this share of the training samples is "hot": with several
 #: threads the FM kernel steps private per-thread copies of it and publishes
-#: their change every 64 samples (see ``recfreq/_ext/_fm.pyx``). Such a row is
+#: their change every 64 samples (see ``recfreq/_kernels/cpu/fm.pyx``). Such a row is
 #: touched about once per publication interval, so a private copy saves at
 #: least as many shared writes as its publication costs. Measured on
 #: MovieLens-100K with side features (benchmarks/bench_fm.py speed, n_jobs=2):

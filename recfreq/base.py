@@ -13,7 +13,7 @@ import numbers
 import warnings
 from abc import abstractmethod
 from collections import namedtuple
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -23,7 +23,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._encoding import IdEncoder, UNKNOWN
-from ._ext import _openmp_helpers
+from . import _engine
+from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
 from ._validation import (COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_integer_parameters,
                           check_positive_integer, check_ratings, resolve_dtype)
@@ -35,52 +36,9 @@ __all__ = ["BaseRecommender", "TrainingData"]
 TrainingData = namedtuple("TrainingData", ["user_index", "item_index", "ratings"])
 
 
-def usable_cpus():
-    """Processors this process may run on (its CPU affinity), as OpenMP counts them."""
-    return max(1, int(_openmp_helpers.openmp_num_procs()))
-
-
-def effective_n_threads(n_jobs, warn=False):
-    """Resolve ``n_jobs`` like scikit-learn, capped at the usable processors.
-
-    None -> 1; -1 -> every thread OpenMP would use (``OMP_NUM_THREADS``, at
-    most the usable processors); -2 -> all but one; a positive
-    value is used as given up to the number of processors this process may
-    run on (``os.sched_getaffinity``), and capped there: more OpenMP threads
-    than processors only time-share the cores (and each thread allocates
-    its buffers), so they cannot train faster, and absurd values (10**6)
-    would exhaust memory inside the OpenMP runtime. With ``warn=True`` a
-    capped request warns (fit does; predict caps silently).
-    """
-    if isinstance(n_jobs, (bool, np.bool_)) or not (n_jobs is None or isinstance(n_jobs, numbers.Integral)):
-        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all.")
-    if n_jobs is None:
-        return 1
-    usable = usable_cpus()
-    if n_jobs < 0:
-        # -1 is "all": every thread OpenMP would use (OMP_NUM_THREADS is honoured)
-        available = max(1, min(usable, int(_openmp_helpers.openmp_max_threads())))
-        return max(1, available + 1 + int(max(n_jobs, -available)))
-    if not _openmp_helpers.openmp_enabled() and n_jobs > 1:
-        warnings.warn(
-            "recfreq was built without OpenMP: n_jobs > 1 runs on one thread. "
-            "Rebuild with an OpenMP-capable compiler to train in parallel.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return 1
-    if n_jobs > usable:
-        if warn:
-            warnings.warn(
-                f"n_jobs={n_jobs} exceeds the {usable} processor(s) this process may use; "
-                f"training with {usable} thread(s).",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return usable
-    return int(n_jobs)
+#: resolved against OpenMP and the CPU affinity by the CPU engine (kept importable here)
+effective_n_threads = _engine.effective_n_threads
+usable_cpus = _engine.usable_cpus
 
 
 def _max_row_norm(table):
@@ -94,16 +52,6 @@ def _bias_bound(model):
     """|mu| + max |b_u| + max |b_i| of a rating model."""
     return (abs(model.global_mean_) + float(np.max(np.abs(model.user_bias_), initial=0.0))
             + float(np.max(np.abs(model.item_bias_), initial=0.0)))
-
-
-def _completed(fn, *args):
-    """Run ``fn`` now and return its outcome as a finished Future."""
-    future = Future()
-    try:
-        future.set_result(fn(*args))
-    except BaseException as exc:  # re-raised by future.result(), as from a pool
-        future.set_exception(exc)
-    return future
 
 
 def _ndim(X):
@@ -160,10 +108,11 @@ class BaseRecommender(BaseEstimator):
         """Per-row parameter blocks of the user and item tables: two dicts of name -> shape."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _state_blocks")
 
-    @abstractmethod
     def _run_epoch(self, data, n_threads):
         """Run one epoch over what ``_epoch_batches`` prepared, through
-        :mod:`recfreq._engine`; return the summed loss of its samples."""
+        :mod:`recfreq._engine`; return the summed loss of its samples (models
+        not on the device seam, whose ``_training`` is None)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _run_epoch")
 
     def _predict_rows(self, user_rows, item_rows):
         """Predictions for encoded rows; -1 marks an unknown user or item."""
@@ -475,10 +424,12 @@ class BaseRecommender(BaseEstimator):
     # --------------------------------------------------------------- helpers
     def _check_runtime(self):
         """Settings that can only be judged on this machine, checked before any allocation."""
-        from . import _engine
-
         effective_n_threads(self.n_jobs)
-        _engine.check_device(self.device, type(self).__name__)
+        _engine.check_device(self.device, type(self).__name__, self._supports_cuda())
+
+    def _supports_cuda(self):
+        """Whether the model with its current settings has CUDA kernels (see ``_training``)."""
+        return False
 
     def _dtype(self):
         return resolve_dtype(self.dtype)
@@ -626,29 +577,47 @@ class BaseRecommender(BaseEstimator):
         self.user_items_ = self._merge_rows(self.user_items_, data.user_index, data.item_index, shape)
         return data
 
-    def _train(self, data, n_epochs, validation, stop_early):
-        """The Python epoch loop: shuffle, one kernel call, bookkeeping."""
-        from tqdm.auto import tqdm
+    def _training(self, data):
+        """The :class:`recfreq._engine.Training` of a call, for models on the device seam.
 
-        n_threads = effective_n_threads(self.n_jobs, warn=True)
+        None (the default) keeps the model on per-epoch one-shot engine calls
+        (``_epoch_batches`` and ``_run_epoch``).
+        """
+        return None
+
+    def _bound_epochs(self, training, n_threads, n_epochs):
+        """Epoch losses of a call bound to the device once (see :func:`recfreq._engine.bind`).
+
+        The trained arrays are written back to the NumPy attributes after every
+        epoch, before the divergence check and the validation score read them
+        (a no-op on the CPU), and when the call ends.
+        """
+        bound = _engine.bind(self.device, training, n_threads)
+        # one order key per call: epoch e of the call visits the samples in the
+        # order epoch_permutation(n, order_seed, e), on every device
+        order_seed = int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        try:
+            for epoch in range(n_epochs):
+                loss = bound.run_epoch(t_start=self.t_, order_seed=order_seed, epoch=epoch,
+                                       next_epoch=epoch + 1 if epoch + 1 < n_epochs else None)
+                bound.write_back()
+                yield loss
+        finally:
+            bound.close()
+
+    def _legacy_epochs(self, data, n_threads, n_epochs):
+        """Epoch losses of a model not yet on the device seam: one engine call per epoch."""
         # Generator.permutation is several times faster than RandomState's,
         # which matters when an epoch itself takes milliseconds.
         shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
-        n_samples, prepare = self._epoch_batches(data, shuffler)
-        limit = self._score_limit(data)
-        bound_inputs = self._bound_inputs(data)
-        tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
-        best, no_improvement = np.inf, 0
-        progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
-                        disable=not self.verbose, leave=bool(self.verbose))
+        _, prepare = self._epoch_batches(data, shuffler)
         # When a core is left idle by the kernel's threads, the next epoch's
         # data is prepared on a helper thread while the kernel (which releases
-        # the GIL) runs the current one: the host shuffle is serial work that
-        # would otherwise stall every epoch. When every core runs the kernel,
-        # a helper thread would only slow one of its static chunks (measured:
+        # the GIL) runs the current one; when every core runs the kernel, a
+        # helper thread would only slow one of its static chunks (measured:
         # n_jobs=2 on 2 cores lost a third), so the shuffle runs inline. One
         # shuffler, consumed in epoch order, keeps the orders deterministic.
-        overlap = n_threads < _openmp_helpers.openmp_num_procs()
+        overlap = n_threads < _engine.usable_cpus()
         pool = ThreadPoolExecutor(max_workers=1)
         submit = pool.submit if overlap else _completed
         try:
@@ -657,7 +626,27 @@ class BaseRecommender(BaseEstimator):
                 epoch_data = upcoming.result()
                 if epoch + 1 < n_epochs:
                     upcoming = submit(prepare, (epoch + 1) % 2)
-                total_loss = self._run_epoch(epoch_data, n_threads)
+                yield self._run_epoch(epoch_data, n_threads)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _train(self, data, n_epochs, validation, stop_early):
+        """The Python epoch loop: one kernel call per epoch, then the bookkeeping."""
+        from tqdm.auto import tqdm
+
+        n_threads = _engine.effective_n_threads(self.n_jobs, warn=True)
+        n_samples = self._n_epoch_samples(data)
+        limit = self._score_limit(data)
+        bound_inputs = self._bound_inputs(data)
+        training = self._training(data)
+        epochs = (self._legacy_epochs(data, n_threads, n_epochs) if training is None
+                  else self._bound_epochs(training, n_threads, n_epochs))
+        tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
+        best, no_improvement = np.inf, 0
+        progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
+                        disable=not self.verbose, leave=bool(self.verbose))
+        try:
+            for epoch, total_loss in enumerate(epochs):
                 # which threads did the work (see _engine.EpochLoss): kept for diagnostics and tests
                 self._samples_per_thread = getattr(total_loss, "samples_per_thread", None)
                 self.t_ += n_samples
@@ -679,8 +668,12 @@ class BaseRecommender(BaseEstimator):
                     if no_improvement >= self.n_iter_no_change:
                         break
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            epochs.close()
             progress.close()
+
+    def _n_epoch_samples(self, data):
+        """Steps one epoch advances ``t_`` by (the samples the kernel visits)."""
+        return data.ratings.shape[0]
 
     #: A regression model whose predictions could exceed this multiple of its
     #: largest training target (plus one) has diverged: no least-squares fit

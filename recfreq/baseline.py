@@ -166,14 +166,20 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
     def _score_bound(self, bound_inputs):
         return _bias_bound(self)
 
-    def _run_epoch(self, data, n_threads):
-        config = _engine.solver_config(self._solver(), self._learning_rate(),
-                                       self.frequency_exponent, self.counter_halflife)
-        return _engine.baseline_epoch(
-            device=self.device, user_index=data.user_index, item_index=data.item_index,
-            ratings=data.ratings, user_bias=self.user_bias_, item_bias=self.item_bias_,
-            user_state=self.user_state_, item_state=self.item_state_, config=config,
-            global_mean=self.global_mean_, alpha=self.alpha, t_start=self.t_, n_threads=n_threads,
+    def _supports_cuda(self):
+        return True
+
+    def _training(self, data):
+        dtype = self._fitted_dtype
+        return _engine.Training(
+            kernel="baseline_epoch",
+            samples={"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings},
+            arrays={"user_bias": self.user_bias_, "item_bias": self.item_bias_,
+                    **_engine.solver_arrays("user", self.user_state_, {"bias": ("user_bias_accum", None)}, dtype),
+                    **_engine.solver_arrays("item", self.item_state_, {"bias": ("item_bias_accum", None)}, dtype)},
+            scalars={**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                             self.counter_halflife),
+                     "global_mean": self.global_mean_, "alpha": self.alpha},
         )
 
     def _predict_rows(self, user_rows, item_rows):

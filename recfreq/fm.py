@@ -217,6 +217,9 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _encode_validation(self, raw, targets):
         return self._design(self._feature_encoder.transform(raw)), targets
 
+    def _n_epoch_samples(self, data):
+        return data[1].shape[0]
+
     def _epoch_batches(self, data, shuffler):
         # CSR rows are contiguous segments: the kernel reads each through the
         # epoch's permutation, so nothing is gathered

@@ -326,22 +326,39 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return arrays
 
     # ---------------------------------------------------------------- kernels
+    def _supports_cuda(self):
+        return self.embedding_dims == "uniform"
+
+    def _training(self, data):
+        if self._projected():
+            return None  # projected rows train through one-shot engine calls (_run_epoch), on the CPU
+        dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
+        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
+                  "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+        for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
+            arrays.update(_engine.solver_arrays(prefix, state, {"factors": (f"{prefix}_factors_accum", k),
+                                                                "bias": (f"{prefix}_bias_accum", None)}, dtype))
+        return _engine.Training(
+            kernel="mf_epoch",
+            samples={"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings},
+            arrays=arrays,
+            scalars={**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                             self.counter_halflife),
+                     "global_mean": self.global_mean_, "alpha": self.alpha,
+                     "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias, "n_factors": k})
+
     def _run_epoch(self, data, n_threads):
+        """One epoch of projected rows (the uniform tables train through ``_training``)."""
         config = _engine.solver_config(self._solver(), self._learning_rate(),
                                        self.frequency_exponent, self.counter_halflife)
-        common = dict(
+        sse = _engine.mf_projected_epoch(
             device=self.device, user_index=data.user_index, item_index=data.item_index,
             ratings=data.ratings, user_bias=self.user_bias_, item_bias=self.item_bias_,
             user_state=self.user_state_, item_state=self.item_state_, config=config,
             global_mean=self.global_mean_, alpha=self.alpha,
             alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
-            t_start=self.t_, n_threads=n_threads,
-        )
-        if not self._projected():
-            return _engine.mf_epoch(user_factors=self.user_factors_, item_factors=self.item_factors_, **common)
-        sse = _engine.mf_projected_epoch(
-            user_table=self.user_embedding_, item_table=self.item_embedding_,
-            dense_learning_rate=self._dense_learning_rate(), dense_batch_size=self.dense_batch_size, **common)
+            t_start=self.t_, n_threads=n_threads, user_table=self.user_embedding_, item_table=self.item_embedding_,
+            dense_learning_rate=self._dense_learning_rate(), dense_batch_size=self.dense_batch_size)
         self._collapse()
         return sse
 

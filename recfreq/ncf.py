@@ -724,6 +724,10 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
                 np.concatenate([labels, np.zeros(neg_users.shape[0], dtype=labels.dtype)]))
 
     # ------------------------------------------------------------ training
+    def _n_epoch_samples(self, data):
+        # each positive row emits itself and n_negatives sampled negatives
+        return int(np.where(data.ratings > 0.5, 1 + self.n_negatives, 1).sum())
+
     def _epoch_batches(self, data, shuffler):
         """Shuffled rows plus what the kernel needs to emit and sample for them.
 

@@ -79,7 +79,8 @@ def row_numbering(batches):
 
 
 def epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
-    """The sample orders BaseRecommender uses: one shuffler per fit/partial_fit call.
+    """The sample orders of the models not yet on the device seam: one shuffler per
+    fit/partial_fit call (see :func:`device_epoch_orders` for the others).
 
     Yields one list of orders per call, mirroring ``BaseRecommender._train``.
     """
@@ -88,6 +89,54 @@ def epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
         shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
         yield [shuffler.permutation(n_samples) for _ in range(n_epochs)]
 
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z):
+    """SplitMix64's finalizer, on Python integers modulo 2**64."""
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def keyed_order(n, seed, epoch):
+    """The samples positions 0..n-1 of an epoch visit: a four-round Feistel bijection of
+    [0, 2**(2h)) keyed on (seed, epoch), cycle-walked into [0, n) (written from the
+    description in the engine, independently of its code)."""
+    bits = 0
+    while bits < 62 and (1 << bits) < n:
+        bits += 1
+    half = (bits + 1) // 2
+    mask = (1 << half) - 1
+    key = _mix64(seed ^ _mix64(epoch))
+    keys = [_mix64((key + r + 1) & _MASK64) for r in range(4)]
+
+    def permute(x):
+        left, right = x >> half, x & mask
+        for k in keys:
+            left, right = right, left ^ (_mix64(right ^ k) & mask)
+        return (left << half) | right
+
+    order = []
+    for p in range(n):
+        x = permute(p)
+        while x >= n:
+            x = permute(x)
+        order.append(x)
+    return np.array(order, dtype=np.int64)
+
+
+def device_epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
+    """The sample orders of the models on the device seam (BaselinePredictor, uniform MF):
+    one order key per fit/partial_fit call, drawn from the model's RandomState, and
+    epoch e of the call visits keyed_order(n, key, e), on every device."""
+    rng = check_random_state(random_state)
+    for n_samples, n_epochs in zip(n_samples_per_call, n_epochs_per_call):
+        seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        yield [keyed_order(n_samples, seed, e) for e in range(n_epochs)]
 
 
 def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, alpha, alpha_bias,
@@ -321,7 +370,7 @@ def _rotl(x, k):
 
 
 class Xoshiro256:
-    """The kernels' per-thread generator (recfreq/_ext/_rng.pxd) in Python integers.
+    """The kernels' per-thread generator (recfreq/_kernels/cpu/rng.pxd) in Python integers.
 
     ``stream`` as in ``rng_seed_stream``: 0 is the negative sampler's generator,
     1 the dropout masks' one, for the same host seed.

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import recfreq
-from recfreq._ext import _openmp_helpers
+from recfreq._kernels.cpu import openmp_helpers as _openmp_helpers
 from recfreq._solvers import SOLVER_NAMES, Solver
 from recfreq.base import effective_n_threads
 

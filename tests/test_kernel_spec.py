@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from recfreq import _kernel_spec
-from recfreq._ext import _baseline, _mf
+from recfreq._engine import specs as _kernel_spec
+from recfreq._kernels.cpu import baseline as _baseline, mf as _mf
 
-CUDA = Path(_kernel_spec.__file__).parent / "_kernels" / "cuda"
+CUDA = Path(_kernel_spec.__file__).parents[1] / "_kernels" / "cuda"
 SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "mf.cu"}
 CYTHON = {"baseline_epoch": _baseline.baseline_epoch, "mf_epoch": _mf.mf_epoch, "mf_predict": _mf.mf_predict}
 CPU_ONLY = {"n_threads", "thread_work"}

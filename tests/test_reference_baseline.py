@@ -80,8 +80,8 @@ def test_estimator_fit_then_partial_fit_matches_reference(solver):
     ist = ref.new_state(ni, {"bias": ()}, code, counts=np.bincount(i1, minlength=ni), n_samples=len(y))
     ub, ib = np.zeros(nu), np.zeros(ni)
     mu = y.mean()
-    # one shuffler per call: fit draws 3 orders over len(y), partial_fit 1 over len(y2)
-    calls = ref.epoch_orders(7, [len(y), len(y2)], [3, 1])
+    # one order key per call: fit visits 3 epochs over len(y), partial_fit 1 over len(y2)
+    calls = ref.device_epoch_orders(7, [len(y), len(y2)], [3, 1])
     t = 0
     losses = []
     for order in next(calls):

@@ -56,9 +56,10 @@ def _replay(model_params, batches):
         ust["n_samples"] += len(y)
         ist["n_samples"] += len(y)
         n_epochs = model_params["max_iter"] if call == 0 else 1
-        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        for _ in range(n_epochs):
-            order = shuffler.permutation(len(y))
+        # the order key of this call, drawn from the model's RandomState (see ref.device_epoch_orders)
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(n_epochs):
+            order = ref.keyed_order(len(y), order_seed, epoch)
             sse = ref.mf_epoch(uu, ii, y, order, mu, P, Q, bu, bi, cfg, alpha, alpha_bias, t, ust, ist)
             losses.append(sse / len(y))
             t += len(y)

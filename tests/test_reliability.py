@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from recfreq import (BaselinePredictor, FactorizationMachine, FactorizationMachineClassifier,
                      MatrixFactorization, NeuralCF, OverparamMF)
 from recfreq import _engine
-from recfreq._ext import _openmp_helpers
+from recfreq._kernels.cpu import openmp_helpers as _openmp_helpers
 from recfreq._solvers import SOLVER_NAMES, Solver, TableState
 from recfreq.base import effective_n_threads, usable_cpus
 from recfreq.datasets import make_synthetic_ratings

@@ -88,10 +88,24 @@ def test_n_jobs_zero_is_rejected():
         BaselinePredictor(n_jobs=0).fit(X, y)
 
 
-def test_cuda_is_a_clear_error_until_implemented():
+def test_cuda_without_cupy_or_a_device_is_a_clear_error_before_anything_is_allocated():
     X, y = tiny_ratings()
-    with pytest.raises((ImportError, NotImplementedError), match="recfreq\\[gpu\\]|not implemented"):
-        BaselinePredictor(device="cuda").fit(X, y)
+    est = BaselinePredictor(device="cuda")
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="gpu-cuda12.*gpu-cuda13.*cupy-cuda12x"):
+            est.fit(X, y)
+        assert not hasattr(est, "t_")
+        return
+    from recfreq._engine.cuda import require_device
+    try:
+        require_device()
+    except RuntimeError as exc:
+        assert "device" in str(exc)
+        with pytest.raises(RuntimeError, match="device"):
+            est.fit(X, y)
+        assert not hasattr(est, "t_")
 
 
 def test_predict_before_fit():

@@ -3,15 +3,15 @@
 The loop is the simplest instance of the house pattern: Python shuffles (by
 gathering the samples into epoch order) and validates, this kernel runs one
 epoch without the GIL reading them sequentially, and every parameter row is updated through the shared per-row step of
-``_solvers.pxd``. Rows are updated lock-free across threads (Hogwild).
+``solvers.pxd``. Rows are updated lock-free across threads (Hogwild).
 """
 
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
-from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
+from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
 
-from recfreq._ext._solvers cimport (
+from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step)
 
 

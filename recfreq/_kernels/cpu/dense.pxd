@@ -4,7 +4,7 @@
 
 from cython cimport floating
 
-from recfreq._ext._solvers cimport SolverConfig, row_step
+from recfreq._kernels.cpu.solvers cimport SolverConfig, row_step
 
 
 cdef inline void flush_dense(const SolverConfig* cfg, floating* dense, floating* grad_sum,

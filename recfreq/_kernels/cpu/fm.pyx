@@ -11,7 +11,7 @@ epoch's permutation as ``order``: the i-th sample of the epoch is CSR row
 permutation costs one jump per sample, not one per entry). Threads split the
 epoch into static chunks and update rows lock-free (Hogwild). Every feature
 row (its factors v_j and its linear weight w_j) goes through the shared
-per-row step of ``_solvers.pxd``; the global bias w0 is a dense parameter and
+per-row step of ``solvers.pxd``; the global bias w0 is a dense parameter and
 takes plain SGD (or Adagrad) steps with its own learning rate through the same
 ``row_step``. With several threads, each thread steps a private copy of w0
 and adds its change to the shared value every DENSE_SYNC samples (DESIGN
@@ -49,12 +49,12 @@ from libc.math cimport exp, exp2, log1p
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
-from recfreq._ext._solvers cimport (
+from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_SGD, SOLVER_CF_SGD, SOLVER_ADAGRAD)
-from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._ext._vector cimport prefetch_row
-from recfreq._ext._projection cimport (
+from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
+from recfreq._kernels.cpu.vector cimport prefetch_row
+from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 
 

@@ -14,7 +14,10 @@ last-seen arrays) is written once here and shared by every kernel.
 
 import numpy as np
 
-__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "C_SCALARS", "arguments"]
+from .._solvers import ADAGRAD_EPSILON
+
+__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "C_SCALARS", "arguments", "solver_config",
+           "solver_arrays"]
 
 #: The solver's scalar settings (what ``_engine.solver_config`` returns).
 SOLVER_CONFIG = (("solver", "int"), ("learning_rate", "double"), ("frequency_exponent", "double"),
@@ -84,3 +87,30 @@ def arguments(kernel, values, dtype):
         else:
             args.append(C_SCALARS[c_type](value))
     return tuple(args)
+
+
+def solver_config(solver, learning_rate, frequency_exponent, counter_halflife):
+    """The solver's scalar settings, named as every kernel takes them (:data:`SOLVER_CONFIG`)."""
+    return dict(
+        solver=int(solver),
+        learning_rate=float(learning_rate),
+        frequency_exponent=float(frequency_exponent),
+        counter_halflife=0.0 if counter_halflife is None else float(counter_halflife),
+        epsilon=ADAGRAD_EPSILON,
+    )
+
+
+def solver_arrays(prefix, state, accumulators, dtype):
+    """One table's solver state named as the kernels take it (:func:`table_state`).
+
+    ``accumulators`` maps a block of :class:`~recfreq._solvers.TableState`
+    (``"factors"``, ``"bias"``) to the kernel's name for its Adagrad
+    accumulator and the block's width per row (``None`` for one number);
+    blocks the solver does not keep are empty arrays.
+    """
+    arrays = {f"{prefix}_frequency": state.frequency(), f"{prefix}_counter": state.counter,
+              f"{prefix}_last_seen": state.last_seen}
+    for block, (name, width) in accumulators.items():
+        accum = state.accumulator(block, dtype)
+        arrays[name] = accum.reshape(-1, width) if width is not None else accum
+    return arrays

@@ -1,8 +1,8 @@
 """Report how the extensions were built and resolve ``n_jobs`` to a thread count."""
 
-from recfreq._ext._openmp cimport (
+from recfreq._kernels.cpu.openmp cimport (
     RECFREQ_HAVE_OPENMP, omp_get_max_threads, omp_get_num_procs)
-from recfreq._ext._solvers cimport (
+from recfreq._kernels.cpu.solvers cimport (
     SOLVER_SGD, SOLVER_FA_SGD, SOLVER_CF_SGD, SOLVER_ADAGRAD)
 
 
@@ -25,7 +25,7 @@ def openmp_num_procs():
 
 
 def solver_codes():
-    """The integer code of each solver in ``_solvers.pxd``.
+    """The integer code of each solver in ``solvers.pxd``.
 
     The Python enum :class:`recfreq._solvers.Solver` is tested against this, so
     the Python side and the compiled side cannot drift apart.

@@ -19,9 +19,9 @@
 
 from cython cimport floating
 
-from recfreq._ext._dense cimport flush_dense
-from recfreq._ext._solvers cimport SolverConfig
-from recfreq._ext._vector cimport dot
+from recfreq._kernels.cpu.dense cimport flush_dense
+from recfreq._kernels.cpu.solvers cimport SolverConfig
+from recfreq._kernels.cpu.vector cimport dot
 
 
 cdef struct ProjectionLayout:
@@ -138,7 +138,7 @@ cdef inline floating* project_backward(const ProjectionLayout* lay, floating* ro
 cdef inline void flush_projections(const SolverConfig* cfg, const ProjectionLayout* lay, int n_groups,
                                    floating* dense, floating* grad_sum, floating* accum, int* touched,
                                    double rate) noexcept nogil:
-    """Step the layers of the chains touched since the last flush (see _dense.pxd).
+    """Step the layers of the chains touched since the last flush (see dense.pxd).
 
     Skipping an untouched layer is exact (its summed gradient is zero, so its
     SGD or Adagrad step is zero) and saves stepping every projection of a mixed

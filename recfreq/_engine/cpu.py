@@ -1,29 +1,89 @@
-"""The only module that calls compiled code.
+"""The CPU side of the engine: the Cython kernels, called with keyword arguments.
 
-Estimators describe one epoch as arrays and scalars; this module checks the
-few invariants a nogil kernel relies on (dtypes, contiguity, index ranges),
-chooses the CPU or CUDA implementation and calls it with keyword arguments.
-Keeping every call site here means a kernel's signature changes in one place.
+Besides the calls, what only the CPU needs lives here: the thread count
+(``n_jobs`` resolved against OpenMP and the CPU affinity), the per-thread work
+counters, the host-side gathering of an epoch's samples into epoch order (so the
+kernels read them sequentially), and the factorization machine's hot rows.
+Binding is zero-copy: the kernels update the estimators' NumPy arrays in place.
 """
+
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ._backend import import_cupy
-from ._solvers import ADAGRAD_EPSILON, MAX_HOT_ROWS, Solver
+from .._solvers import Solver
+from ._checks import (CHECKS, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
+                      _check_seeds, _check_solver_state, _check_state_rows, _hot_slot, check_index)
+from .specs import DEVICE_ONLY, solver_arrays, solver_config
 
-__all__ = ["check_device", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict",
-           "ncf_epoch", "ncf_sample_negatives"]
+__all__ = ["CpuBinding", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
+           "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch", "mf_predict",
+           "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives"]
 
 
-def solver_config(solver, learning_rate, frequency_exponent, counter_halflife):
-    """Scalar solver settings as the kernels take them."""
-    return dict(
-        solver=int(solver),
-        learning_rate=float(learning_rate),
-        frequency_exponent=float(frequency_exponent),
-        counter_halflife=0.0 if counter_halflife is None else float(counter_halflife),
-        epsilon=ADAGRAD_EPSILON,
-    )
+def _openmp():
+    from .._kernels.cpu import openmp_helpers
+
+    return openmp_helpers
+
+
+def build_info():
+    """OpenMP state of this build: enabled, threads OpenMP would use, processors."""
+    omp = _openmp()
+    return {"openmp": omp.openmp_enabled(), "openmp threads": omp.openmp_max_threads(),
+            "processors": omp.openmp_num_procs()}
+
+
+def usable_cpus():
+    """Processors this process may run on (its CPU affinity), as OpenMP counts them."""
+    return max(1, int(_openmp().openmp_num_procs()))
+
+
+def effective_n_threads(n_jobs, warn=False):
+    """Resolve ``n_jobs`` like scikit-learn, capped at the usable processors.
+
+    None -> 1; -1 -> every thread OpenMP would use (``OMP_NUM_THREADS``, at
+    most the usable processors); -2 -> all but one; a positive value is used
+    as given up to the number of processors this process may run on
+    (``os.sched_getaffinity``), and capped there: more OpenMP threads than
+    processors only time-share the cores (and each thread allocates its
+    buffers), so they cannot train faster, and absurd values (10**6) would
+    exhaust memory inside the OpenMP runtime. With ``warn=True`` a capped
+    request warns (fit does; predict caps silently).
+    """
+    import numbers
+
+    if isinstance(n_jobs, (bool, np.bool_)) or not (n_jobs is None or isinstance(n_jobs, numbers.Integral)):
+        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}.")
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all.")
+    if n_jobs is None:
+        return 1
+    omp = _openmp()
+    usable = usable_cpus()
+    if n_jobs < 0:
+        # -1 is "all": every thread OpenMP would use (OMP_NUM_THREADS is honoured)
+        available = max(1, min(usable, int(omp.openmp_max_threads())))
+        return max(1, available + 1 + int(max(n_jobs, -available)))
+    if not omp.openmp_enabled() and n_jobs > 1:
+        warnings.warn(
+            "recfreq was built without OpenMP: n_jobs > 1 runs on one thread. "
+            "Rebuild with an OpenMP-capable compiler to train in parallel.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return 1
+    if n_jobs > usable:
+        if warn:
+            warnings.warn(
+                f"n_jobs={n_jobs} exceeds the {usable} processor(s) this process may use; "
+                f"training with {usable} thread(s).",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return usable
+    return int(n_jobs)
 
 
 def table_kwargs(prefix, state):
@@ -36,7 +96,7 @@ def table_kwargs(prefix, state):
 
 
 #: Each thread counts its samples in thread_work[thread * WORK_STRIDE] (one
-#: cache line per thread; the same constant as in ``_ext/_openmp.pxd``).
+#: cache line per thread; the same constant as in ``_kernels/cpu/openmp.pxd``).
 WORK_STRIDE = 8
 
 
@@ -59,140 +119,130 @@ def _run_epoch_kernel(kernel, n_threads, **kwargs):
     return loss
 
 
-def _check_index(index, n_rows, name):
-    if index.dtype != np.int32 or not index.flags.c_contiguous:
-        raise TypeError(f"internal error: {name} must be C-contiguous int32, got {index.dtype}")
-    if index.shape[0] and (index.min() < 0 or index.max() >= n_rows):
-        raise ValueError(f"internal error: {name} holds a row outside [0, {n_rows}); refusing to run the kernel")
-
-
-def _check_same_length(**arrays):
-    lengths = {name: a.shape[0] for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"internal error: per-sample arrays differ in length: {lengths}")
-
-
-def _check_same_dtype(dtype, **arrays):
-    for name, array in arrays.items():
-        if array.dtype != dtype or not array.flags.c_contiguous:
-            raise TypeError(f"internal error: {name} must be C-contiguous {dtype}, got {array.dtype}")
-
-
-def _check_state_rows(n_rows, **arrays):
-    for name, array in arrays.items():
-        if array.shape[0] not in (0, n_rows):
-            raise ValueError(f"internal error: {name} has {array.shape[0]} rows, expected {n_rows}")
-
-
-def _check_solver_state(config, n_rows, tables, accumulators=None):
-    """Every array the configured solver reads must be there, at its full size.
-
-    The kernels branch on the solver code alone and index these arrays
-    without checks: state allocated for another solver (a ``set_params``
-    between calls) would be read through an empty array. ``tables`` are one
-    table's frequency / counter / last-seen arrays (as :func:`table_kwargs`
-    names them); ``accumulators`` maps each Adagrad accumulator's name to
-    (array, expected length).
-    """
-    kind = config["solver"]
-    needed = []
-    for name, array in tables.items():
-        if name.endswith("_frequency") and kind == Solver.FA_SGD:
-            needed.append((name, array, n_rows))
-        elif name.endswith("_counter") and kind == Solver.CF_SGD:
-            needed.append((name, array, n_rows))
-        elif name.endswith("_last_seen") and kind == Solver.CF_SGD and config["counter_halflife"] > 0:
-            needed.append((name, array, n_rows))
-    if kind == Solver.ADAGRAD:
-        needed += [(name, array, size) for name, (array, size) in (accumulators or {}).items()]
-    for name, array, size in needed:
-        if array.shape[0] != size:
-            raise ValueError(f"internal error: solver {Solver(kind).public_name!r} needs {name} with {size} "
-                             f"entries, got {array.shape[0]}; refusing to run the kernel")
-
-
-def check_device(device, model):
-    """Raise now, before any allocation, if ``device`` cannot run ``model``."""
-    _require_cpu(device, model)
-
-
 def _require_cpu(device, model):
-    if device == "cuda":
-        import_cupy()  # a clear ImportError first if CuPy or the GPU is missing
-        raise NotImplementedError(
-            f"device='cuda' is not implemented for {model} yet; use device='cpu'."
-        )
+    # the estimators check the device before anything is allocated
+    # (recfreq._engine.check_device); this only guards the one-shot CPU calls
+    if device != "cpu":
+        raise NotImplementedError(f"internal error: {model}'s CPU kernel was asked to run on device={device!r}")
+
+
+_KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf"}
+
+
+def _kernel(name):
+    """The Cython entry point of a bound kernel."""
+    import importlib
+
+    return getattr(importlib.import_module(f"recfreq._kernels.cpu.{_KERNELS[name]}"), name)
+
+
+def _cpu_scalars(kernel, scalars):
+    return {name: value for name, value in scalars.items() if name not in DEVICE_ONLY[kernel]}
+
+
+def _run_checked(kernel, samples, arrays, scalars, n_threads):
+    """Check, then run one epoch of a spec'd kernel over samples already in epoch order."""
+    CHECKS[kernel]({**samples, **arrays}, scalars)
+    return _run_epoch_kernel(_kernel(kernel), n_threads, **samples, **arrays, **_cpu_scalars(kernel, scalars))
 
 
 def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_bias,
                    user_state, item_state, config, global_mean, alpha, t_start, n_threads):
-    """One epoch of the biases-only model; returns the sum of squared errors."""
+    """One epoch of the biases-only model over samples in the order given; returns the SSE."""
     _require_cpu(device, "BaselinePredictor")
-    n_users, n_items = user_bias.shape[0], item_bias.shape[0]
-    _check_index(user_index, n_users, "user_index")
-    _check_index(item_index, n_items, "item_index")
-    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
-    user_accum = user_state.accumulator("bias", ratings.dtype)
-    item_accum = item_state.accumulator("bias", ratings.dtype)
-    _check_same_dtype(ratings.dtype, user_bias=user_bias, item_bias=item_bias,
-                      user_accum=user_accum, item_accum=item_accum)
-    user_tables = table_kwargs("user", user_state)
-    item_tables = table_kwargs("item", item_state)
-    _check_state_rows(n_users, user_accum=user_accum, **user_tables)
-    _check_state_rows(n_items, item_accum=item_accum, **item_tables)
-    _check_solver_state(config, n_users, user_tables, {"user_bias_accum": (user_accum, n_users)})
-    _check_solver_state(config, n_items, item_tables, {"item_bias_accum": (item_accum, n_items)})
-
-    from ._ext._baseline import baseline_epoch as kernel
-
-    return _run_epoch_kernel(kernel, n_threads,
-        user_index=user_index, item_index=item_index, ratings=ratings,
-        global_mean=float(global_mean), user_bias=user_bias, item_bias=item_bias,
-        alpha=float(alpha), t_start=int(t_start),
-        user_bias_accum=user_accum, item_bias_accum=item_accum,
-        **config, **user_tables, **item_tables,
-    )
+    dtype = ratings.dtype
+    arrays = {"user_bias": user_bias, "item_bias": item_bias,
+              **solver_arrays("user", user_state, {"bias": ("user_bias_accum", None)}, dtype),
+              **solver_arrays("item", item_state, {"bias": ("item_bias_accum", None)}, dtype)}
+    scalars = {**config, "global_mean": float(global_mean), "alpha": float(alpha), "t_start": int(t_start)}
+    samples = {"user_index": user_index, "item_index": item_index, "ratings": ratings}
+    return _run_checked("baseline_epoch", samples, arrays, scalars, n_threads)
 
 
 def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_factors,
              user_bias, item_bias, user_state, item_state, config, global_mean, alpha, alpha_bias,
              t_start, n_threads):
-    """One epoch of biased matrix factorization; returns the sum of squared errors."""
+    """One epoch of biased matrix factorization over samples in the order given; returns the SSE."""
     _require_cpu(device, "MatrixFactorization")
-    n_users, n_items = user_bias.shape[0], item_bias.shape[0]
-    _check_index(user_index, n_users, "user_index")
-    _check_index(item_index, n_items, "item_index")
-    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
-    if user_factors.shape[0] != n_users or item_factors.shape[0] != n_items \
-            or user_factors.shape[1] != item_factors.shape[1]:
-        raise ValueError("internal error: factor tables do not match the bias tables")
-    dtype = ratings.dtype
-    accum = {
-        "user_factors_accum": user_state.accumulator("factors", dtype).reshape(-1, user_factors.shape[1]),
-        "item_factors_accum": item_state.accumulator("factors", dtype).reshape(-1, item_factors.shape[1]),
-        "user_bias_accum": user_state.accumulator("bias", dtype),
-        "item_bias_accum": item_state.accumulator("bias", dtype),
-    }
-    _check_same_dtype(dtype, user_factors=user_factors, item_factors=item_factors,
-                      user_bias=user_bias, item_bias=item_bias, **accum)
-    user_tables, item_tables = table_kwargs("user", user_state), table_kwargs("item", item_state)
-    _check_state_rows(n_users, user_factors_accum=accum["user_factors_accum"],
-                      user_bias_accum=accum["user_bias_accum"], **user_tables)
-    _check_state_rows(n_items, item_factors_accum=accum["item_factors_accum"],
-                      item_bias_accum=accum["item_bias_accum"], **item_tables)
-    _check_solver_state(config, n_users, user_tables, {"user_factors_accum": (accum["user_factors_accum"], n_users),
-                                                       "user_bias_accum": (accum["user_bias_accum"], n_users)})
-    _check_solver_state(config, n_items, item_tables, {"item_factors_accum": (accum["item_factors_accum"], n_items),
-                                                       "item_bias_accum": (accum["item_bias_accum"], n_items)})
+    dtype, k = ratings.dtype, user_factors.shape[1]
+    arrays = {"user_factors": user_factors, "item_factors": item_factors, "user_bias": user_bias,
+              "item_bias": item_bias}
+    for prefix in ("user", "item"):
+        arrays.update(solver_arrays(prefix, user_state if prefix == "user" else item_state,
+                                    {"factors": (f"{prefix}_factors_accum", k), "bias": (f"{prefix}_bias_accum", None)},
+                                    dtype))
+    scalars = {**config, "global_mean": float(global_mean), "alpha": float(alpha), "alpha_bias": float(alpha_bias),
+               "t_start": int(t_start)}
+    samples = {"user_index": user_index, "item_index": item_index, "ratings": ratings}
+    return _run_checked("mf_epoch", samples, arrays, scalars, n_threads)
 
-    from ._ext._mf import mf_epoch as kernel
 
-    return _run_epoch_kernel(kernel, n_threads,
-        user_index=user_index, item_index=item_index, ratings=ratings,
-        global_mean=float(global_mean), user_factors=user_factors, item_factors=item_factors,
-        user_bias=user_bias, item_bias=item_bias, alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), **config, **accum, **user_tables, **item_tables,
-    )
+def _completed(fn, *args):
+    """Run ``fn`` now and return its outcome as a finished Future."""
+    future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by future.result(), as from a pool
+        future.set_exception(exc)
+    return future
+
+
+class CpuBinding:
+    """A training call bound to the CPU: the estimator's own arrays, zero-copy.
+
+    The inputs are checked once, here. Each epoch the samples are gathered into
+    the epoch's order (the same keyed order a GPU computes in its kernel, see
+    ``_kernels/cpu/order.pxd``) into one of two buffers, so the kernel reads them
+    sequentially; when a core is left idle by the kernel's threads, the next
+    epoch is gathered on a helper thread while the kernel (which releases the
+    GIL) runs. When every core runs the kernel the gather runs inline: a helper
+    thread would only slow one of the kernel's static chunks (measured: n_jobs=2
+    on 2 cores lost a third).
+    """
+
+    def __init__(self, training, n_threads):
+        CHECKS[training.kernel]({**training.samples, **training.arrays}, training.scalars)
+        self.training = training
+        self.n_threads = int(n_threads)
+        self._kernel = _kernel(training.kernel)
+        self._scalars = _cpu_scalars(training.kernel, training.scalars)
+        self._n = next(iter(training.samples.values())).shape[0]
+        self._buffers = [{name: np.empty_like(a) for name, a in training.samples.items()} for _ in range(2)]
+        self._orders = [np.empty(self._n, dtype=np.int64) for _ in range(2)]
+        self._pool = ThreadPoolExecutor(max_workers=1) if self.n_threads < usable_cpus() else None
+        self._pending = {}
+
+    def _gather(self, order_seed, epoch):
+        from .._kernels.cpu.epoch_order import epoch_permutation
+
+        slot = epoch % 2
+        order, buffers = self._orders[slot], self._buffers[slot]
+        epoch_permutation(self._n, order_seed, epoch, order)
+        for name, source in self.training.samples.items():
+            np.take(source, order, out=buffers[name])
+        return buffers
+
+    def _prepare(self, order_seed, epoch):
+        submit = self._pool.submit if self._pool is not None else _completed
+        self._pending[epoch] = submit(self._gather, order_seed, epoch)
+
+    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
+        """Train epoch ``epoch`` (gathering ``next_epoch`` meanwhile); return its :class:`EpochLoss`."""
+        if epoch not in self._pending:
+            self._prepare(order_seed, epoch)
+        samples = self._pending.pop(epoch).result()
+        if next_epoch is not None and self._pool is not None:
+            self._prepare(order_seed, next_epoch)
+        return _run_epoch_kernel(self._kernel, self.n_threads, **samples, **self.training.arrays,
+                                 **self._scalars, t_start=int(t_start))
+
+    def write_back(self):
+        """Nothing to copy: the kernels trained the estimator's arrays in place."""
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
 
 
 def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, item_table,
@@ -201,8 +251,8 @@ def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, i
     """One epoch of MF with projected rows (factored or mixed tables); returns the SSE."""
     _require_cpu(device, "projected-row matrix factorization")
     n_users, n_items = user_bias.shape[0], item_bias.shape[0]
-    _check_index(user_index, n_users, "user_index")
-    _check_index(item_index, n_items, "item_index")
+    check_index(user_index, n_users, "user_index")
+    check_index(item_index, n_items, "item_index")
     _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
     if user_table.n_rows != n_users or item_table.n_rows != n_items:
         raise ValueError("internal error: projected tables do not match the bias tables")
@@ -228,7 +278,7 @@ def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, i
             f"{prefix}_rows_accum": (table.rows_accum, table.rows.shape[0]),
             f"{prefix}_dense_accum": (table.dense_accum, table.dense.shape[0])})
 
-    from ._ext._mf import mf_projected_epoch as kernel
+    from .._kernels.cpu.mf import mf_projected_epoch as kernel
 
     return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, ratings=ratings, global_mean=float(global_mean),
@@ -255,50 +305,12 @@ def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factor
     _check_same_dtype(dtype, item_factors=item_factors, user_bias=user_bias, item_bias=item_bias)
     out = np.empty(user_index.shape[0], dtype=dtype)
 
-    from ._ext._mf import mf_predict as kernel
+    from .._kernels.cpu.mf import mf_predict as kernel
 
     kernel(user_index=user_index, item_index=item_index, global_mean=float(global_mean),
            user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
            item_bias=item_bias, out=out, n_threads=int(n_threads))
     return out
-
-
-def _check_csr(indptr, indices, data, n_rows, n_features, dtype):
-    """The CSR invariants the FM kernels read without bounds checks."""
-    if indptr.dtype != np.int64 or not indptr.flags.c_contiguous:
-        raise TypeError(f"internal error: indptr must be C-contiguous int64, got {indptr.dtype}")
-    _check_same_dtype(np.dtype(np.int32), indices=indices)
-    _check_same_dtype(dtype, data=data)
-    if indptr.shape[0] != n_rows + 1 or indptr[0] != 0:
-        raise ValueError(f"internal error: indptr must have {n_rows + 1} entries starting at 0")
-    if (np.diff(indptr) < 0).any() or indptr[-1] != indices.shape[0] or indices.shape[0] != data.shape[0]:
-        raise ValueError("internal error: indptr is not a valid CSR pointer array for indices/data")
-    if indices.shape[0] and (indices.min() < 0 or indices.max() >= n_features):
-        raise ValueError(f"internal error: a feature index lies outside [0, {n_features}); refusing to run the kernel")
-
-
-def _hot_slot(hot_rows, n_features):
-    """Check the hot-row set the FM kernel indexes unchecked; return its row -> slot map.
-
-    ``hot_rows`` must be a 1-D C-contiguous int32 array of strictly increasing
-    feature rows (so no row has two slots), at most ``MAX_HOT_ROWS`` of them
-    (each thread copies them all). The map holds each row's index in
-    ``hot_rows`` or -1; it is empty when ``hot_rows`` is.
-    """
-    if not isinstance(hot_rows, np.ndarray) or hot_rows.dtype != np.int32 or hot_rows.ndim != 1 \
-            or not hot_rows.flags.c_contiguous:
-        raise TypeError("internal error: hot_rows must be a 1-D C-contiguous int32 array")
-    n_hot = hot_rows.shape[0]
-    if n_hot > MAX_HOT_ROWS:
-        raise ValueError(f"internal error: {n_hot} hot rows, at most {MAX_HOT_ROWS} allowed")
-    if n_hot == 0:
-        return np.empty(0, dtype=np.int32)
-    if hot_rows[0] < 0 or hot_rows[-1] >= n_features or (np.diff(hot_rows) <= 0).any():
-        raise ValueError(f"internal error: hot_rows must be strictly increasing rows in [0, {n_features}); "
-                         "refusing to run the kernel")
-    slot = np.full(n_features, -1, dtype=np.int32)
-    slot[hot_rows] = np.arange(n_hot, dtype=np.int32)
-    return slot
 
 
 def _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task, intercept, feature_bias):
@@ -353,7 +365,7 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
     # the hot path keeps per-thread pointers to every non-zero's rows of a sample
     max_nnz = int(np.diff(indptr).max()) if n_rows and hot_rows.shape[0] else 0
 
-    from ._ext._fm import fm_epoch as kernel
+    from .._kernels.cpu.fm import fm_epoch as kernel
 
     return _run_epoch_kernel(kernel, n_threads,
         indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
@@ -394,7 +406,7 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
     # per-thread buffers hold the activations of every non-zero of a sample
     max_nnz = int(np.diff(indptr).max()) if n_rows else 0
 
-    from ._ext._fm import fm_projected_epoch as kernel
+    from .._kernels.cpu.fm import fm_projected_epoch as kernel
 
     return _run_epoch_kernel(kernel, n_threads,
         indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
@@ -415,39 +427,11 @@ def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factor
         raise ValueError("internal error: feature_factors does not match feature_bias")
     out = np.empty(n_rows, dtype=dtype)
 
-    from ._ext._fm import fm_predict as kernel
+    from .._kernels.cpu.fm import fm_predict as kernel
 
     kernel(indptr=indptr, indices=indices, data=data, intercept=float(intercept), feature_bias=feature_bias,
            feature_factors=feature_factors, out=out, n_threads=int(n_threads))
     return out
-
-
-def _check_positive_csr(indptr, indices, n_users, n_items):
-    """The CSR of training positives the negative sampler binary-searches without bounds checks."""
-    if indptr.dtype != np.int64 or not indptr.flags.c_contiguous:
-        raise TypeError(f"internal error: positive_indptr must be C-contiguous int64, got {indptr.dtype}")
-    _check_same_dtype(np.dtype(np.int32), positive_indices=indices)
-    if indptr.shape[0] != n_users + 1 or indptr[0] != 0 or indptr[-1] != indices.shape[0]:
-        raise ValueError(f"internal error: positive_indptr must have {n_users + 1} entries from 0 to nnz")
-    if (np.diff(indptr) < 0).any():
-        raise ValueError("internal error: positive_indptr is not non-decreasing")
-    if indices.shape[0]:
-        if indices.min() < 0 or indices.max() >= n_items:
-            raise ValueError(f"internal error: a positive item lies outside [0, {n_items})")
-        # strictly increasing within each row (binary search and the exact fallback rely on it)
-        steps = np.diff(indices.astype(np.int64))
-        row_starts = indptr[1:-1]
-        inner = np.ones(steps.shape[0], dtype=bool)
-        inner[row_starts[(row_starts > 0) & (row_starts < indices.shape[0])] - 1] = False
-        if (steps[inner] <= 0).any():
-            raise ValueError("internal error: positive items must be sorted and unique within each user")
-
-
-def _check_seeds(seeds, n_threads):
-    if seeds.dtype != np.uint64 or not seeds.flags.c_contiguous or seeds.ndim != 1:
-        raise TypeError("internal error: seeds must be a C-contiguous 1-D uint64 array")
-    if seeds.shape[0] < max(1, int(n_threads)):
-        raise ValueError(f"internal error: {seeds.shape[0]} seeds for {n_threads} threads")
 
 
 def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors, mlp_dim, layer_sizes,
@@ -468,8 +452,8 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
     dtype = labels.dtype
     n_users, n_items = user_state.n_rows, item_state.n_rows
     n_rows = labels.shape[0]
-    _check_index(user_index, n_users, "user_index")
-    _check_index(item_index, n_items, "item_index")
+    check_index(user_index, n_users, "user_index")
+    check_index(item_index, n_items, "item_index")
     _check_same_length(user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start)
     if sample_start.dtype != np.int64 or not sample_start.flags.c_contiguous:
         raise TypeError("internal error: sample_start must be C-contiguous int64")
@@ -538,7 +522,7 @@ def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors
     _check_solver_state(config, n_users, user_tables)
     _check_solver_state(config, n_items, item_tables)
 
-    from ._ext._ncf import ncf_epoch as kernel
+    from .._kernels.cpu.ncf import ncf_epoch as kernel
 
     return _run_epoch_kernel(kernel, n_threads,
         user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start,
@@ -555,14 +539,14 @@ def ncf_sample_negatives(*, user_index, positive_indptr, positive_indices, n_ite
                          n_threads):
     """The NeuralCF epoch's negative sampler alone: (len(user_index), n_negatives) int32 items."""
     n_users = positive_indptr.shape[0] - 1
-    _check_index(user_index, n_users, "user_index")
+    check_index(user_index, n_users, "user_index")
     _check_positive_csr(positive_indptr, positive_indices, n_users, int(n_items))
     _check_seeds(seeds, n_threads)
     if int(n_items) < 1 or int(n_negatives) < 0:
         raise ValueError("internal error: need n_items >= 1 and n_negatives >= 0")
     out = np.empty((user_index.shape[0], int(n_negatives)), dtype=np.int32)
 
-    from ._ext._ncf import ncf_sample_negatives as kernel
+    from .._kernels.cpu.ncf import ncf_sample_negatives as kernel
 
     kernel(user_index=user_index, positive_indptr=positive_indptr, positive_indices=positive_indices,
            n_items=int(n_items), n_negatives=int(n_negatives), seeds=seeds, out=out, n_threads=int(n_threads))

@@ -5,9 +5,9 @@ shuffled. Each positive row emits its own sample and then `n_negatives`
 sampled negatives of the same user (items drawn uniformly, rejected while the
 user has them as a positive); an explicit negative row emits only itself.
 Every emitted sample takes a forward and backward pass through the network and
-its embedding rows take the shared per-row step of ``_solvers.pxd`` at once;
+its embedding rows take the shared per-row step of ``solvers.pxd`` at once;
 the dense parameters (tower, output layer) sum their gradients per thread and
-step every `dense_batch_size` samples of that thread (``_dense.pxd``).
+step every `dense_batch_size` samples of that thread (``dense.pxd``).
 
 Network (per sample, u the user, j the item)::
 
@@ -37,12 +37,12 @@ from libc.stdint cimport uint32_t, uint64_t
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
-from recfreq._ext._solvers cimport (
+from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, row_learning_rate, row_step, SOLVER_ADAGRAD)
-from recfreq._ext._vector cimport dot
-from recfreq._ext._dense cimport flush_dense
-from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._ext._rng cimport RNG_STATE_WORDS, rng_seed, rng_seed_stream, rng_next, rng_bounded
+from recfreq._kernels.cpu.vector cimport dot
+from recfreq._kernels.cpu.dense cimport flush_dense
+from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
+from recfreq._kernels.cpu.rng cimport RNG_STATE_WORDS, rng_seed, rng_seed_stream, rng_next, rng_bounded
 
 
 cdef extern from *:

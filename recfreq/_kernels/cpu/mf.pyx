@@ -4,19 +4,19 @@ r_hat(u, i) = mu + b_u + b_i + p_u . q_i, squared loss. One call runs one epoch
 without the GIL over samples the host has already shuffled (gathered into
 epoch order, so the kernel reads them sequentially); threads split the epoch
 into static chunks and update rows lock-free (Hogwild). Every row goes through the
-shared per-row step of ``_solvers.pxd``, so the four solvers cost one loop.
+shared per-row step of ``solvers.pxd``, so the four solvers cost one loop.
 """
 
 from libc.stdlib cimport malloc, calloc, free
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
-from recfreq._ext._solvers cimport (
+from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_ADAGRAD)
-from recfreq._ext._openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._ext._vector cimport dot, prefetch_row
-from recfreq._ext._projection cimport (
+from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
+from recfreq._kernels.cpu.vector cimport dot, prefetch_row
+from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 
 

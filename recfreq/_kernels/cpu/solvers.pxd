@@ -11,7 +11,7 @@
 # frequency bookkeeping (one number per row) apart from the vector update, so
 # a row's factors and its bias share one counter but keep separate Adagrad
 # accumulators. Adding a solver means one more case here, in the CUDA mirror
-# (cuda/common.cuh) and in recfreq/_solvers.py; no model loop changes.
+# (../cuda/solvers.cuh) and in recfreq/_solvers.py; no model loop changes.
 #
 # The functions trust their arguments: the caller validated every index.
 

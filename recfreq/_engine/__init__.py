@@ -1,0 +1,89 @@
+"""The only package that touches compiled code: the Cython kernels and the CUDA modules.
+
+An estimator describes what a training call trains as a :class:`Training`: the
+kernel it runs, the per-sample epoch data, the arrays the kernel updates in
+place (parameters and solver state, named as in :mod:`.specs`) and its scalars.
+:func:`bind` checks them once and binds them to a device for the whole call:
+
+* ``"cpu"`` (:mod:`.cpu`): zero-copy; each epoch the samples are gathered into
+  the epoch's order and the Cython kernel is called with keyword arguments;
+* ``"cuda"`` (:mod:`.cuda`): uploaded once; each epoch is one kernel launch with
+  positional arguments in the spec's order, the order computed on the device;
+  :meth:`write_back` copies the trained arrays back into the estimator's NumPy
+  arrays (before validation, and at the end).
+
+Both devices visit an epoch's samples in the same keyed order
+(:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the
+same start and the same sample order on either.
+
+The models not yet on this seam (projected tables, the factorization machine,
+NeuralCF) call the one-shot functions of :mod:`.cpu` once per epoch.
+"""
+
+from dataclasses import dataclass, field
+
+from . import specs
+from .cpu import (EpochLoss, build_info, effective_n_threads, usable_cpus, table_kwargs, baseline_epoch,
+                  mf_epoch, mf_projected_epoch, mf_predict, fm_epoch, fm_projected_epoch, fm_predict, ncf_epoch,
+                  ncf_sample_negatives)
+from .specs import solver_arrays, solver_config
+
+__all__ = ["Training", "bind", "check_device", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
+           "solver_config", "solver_arrays", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch",
+           "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives",
+           "specs"]
+
+
+@dataclass
+class Training:
+    """What one ``fit``/``partial_fit`` call trains.
+
+    Attributes
+    ----------
+    kernel : str
+        A kernel of :data:`.specs.KERNELS` (``"mf_epoch"``).
+    samples : dict of str to ndarray
+        Per-sample epoch data (``user_index``, ``item_index``, ``ratings``),
+        visited in each epoch's order.
+    arrays : dict of str to ndarray
+        Parameters and solver state, trained in place (the estimator's own arrays).
+    scalars : dict of str to int or float
+        Everything else the kernel takes, except ``t_start`` (given per epoch).
+    """
+
+    kernel: str
+    samples: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    scalars: dict = field(default_factory=dict)
+
+
+def bind(device, training, n_threads):
+    """Check ``training`` once and bind it to ``device`` for the epochs of one call.
+
+    Returns an object with ``run_epoch(t_start=, order_seed=, epoch=,
+    next_epoch=None) -> EpochLoss``, ``write_back()`` and ``close()``.
+    """
+    if device == "cuda":
+        from .cuda import CudaBinding
+
+        return CudaBinding(training)
+    from .cpu import CpuBinding
+
+    return CpuBinding(training, n_threads)
+
+
+def check_device(device, model, supported=False):
+    """Raise now, before anything is allocated, if ``device`` cannot train ``model``.
+
+    ``supported``: whether the model (with its current settings) has CUDA kernels.
+    """
+    if device != "cuda":
+        return
+    from .cuda import require_device
+
+    require_device()
+    if not supported:
+        raise NotImplementedError(
+            f"device='cuda' is not implemented for {model} with these settings yet: BaselinePredictor and "
+            "MatrixFactorization(embedding_dims='uniform') run on the GPU; use device='cpu' for the others."
+        )

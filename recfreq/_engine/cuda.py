@@ -1,0 +1,148 @@
+"""The CUDA side of the engine: kernels compiled at first use, launched with positional arguments.
+
+The host code talks to the GPU only through the backend interface of
+:mod:`recfreq._device_backend` (upload, zeros, download, load a module, launch,
+synchronize). In use that is CuPy (:class:`~recfreq._device_backend.CupyBackend`,
+imported only when ``device="cuda"`` is asked for); the test suite installs an
+emulated device that compiles the same ``.cu`` sources with a C++ compiler and
+runs them on the CPU (:func:`testing_backend`).
+
+A training call uploads its samples, parameters and solver state once
+(:class:`CudaBinding`), launches one kernel per epoch (the epoch order is
+computed in the kernel from its (seed, epoch) key, so nothing crosses the bus
+between epochs but the 8-byte loss), and copies the trained arrays back into
+the estimator's NumPy arrays with :meth:`CudaBinding.write_back`. Fitted
+attributes are therefore always NumPy: a model trained on a GPU pickles and
+predicts anywhere.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+
+from .._solvers import Solver
+from . import specs
+from .cpu import EpochLoss
+
+__all__ = ["CudaBinding", "GPU_INSTALL_HINT", "require_device", "testing_backend", "load_kernels"]
+
+#: What to run when CuPy is missing. recfreq is installed from a checkout, so the
+#: extras are spelled against the checkout.
+GPU_INSTALL_HINT = (
+    "install CuPy for your CUDA driver: from a checkout of recfreq, pip install -e \".[gpu-cuda12]\" "
+    "(CUDA 12) or pip install -e \".[gpu-cuda13]\" (CUDA 13); or directly, pip install cupy-cuda12x "
+    "(or cupy-cuda13x)"
+)
+
+#: the CUDA source of each kernel
+SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "mf.cu"}
+_C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+#: threads per block; at most this many blocks (grid-stride loops cover the rest)
+_BLOCK = 256
+_MAX_BLOCKS = 1 << 16
+
+_override = {"backend": None, "sequential": False}
+_modules = {}
+
+
+@contextlib.contextmanager
+def testing_backend(backend, sequential=False):
+    """Run ``device="cuda"`` on ``backend`` inside the block (tests: the emulated device).
+
+    ``sequential=True`` launches one warp (one thread for per-thread kernels),
+    which visits the samples in the CPU's ``n_jobs=1`` order.
+    """
+    saved = dict(_override)
+    _override.update(backend=backend, sequential=sequential)
+    try:
+        yield backend
+    finally:
+        _override.update(saved)
+
+
+def require_device():
+    """Raise a clear error unless a CUDA device can be used (checked before anything is allocated)."""
+    if _override["backend"] is not None:
+        return
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ImportError(f"device='cuda' needs CuPy, which is not installed: {GPU_INSTALL_HINT}.") from exc
+    try:
+        n_devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CuPy raises its own CUDARuntimeError classes
+        raise RuntimeError(f"device='cuda': CuPy is installed but cannot use a CUDA device ({exc}). Check the "
+                           "NVIDIA driver (nvidia-smi), or train with device='cpu'.") from exc
+    if n_devices < 1:
+        raise RuntimeError("device='cuda': CuPy is installed but finds no CUDA device; train with device='cpu'.")
+
+
+def _backend():
+    if _override["backend"] is not None:
+        return _override["backend"]
+    from .._device_backend import CupyBackend
+
+    require_device()
+    return CupyBackend()
+
+
+def load_kernels(backend, filename):
+    """The module of ``filename`` on ``backend``, compiled at first use (float and double instances)."""
+    from .._device_backend import enum_defines, kernel_source
+
+    key = (id(backend), filename)
+    if key not in _modules:
+        names = [kernel for kernel, source in SOURCES.items() if source == filename]
+        expressions = [f"{kernel}<{c_type}>" for kernel in names for c_type in ("float", "double")]
+        code = kernel_source(filename, defines=enum_defines(Solver, "SOLVER_"))
+        _modules[key] = (backend, backend.load_module(code, expressions, options=("-std=c++17",)))
+    return _modules[key][1]
+
+
+def _launch_shape(kernel, n_samples):
+    """(grid, block): one warp per sample for MF, one thread per sample for the biases."""
+    per_thread = kernel == "baseline_epoch"
+    if _override["sequential"]:
+        return (1,), (1 if per_thread else 32,)
+    per_block = _BLOCK if per_thread else _BLOCK // 32
+    return (max(1, min(_MAX_BLOCKS, math.ceil(n_samples / per_block))),), (_BLOCK,)
+
+
+class CudaBinding:
+    """A training call bound to the GPU: its arrays uploaded once, one launch per epoch."""
+
+    def __init__(self, training):
+        from ._checks import CHECKS
+
+        CHECKS[training.kernel]({**training.samples, **training.arrays}, training.scalars)
+        self.training = training
+        self.backend = _backend()
+        self.dtype = training.samples["ratings"].dtype
+        self._module = load_kernels(self.backend, SOURCES[training.kernel])
+        self._n = int(training.samples["ratings"].shape[0])
+        self._device = {name: self.backend.upload(np.ascontiguousarray(array))
+                        for name, array in {**training.samples, **training.arrays}.items()}
+
+    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
+        """Launch epoch ``epoch``; return its summed loss (the only value that comes back)."""
+        kernel = self.training.kernel
+        loss = self.backend.zeros((1,), np.float64)
+        values = {**self._device, **self.training.scalars, "n_samples": self._n, "order_seed": order_seed,
+                  "order_epoch": epoch, "t_start": t_start, "loss": loss}
+        grid, block = _launch_shape(kernel, self._n)
+        self.backend.launch(self._module, f"{kernel}<{_C_TYPES[self.dtype]}>", grid, block,
+                            specs.arguments(kernel, values, self.dtype))
+        result = EpochLoss(float(self.backend.download(loss)[0]))
+        result.samples_per_thread = None  # a GPU's threads are not OpenMP threads
+        return result
+
+    def write_back(self):
+        """Copy the trained parameters and solver state into the estimator's NumPy arrays."""
+        const = {name for name, c_type in specs.KERNELS[self.training.kernel] if c_type.startswith("const")}
+        for name, array in self.training.arrays.items():
+            if array.size and name not in const:
+                np.copyto(array, self.backend.download(self._device[name]).reshape(array.shape))
+
+    def close(self):
+        self._device.clear()

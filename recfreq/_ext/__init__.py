@@ -1,1 +1,0 @@
-"""Compiled kernels. Nothing outside :mod:`recfreq._engine` imports these modules."""

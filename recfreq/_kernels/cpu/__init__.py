@@ -1,0 +1,1 @@
+"""Cython kernels (OpenMP, nogil). Nothing outside :mod:`recfreq._engine` imports these modules."""
