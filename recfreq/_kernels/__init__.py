@@ -1,0 +1,1 @@
+"""Kernel sources: ``cuda/`` holds the CUDA C++ sources, shipped as package data."""
