@@ -243,6 +243,7 @@ def _format_define(name, value):
 
 
 _LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
+_PRAGMA_ONCE = re.compile(r"^\s*#\s*pragma\s+once\s*$")
 
 
 def _package_sources():
@@ -262,7 +263,9 @@ def _read_with_includes(name, seen, roots):
     for number, line in enumerate(text.splitlines(), start=1):
         match = _LOCAL_INCLUDE.match(line)
         if match is None:
-            out.append(line)
+            # Inlined text is one file: "#pragma once" would only draw a
+            # warning there (each header is inlined once anyway).
+            out.append("" if _PRAGMA_ONCE.match(line) else line)
             continue
         header = match.group(1)
         if header not in seen:  # every local header is include-once

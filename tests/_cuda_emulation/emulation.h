@@ -46,6 +46,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 #include <sys/mman.h>
 
 #if !defined(__x86_64__) && !defined(EMU_USE_UCONTEXT)
@@ -504,15 +505,18 @@ inline int block_barrier(int pred, int mode, const char* file, int line) {
             Thread* t = &g_threads[i];
             if (t->state == kWaitBlock) { count += t->bar_pred; t->state = kReady; }
         }
+        // Stash the predicate count and the number of participants where
+        // every thread reads them when it resumes (later exits change live).
+        const std::uint64_t packed = (std::uint64_t)count | ((std::uint64_t)L->waiting_block << 32);
         L->waiting_block = 0;
-        // stash the reduced predicate where every thread can read it
-        for (int i = 0; i < L->n_threads; ++i) g_threads[i].result = (std::uint64_t)count;
+        for (int i = 0; i < L->n_threads; ++i) g_threads[i].result = packed;
     } else {
         wait_until_ready();
     }
-    int count = (int)self->result;
+    const int count = (int)(self->result & 0xffffffffu);
+    const int participants = (int)(self->result >> 32);
     if (mode == 1) return count;
-    if (mode == 2) return count == L->live;
+    if (mode == 2) return count == participants;
     if (mode == 3) return count > 0;
     return 0;
 }
@@ -576,14 +580,23 @@ inline bool run_block(Launch* L) {
         for (int i = 0; i < n; ++i)
             if (g_threads[i].state == kReady) { next = &g_threads[i]; break; }
         if (!next) {
-            // Everybody left waits: describe the first few waits.
+            // Everybody left waits: say where, grouped by wait site.
             std::string what = "deadlock: no thread can continue;";
-            int shown = 0;
-            for (int i = 0; i < n && shown < 4; ++i) {
+            struct Site { std::string where, first; int count; };
+            std::vector<Site> sites;
+            for (int i = 0; i < n; ++i) {
                 Thread* t = &g_threads[i];
-                if (t->state == kWaitBlock) what += " thread " + std::to_string(i) + " waits at __syncthreads at " + site(t->bar_file, t->bar_line) + ";", ++shown;
-                if (t->state == kWaitWarp) what += " thread " + std::to_string(i) + " waits in " + warp_op_name(t->op) + " at " + site(t->file, t->line) + ";", ++shown;
+                std::string wait;
+                if (t->state == kWaitBlock) wait = "at __syncthreads at " + site(t->bar_file, t->bar_line);
+                else if (t->state == kWaitWarp) wait = std::string("in ") + warp_op_name(t->op) + " at " + site(t->file, t->line);
+                else continue;
+                auto found = std::find_if(sites.begin(), sites.end(), [&](const Site& s) { return s.where == wait; });
+                if (found != sites.end()) { found->count += 1; continue; }
+                sites.push_back({wait, "(" + std::to_string(t->tid.x) + ", " + std::to_string(t->tid.y) + ", " +
+                                           std::to_string(t->tid.z) + ")", 1});
             }
+            for (const Site& s : sites)
+                what += " " + std::to_string(s.count) + " thread(s) wait " + s.where + " (the first is thread " + s.first + ");";
             L->error = kErrDeadlock;
             char buf[96];
             std::snprintf(buf, sizeof buf, "kernel '%s', block (%u, %u, %u): ", L->kernel, g_block_idx.x,
