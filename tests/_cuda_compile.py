@@ -35,10 +35,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from recfreq._device_backend import _assemble_source, _package_sources, enum_defines
 from recfreq._solvers import Solver
+
+from _devices import REQUIRE_ENV, skip_or_fail  # noqa: F401  (REQUIRE_ENV is re-exported)
 
 __all__ = [
     "ARCHITECTURES",
@@ -63,8 +63,6 @@ ARCHITECTURES = ("sm_75", "sm_80", "sm_90")
 NVCC_OPTIONS = ("-std=c++17", "-Werror", "all-warnings", "-Xcompiler=-Wall,-Wextra,-Werror")
 
 TEST_KERNEL_DIR = Path(__file__).resolve().parent / "cuda_kernels"
-
-REQUIRE_ENV = "RECFREQ_REQUIRE_CUDA_COMPILERS"
 
 
 class CudaCompileError(RuntimeError):
@@ -165,12 +163,6 @@ def toy_kernel_modules():
     ]
 
 
-def _missing(reason):
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1 requires the CUDA compilers)")
-    pytest.skip(reason)
-
-
 # -- nvcc ------------------------------------------------------------------------
 
 
@@ -189,7 +181,7 @@ def require_nvcc():
     """nvcc's path; skips (or fails under CI's requirement) when there is none."""
     nvcc = find_nvcc()
     if nvcc is None:
-        _missing("nvcc is not installed (no CUDA toolkit on PATH, $CUDA_HOME or /usr/local/cuda)")
+        skip_or_fail("nvcc is not installed (no CUDA toolkit on PATH, $CUDA_HOME or /usr/local/cuda)")
     return nvcc
 
 
@@ -227,7 +219,8 @@ def nvcc_compile(source, name_expressions, arch, options=(), nvcc=None, filename
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / filename
         path.write_text(source + _instantiations(name_expressions) + "\n")
-        command = [nvcc, "-c", f"-arch={arch}", *NVCC_OPTIONS, *options, str(path), "-o", str(Path(work) / "out.o")]
+        output_file = str(Path(work) / "out.o")
+        command = [nvcc, "-c", "-x", "cu", f"-arch={arch}", *NVCC_OPTIONS, *options, str(path), "-o", output_file]
         result = subprocess.run(command, capture_output=True, text=True)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 or "warning" in output.lower():
@@ -242,11 +235,11 @@ def require_nvrtc():
     try:
         from cupy.cuda import compiler
     except ImportError as exc:
-        _missing(f"CuPy is not installed ({exc}); install the gpu-test extra")
+        skip_or_fail(f"CuPy is not installed ({exc}); install the gpu-test extra")
     try:
         compiler._get_nvrtc_version()
     except Exception as exc:  # CuPy raises its own error types when libnvrtc is missing
-        _missing(f"NVRTC cannot be loaded ({exc}); install the nvidia-cuda-nvrtc wheel (gpu-test extra)")
+        skip_or_fail(f"NVRTC cannot be loaded ({exc}); install the nvidia-cuda-nvrtc wheel (gpu-test extra)")
     return compiler
 
 

@@ -11,20 +11,39 @@ elsewhere). Parametrize a test over devices by asking for the fixture::
 """
 
 import functools
+import os
+import shutil
 
 import pytest
 
 from _emulated_device import EmulatedDevice
 
-__all__ = ["BACKEND_NAMES", "device", "emulated_device", "make_backend"]
+__all__ = ["BACKEND_NAMES", "REQUIRE_ENV", "device", "emulated_device", "make_backend", "skip_or_fail"]
 
 BACKEND_NAMES = ("emulated", "cupy")
 
+#: Set to 1 (CI does) to turn a missing compiler (g++, nvcc, NVRTC) into a
+#: failure instead of a skip.
+REQUIRE_ENV = "RECFREQ_REQUIRE_CUDA_COMPILERS"
+
+
+def skip_or_fail(reason):
+    """Skip the test, or fail it where the environment requires the compilers."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1 requires the CUDA compilers)")
+    pytest.skip(reason)
+
 
 @functools.cache
-def emulated_device():
-    """The session's emulated device (one compile cache for all tests)."""
+def _emulated_device():
     return EmulatedDevice()
+
+
+def emulated_device():
+    """The session's emulated device (one compile cache for all tests); skips without g++."""
+    if shutil.which("g++") is None:
+        skip_or_fail("g++ is not installed: the emulated CUDA device compiles kernels with it")
+    return _emulated_device()
 
 
 @functools.cache

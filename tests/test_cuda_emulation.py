@@ -117,6 +117,17 @@ def test_block_reduction_with_dynamic_shared_memory(device):
     np.testing.assert_allclose(device.download(partial), expected, rtol=1e-5)
 
 
+def test_largest_block(device):
+    """1024 threads (32 warps) in one block, a fiber each."""
+    n_samples, k = 100, 40
+    x = np.arange(n_samples * k, dtype=np.float64).reshape(n_samples, k) / 1000
+    rows = np.arange(n_samples, dtype=np.int32)
+    out = device.zeros(n_samples, np.float64)
+    args = (device.upload(x), device.upload(x), device.upload(rows), np.int32(n_samples), np.int32(k), out)
+    run(device, "toys.cu", "dot_warp<double>", 1, 1024, args)
+    np.testing.assert_allclose(device.download(out), (x * x).sum(axis=1), rtol=1e-12)
+
+
 def test_atomic_add_histogram(device):
     values = np.random.default_rng(1).integers(0, 10, 5000).astype(np.int32)
     bins = device.zeros(10, np.uint32)
@@ -257,7 +268,8 @@ def test_fibers_switch_only_at_sync_points():
     # 5 butterfly steps of a full warp: each lane but the last to arrive
     # blocks once per step; a whole warp costs at most 32 switches per step.
     x = np.ones((1, 32), np.float32)
-    args = (device.upload(x), device.upload(x), device.zeros(1, np.int32), np.int32(1), np.int32(32), device.zeros(1, np.float32))
+    rows, out = device.zeros(1, np.int32), device.zeros(1, np.float32)
+    args = (device.upload(x), device.upload(x), rows, np.int32(1), np.int32(32), out)
     before = module.switch_count
     device.launch(module, "dot_warp<float>", 1, 32, args)
     assert 5 * 31 <= module.switch_count - before <= 5 * 32 + 33
@@ -383,17 +395,48 @@ def test_check_launch_pads_dimensions():
 # -- kernel mistakes -----------------------------------------------------------------------------
 
 
+BARRIER_IN_BRANCH = (
+    r", thread \(16, 0, 0\): thread exits while thread \(0, 0, 0\) has reached the __syncthreads at broken.cu:9"
+)
+TWO_BARRIERS = (
+    r", thread \(1, 0, 0\): __syncthreads at broken.cu:19 while thread \(0, 0, 0\) waits at the "
+    r"__syncthreads at broken.cu:17 \(divergent barrier\)"
+)
+EXIT_BEFORE_BARRIER = (
+    r", thread \(1, 0, 0\): __syncthreads at broken.cu:27 is never reached by thread \(0, 0, 0\), which has exited"
+)
+SHUFFLE_EXITED_LANE = (
+    r", thread \(16, 0, 0\): lane 16 exits while lane 0 waits for it in __shfl_xor_sync at broken.cu:34"
+)
+SHUFFLE_OUTSIDE_MASK = (
+    r", thread \(0, 0, 0\): __shfl_sync at broken.cu:39 reads lane 20, which is not in its mask 0x0000ffff"
+)
+MASK_WITHOUT_CALLER = (
+    r", thread \(20, 0, 0\): __shfl_sync at broken.cu:44 with mask 0x0000ffff, "
+    r"which does not name the calling lane 20"
+)
+MISMATCHED = (
+    r", thread \(31, 0, 0\): __ballot_sync at broken.cu:52 with mask 0xffffffff "
+    r"meets lane 0 in __shfl_xor_sync at broken.cu:50"
+)
+DEADLOCK = (
+    r": deadlock: no thread can continue; "
+    r"16 thread\(s\) wait in __shfl_xor_sync at broken.cu:58 \(the first is thread \(0, 0, 0\)\); "
+    r"16 thread\(s\) wait at __syncthreads at broken.cu:60 \(the first is thread \(16, 0, 0\)\);"
+)
+
+
 @pytest.mark.parametrize(
     "kernel, error, message",
     [
-        ("barrier_in_branch", DivergentBarrierError, r", thread \(16, 0, 0\): thread exits while thread \(0, 0, 0\) has reached the __syncthreads at broken.cu:9"),
-        ("two_barriers", DivergentBarrierError, r", thread \(1, 0, 0\): __syncthreads at broken.cu:19 while thread \(0, 0, 0\) waits at the __syncthreads at broken.cu:17"),
-        ("exit_before_barrier", DivergentBarrierError, r", thread \(1, 0, 0\): __syncthreads at broken.cu:27 is never reached by thread \(0, 0, 0\), which has exited"),
-        ("shuffle_exited_lane", WarpCollectiveError, r", thread \(16, 0, 0\): lane 16 exits while lane 0 waits for it in __shfl_xor_sync at broken.cu:34"),
-        ("shuffle_outside_mask", WarpCollectiveError, r", thread \(0, 0, 0\): __shfl_sync at broken.cu:39 reads lane 20, which is not in its mask 0x0000ffff"),
-        ("mask_without_caller", WarpCollectiveError, r", thread \(20, 0, 0\): __shfl_sync at broken.cu:44 with mask 0x0000ffff, which does not name the calling lane 20"),
-        ("mismatched_collectives", WarpCollectiveError, r", thread \(31, 0, 0\): __ballot_sync at broken.cu:52 with mask 0xffffffff meets lane 0 in __shfl_xor_sync at broken.cu:50"),
-        ("shuffle_against_barrier", DeadlockError, r": deadlock: no thread can continue; 16 thread\(s\) wait in __shfl_xor_sync at broken.cu:58 \(the first is thread \(0, 0, 0\)\); 16 thread\(s\) wait at __syncthreads at broken.cu:60 \(the first is thread \(16, 0, 0\)\);"),
+        ("barrier_in_branch", DivergentBarrierError, BARRIER_IN_BRANCH),
+        ("two_barriers", DivergentBarrierError, TWO_BARRIERS),
+        ("exit_before_barrier", DivergentBarrierError, EXIT_BEFORE_BARRIER),
+        ("shuffle_exited_lane", WarpCollectiveError, SHUFFLE_EXITED_LANE),
+        ("shuffle_outside_mask", WarpCollectiveError, SHUFFLE_OUTSIDE_MASK),
+        ("mask_without_caller", WarpCollectiveError, MASK_WITHOUT_CALLER),
+        ("mismatched_collectives", WarpCollectiveError, MISMATCHED),
+        ("shuffle_against_barrier", DeadlockError, DEADLOCK),
     ],
 )
 def test_kernel_mistakes_raise_naming_kernel_block_and_thread(kernel, error, message):
@@ -407,10 +450,14 @@ def test_failed_device_assert_names_the_thread_and_the_expression():
     device = emulated_device()
     values = device.upload(np.arange(64, dtype=np.int32))
     out = device.zeros(64, np.int32)
-    run(device, "broken.cu", "checked_index", 2, 32, (values, np.int32(40), out))  # no thread has x == 40
-    np.testing.assert_array_equal(out.host[:32], np.arange(32))
-    with pytest.raises(DeviceAssertionError, match=re.escape("kernel 'checked_index', block (0, 0, 0), thread (5, 0, 0): device assert `threadIdx.x != (unsigned)n` failed at broken.cu:66")):
-        run(device, "broken.cu", "checked_index", 2, 32, (values, np.int32(5), out))
+    run(device, "broken.cu", "checked_index", 2, 32, (values, np.int32(64), out))  # no thread has index 64
+    np.testing.assert_array_equal(out.host, np.arange(64))
+    expected = (
+        "kernel 'checked_index', block (1, 0, 0), thread (5, 0, 0): "
+        "device assert `i != n` failed at broken.cu:67 in void checked_index(const int*, int, int*)"
+    )
+    with pytest.raises(DeviceAssertionError, match=re.escape(expected)):
+        run(device, "broken.cu", "checked_index", 2, 32, (values, np.int32(37), out))
 
 
 def test_device_is_usable_after_a_kernel_error():
@@ -447,4 +494,5 @@ def test_kernel_source_errors():
 
 
 def test_enum_defines():
-    assert enum_defines(Solver, "SOLVER_") == {"SOLVER_SGD": 0, "SOLVER_FA_SGD": 1, "SOLVER_CF_SGD": 2, "SOLVER_ADAGRAD": 3}
+    expected = {"SOLVER_SGD": 0, "SOLVER_FA_SGD": 1, "SOLVER_CF_SGD": 2, "SOLVER_ADAGRAD": 3}
+    assert enum_defines(Solver, "SOLVER_") == expected

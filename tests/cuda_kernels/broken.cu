@@ -61,8 +61,9 @@ __global__ void shuffle_against_barrier(int* out) {
     }
 }
 
-// A device assert that fails in one thread: the one with threadIdx.x == n.
+// A device assert that fails in one thread: the one with global index n.
 __global__ void checked_index(const int* values, int n, int* out) {
-    assert(threadIdx.x != (unsigned)n);
-    out[threadIdx.x] = values[threadIdx.x];
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    assert(i != n);
+    out[i] = values[i];
 }
