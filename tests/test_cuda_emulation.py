@@ -496,3 +496,14 @@ def test_kernel_source_errors():
 def test_enum_defines():
     expected = {"SOLVER_SGD": 0, "SOLVER_FA_SGD": 1, "SOLVER_CF_SGD": 2, "SOLVER_ADAGRAD": 3}
     assert enum_defines(Solver, "SOLVER_") == expected
+
+
+def test_a_cpp_exception_in_emulated_code_is_reported(tmp_path):
+    # Not CUDA (device code cannot throw), but emulated code can: a helper of
+    # the emulation or an out-of-memory in host-side C++ must not unwind
+    # across fibers.
+    code = '__global__ void throws(int* out) { if (threadIdx.x == 3) throw std::runtime_error("boom"); out[0] = 1; }'
+    device = EmulatedDevice(cache_dir=tmp_path)
+    module = device.load_module("#include <stdexcept>\n" + code, ["throws"])
+    with pytest.raises(EmulatedKernelError, match=r"kernel 'throws', block \(0, 0, 0\), thread \(3, 0, 0\): .*boom"):
+        device.launch(module, "throws", 1, 8, (device.zeros(1, np.int32),))

@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <math.h>
 #include <string>
 #include <type_traits>
@@ -172,6 +173,7 @@ struct Launch {
 // (the Python side serializes launches with a lock).
 Thread* g_threads = nullptr;      // kMaxThreads entries, allocated once
 char* g_stacks = nullptr;
+int g_stack_count = 0;
 Thread* g_cur = nullptr;
 Launch* g_launch = nullptr;
 unsigned long long g_switches = 0;   // fiber switches, for the speed test
@@ -238,18 +240,24 @@ emu_switch:
 namespace emu {
 
 [[noreturn]] void fiber_exit();
+std::string where(const Thread* t);
 
 inline void fiber_main() {
-    Thread* self = g_cur;
     try {
         g_launch->body(g_launch->args);
+    } catch (const std::exception& e) {
+        if (!g_launch->error) {
+            g_launch->error = kErrInternal;
+            g_launch->message = std::string("kernel '") + g_launch->kernel + "', " + where(g_cur) +
+                                ": a C++ exception escaped the kernel: " + e.what();
+        }
     } catch (...) {
         if (!g_launch->error) {
             g_launch->error = kErrInternal;
-            g_launch->message = "a C++ exception escaped the kernel";
+            g_launch->message = std::string("kernel '") + g_launch->kernel + "', " + where(g_cur) +
+                                ": a C++ exception escaped the kernel";
         }
     }
-    (void)self;
     fiber_exit();
 }
 
@@ -270,16 +278,24 @@ inline void switch_to(Thread* from, Thread* to) {
 
 inline char* stack_of(int i) { return g_stacks + (std::size_t)i * (EMU_STACK_SIZE + 4096) + 4096; }
 
-inline bool ensure_memory() {
-    if (g_threads) return true;
-    std::size_t per = EMU_STACK_SIZE + 4096;   // one guard page below each stack
-    void* mem = mmap(nullptr, per * kMaxThreads, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+// Stacks for n fibers, grown on demand (a library that only ever runs
+// 32-thread blocks maps 32 stacks, not 1024).
+inline bool ensure_memory(int n) {
+    if (!g_threads) {
+        g_threads = static_cast<Thread*>(std::calloc(kMaxThreads, sizeof(Thread)));
+        if (!g_threads) return false;
+    }
+    if (n <= g_stack_count) return true;
+    const std::size_t per = EMU_STACK_SIZE + 4096;   // one guard page below each stack
+    if (g_stacks) munmap(g_stacks, per * g_stack_count);
+    g_stacks = nullptr;
+    g_stack_count = 0;
+    void* mem = mmap(nullptr, per * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) return false;
     g_stacks = static_cast<char*>(mem);
-    for (int i = 0; i < kMaxThreads; ++i) mprotect(g_stacks + (std::size_t)i * per, 4096, PROT_NONE);
-    g_threads = static_cast<Thread*>(std::calloc(kMaxThreads, sizeof(Thread)));
-    return g_threads != nullptr;
+    g_stack_count = n;
+    for (int i = 0; i < n; ++i) mprotect(g_stacks + (std::size_t)i * per, 4096, PROT_NONE);
+    return true;
 }
 
 inline void init_fiber(Thread* t) {
@@ -307,7 +323,7 @@ inline void init_fiber(Thread* t) {
 
 // -- error reporting ---------------------------------------------------------
 
-inline std::string where(const Thread* t) {
+std::string where(const Thread* t) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "block (%u, %u, %u), thread (%u, %u, %u)",
                   g_block_idx.x, g_block_idx.y, g_block_idx.z, t->tid.x, t->tid.y, t->tid.z);
@@ -621,7 +637,8 @@ inline bool run_block(Launch* L) {
 }
 
 inline int run_grid(Launch* L) {
-    if (!ensure_memory()) {
+    L->n_threads = (int)(L->block.x * L->block.y * L->block.z);
+    if (!ensure_memory(L->n_threads)) {
         L->error = kErrInternal;
         L->message = "cannot allocate fiber stacks";
         return L->error;
@@ -629,7 +646,6 @@ inline int run_grid(Launch* L) {
     g_launch = L;
     g_grid_dim = L->grid;
     g_block_dim = L->block;
-    L->n_threads = (int)(L->block.x * L->block.y * L->block.z);
     for (unsigned z = 0; z < L->grid.z; ++z)
         for (unsigned y = 0; y < L->grid.y; ++y)
             for (unsigned x = 0; x < L->grid.x; ++x) {
