@@ -208,7 +208,7 @@ def check_scalar_argument(value, position):
             "pass backend.upload(array)."
         )
     raise TypeError(
-        f"kernel argument {position} is a {type(value).__name__}; pass a device array or a NumPy "
+        f"kernel argument {position} is of type {type(value).__name__}; pass a device array or a NumPy "
         "scalar of the parameter's exact type (np.int32 for int, np.float32 for float, ...)."
     )
 

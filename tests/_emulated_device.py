@@ -132,6 +132,8 @@ class EmulatedArray:
     __slots__ = ("host",)
 
     def __init__(self, host):
+        if not isinstance(host, np.ndarray) or not host.flags.c_contiguous:
+            raise ValueError("an emulated device array wraps a C-contiguous NumPy array.")
         self.host = host
 
     shape = property(lambda self: self.host.shape)
@@ -312,7 +314,18 @@ class EmulatedDevice:
         if self._identity is None:
             self._identity = _compiler_identity(self.compiler)
         std, preprocessor = _split_options(options)
-        flags = [std, "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing", *preprocessor]
+        # -fcf-protection=none: the hand-written context switch does not keep a
+        # shadow stack, so the library must not claim to support one.
+        flags = [
+            std,
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-ffp-contract=off",
+            "-fno-strict-aliasing",
+            "-fcf-protection=none",
+            *preprocessor,
+        ]
         if self.use_ucontext:
             flags.append("-DEMU_USE_UCONTEXT=1")
         table = "".join(f"EMU_KERNEL({json.dumps(ne)}, {ne})\n" for ne in name_expressions)

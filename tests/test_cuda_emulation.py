@@ -6,6 +6,7 @@ the error tests are about the emulator's own checks.
 """
 
 import re
+import types
 
 import numpy as np
 import pytest
@@ -73,12 +74,40 @@ def test_emulated_arrays_are_inspectable_numpy_wrappers():
         device.upload(array)
     with pytest.raises(TypeError, match="device array"):
         device.download(np.zeros(2))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        EmulatedArray(np.zeros((3, 3))[:, 0])
 
 
 @pytest.mark.skipif(cuda_available(), reason="a CUDA device is usable here")
 def test_cupy_backend_without_a_device_raises_import_error():
     with pytest.raises(ImportError, match="CuPy|CUDA"):
         CupyBackend()
+
+
+def test_cupy_backend_launch_checks_and_forwards_without_a_gpu():
+    """The CuPy launch path, against a stand-in for CuPy's module objects."""
+
+    class FakeArray:
+        pass
+
+    calls = []
+
+    class FakeModule:
+        def get_function(self, name):
+            return lambda grid, block, args, shared_mem: calls.append((name, grid, block, args, shared_mem))
+
+    backend = CupyBackend.__new__(CupyBackend)
+    backend._cupy = types.SimpleNamespace(ndarray=FakeArray)
+    array = FakeArray()
+    backend.launch(FakeModule(), "k<float>", 3, (32, 2), [array, np.int32(5)], shared_mem=128)
+    assert calls == [("k<float>", (3, 1, 1), (32, 2, 1), (array, np.int32(5)), 128)]
+    with pytest.raises(TypeError, match="argument 0 is a NumPy array that was not uploaded"):
+        backend.launch(FakeModule(), "k<float>", 1, 32, [np.zeros(3)])
+    with pytest.raises(TypeError, match="argument 1 is of type int; pass a device array or a NumPy scalar"):
+        backend.launch(FakeModule(), "k<float>", 1, 32, [array, 5])
+    with pytest.raises(ValueError, match="1056 threads"):
+        backend.launch(FakeModule(), "k<float>", 1, (32, 33), [array])
+    assert len(calls) == 1
 
 
 # -- kernels run correctly -------------------------------------------------------------
@@ -175,6 +204,19 @@ def test_warp_collectives(device):
     run(device, "toys.cu", "collectives", 1, 64, (device.upload(v), out))
     got = device.download(out).reshape(64, 12).view(np.uint32)  # ballots naming lane 31 are negative ints
     np.testing.assert_array_equal(got, _expected_collectives(v))
+
+
+def test_match_any(device):
+    code = (
+        "__global__ void match(const int* v, unsigned int* out) {"
+        " out[threadIdx.x] = __match_any_sync(0xffffffffu, v[threadIdx.x]); }"
+    )
+    module = device.load_module(code, ["match"])
+    v = np.arange(32, dtype=np.int32) % 5
+    out = device.zeros(32, np.uint32)
+    device.launch(module, "match", 1, 32, (device.upload(v), out))
+    expected = [sum(1 << j for j in range(32) if v[j] == v[i]) for i in range(32)]
+    np.testing.assert_array_equal(device.download(out), expected)
 
 
 def test_shuffles_move_64_bit_and_floating_values(device):

@@ -374,15 +374,7 @@ inline std::string hex_mask(unsigned mask) {
     return b;
 }
 
-
 inline int lane_of(const Thread* t) { return t->linear % kWarpSize; }
-
-inline std::string lane_list(unsigned bits) {
-    std::string s;
-    for (int l = 0; l < 32; ++l)
-        if (bits >> l & 1u) s += (s.empty() ? "" : ", ") + std::to_string(l);
-    return s;
-}
 
 // Source lane of a shuffle, or -1 when the lane keeps its own value.
 inline int shuffle_source(const Thread* t) {
