@@ -29,6 +29,7 @@ expressions and defines the host code compiles it with (a test fails when a
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +47,7 @@ __all__ = [
     "CudaModule",
     "TEST_KERNEL_DIR",
     "find_nvcc",
+    "kernel_parameters",
     "nvcc_compile",
     "nvrtc_compile",
     "package_modules",
@@ -285,3 +287,54 @@ def nvrtc_compile(source, name_expressions, arch, options=(), filename="module.c
     if "warning" in log.getvalue().lower():
         raise CudaCompileError(f"NVRTC ({arch}) warned on {filename}:\n{log.getvalue()}")
     return mapping
+
+
+# -- kernel parameter lists from the source -----------------------------------------
+
+
+def kernel_parameters(source, kernel):
+    """The parameter list of a ``__global__`` function, read from its source text.
+
+    For checks that a kernel's parameters (names and order) match the host's
+    argument spec; the emulated device checks the types of each launch.
+
+    Parameters
+    ----------
+    source : str
+    kernel : str
+        The function's name (no template arguments).
+
+    Returns
+    -------
+    list of (str, str)
+        ``(type, name)`` per parameter, the type with whitespace normalized and
+        ``__restrict__`` removed: ``("const float*", "x")``.
+    """
+    pattern = re.compile(
+        r"__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?" + re.escape(kernel) + r"\s*\("
+    )
+    matches = list(pattern.finditer(source))
+    if len(matches) != 1:
+        raise ValueError(f"expected one __global__ function {kernel!r} in the source, found {len(matches)}.")
+    depth, start = 1, matches[0].end()
+    for end in range(start, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[end], 0)
+        if depth == 0:
+            break
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", " ", source[start:end], flags=re.S)
+    parameters, depth, current = [], 0, ""
+    for char in text + ",":
+        if char == "," and depth == 0:
+            if current.strip():
+                parameters.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, "<": 1, ")": -1, ">": -1}.get(char, 0)
+        current += char
+    result = []
+    for parameter in parameters:
+        parameter = re.sub(r"\b__restrict__\b", " ", parameter.split("=")[0])
+        match = re.fullmatch(r"\s*(.*?)\s*\b([A-Za-z_]\w*)\s*", parameter, flags=re.S)
+        type_text = re.sub(r"\s+", " ", match.group(1)).replace(" *", "*").strip()
+        result.append((type_text, match.group(2)))
+    return result

@@ -14,6 +14,7 @@ from _cuda_compile import (
     ARCHITECTURES,
     CudaCompileError,
     cupy_nvrtc_options,
+    kernel_parameters,
     nvcc_compile,
     nvrtc_compile,
     package_modules,
@@ -105,3 +106,20 @@ def test_a_missing_compiler_skips_or_fails_when_required(monkeypatch):
     monkeypatch.setenv(_cuda_compile.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="RECFREQ_REQUIRE_CUDA_COMPILERS=1 requires"):
         require_nvcc()
+
+
+def test_kernel_parameters_are_read_from_the_source():
+    source = next(m for m in toy_kernel_modules() if m.filename == "toys.cu").source()
+    assert kernel_parameters(source, "dot_warp") == [
+        ("const T*", "x"),
+        ("const T*", "y"),
+        ("const int*", "rows"),
+        ("int", "n_samples"),
+        ("int", "k"),
+        ("T*", "out"),
+    ]
+    assert [name for _, name in kernel_parameters(source, "scalars")] == ["i", "ll", "ull", "f", "d", "out"]
+    code = "__global__ void __launch_bounds__(128) k(float* a /* x, y */, unsigned long long n) {}"
+    assert kernel_parameters(code, "k") == [("float*", "a"), ("unsigned long long", "n")]
+    with pytest.raises(ValueError, match="found 0"):
+        kernel_parameters(source, "missing")

@@ -22,7 +22,7 @@ from recfreq._device_backend import (
 )
 from recfreq._solvers import Solver
 
-from _cuda_compile import toy_kernel_modules
+from _cuda_compile import kernel_parameters, toy_kernel_modules
 from _devices import emulated_device
 from _emulated_device import (
     DeadlockError,
@@ -296,6 +296,16 @@ def test_template_instantiations_have_their_own_signatures():
     assert module.signature("dot_warp<float>") == "const float*,const float*,const int*,int,int,float*"
     assert module.signature("dot_warp<double>") == "const double*,const double*,const int*,int,int,double*"
     assert module.signature("scalars") == "int,long long,unsigned long long,float,double,double*"
+
+
+def test_signatures_agree_with_the_parameter_lists_in_the_source():
+    spec = MODULES["toys.cu"]
+    module = load(emulated_device(), "toys.cu")
+    plain = [name for name in spec.name_expressions if "<" not in name]
+    assert len(plain) > 5
+    for name in plain:
+        types = [t for t, _ in kernel_parameters(spec.source(), name)]
+        assert ",".join(types) == module.signature(name)
 
 
 def test_fibers_switch_only_at_sync_points():
