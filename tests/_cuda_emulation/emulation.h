@@ -165,6 +165,10 @@ struct Launch {
     int n_threads;
     int live;
     int waiting_block;        // threads waiting at __syncthreads
+    const char* bar_file;     // where they wait
+    int bar_line;
+    unsigned long max_barriers;       // most __syncthreads entered by a thread
+    unsigned long min_exit_barriers;  // fewest entered by an exited thread
     int error;
     std::string message;
 };
@@ -492,18 +496,29 @@ inline int block_barrier(int pred, int mode, const char* file, int line) {
     self->bar_file = file;
     self->bar_line = line;
     self->bar_pred = pred != 0;
-    for (int i = 0; i < L->n_threads; ++i) {
-        Thread* t = &g_threads[i];
-        if (t == self) continue;
-        if (t->state == kExited && t->barriers < self->barriers)
-            fail(kErrBarrier, "__syncthreads at " + site(file, line) + " is never reached by thread (" +
-                                  std::to_string(t->tid.x) + ", " + std::to_string(t->tid.y) + ", " +
-                                  std::to_string(t->tid.z) + "), which has exited (divergent barrier)");
-        if (t->state == kWaitBlock && (t->bar_line != line || std::strcmp(t->bar_file, file) != 0))
-            fail(kErrBarrier, "__syncthreads at " + site(file, line) + " while thread (" + std::to_string(t->tid.x) +
-                                  ", " + std::to_string(t->tid.y) + ", " + std::to_string(t->tid.z) +
-                                  ") waits at the __syncthreads at " + site(t->bar_file, t->bar_line) +
-                                  " (divergent barrier)");
+    if (self->barriers > L->max_barriers) L->max_barriers = self->barriers;
+    // O(1) checks on the way in; the loops below only run to name the culprit.
+    if (L->min_exit_barriers < self->barriers) {
+        for (int i = 0; i < L->n_threads; ++i) {
+            Thread* t = &g_threads[i];
+            if (t->state == kExited && t->barriers < self->barriers)
+                fail(kErrBarrier, "__syncthreads at " + site(file, line) + " is never reached by thread (" +
+                                      std::to_string(t->tid.x) + ", " + std::to_string(t->tid.y) + ", " +
+                                      std::to_string(t->tid.z) + "), which has exited (divergent barrier)");
+        }
+    }
+    if (L->waiting_block == 0) {
+        L->bar_file = file;
+        L->bar_line = line;
+    } else if (L->bar_line != line || std::strcmp(L->bar_file, file) != 0) {
+        for (int i = 0; i < L->n_threads; ++i) {
+            Thread* t = &g_threads[i];
+            if (t->state == kWaitBlock)
+                fail(kErrBarrier, "__syncthreads at " + site(file, line) + " while thread (" +
+                                      std::to_string(t->tid.x) + ", " + std::to_string(t->tid.y) + ", " +
+                                      std::to_string(t->tid.z) + ") waits at the __syncthreads at " +
+                                      site(t->bar_file, t->bar_line) + " (divergent barrier)");
+        }
     }
     self->state = kWaitBlock;
     L->waiting_block += 1;
@@ -533,14 +548,17 @@ inline int block_barrier(int pred, int mode, const char* file, int line) {
     Thread* self = g_cur;
     Launch* L = g_launch;
     if (!L->error) {
-        for (int i = 0; i < L->n_threads; ++i) {
-            Thread* t = &g_threads[i];
-            if (t == self) continue;
-            if ((t->state == kWaitBlock || t->state == kReady || t->state == kWaitWarp) && t->barriers > self->barriers)
-                fail(kErrBarrier, "thread exits while thread (" + std::to_string(t->tid.x) + ", " +
-                                      std::to_string(t->tid.y) + ", " + std::to_string(t->tid.z) +
-                                      ") has reached the __syncthreads at " + site(t->bar_file, t->bar_line) +
-                                      " (divergent barrier)");
+        // A thread that entered more barriers than this one waits at a
+        // barrier this one never reaches (passing one needs everybody).
+        if (L->max_barriers > self->barriers) {
+            for (int i = 0; i < L->n_threads; ++i) {
+                Thread* t = &g_threads[i];
+                if (t->state != kExited && t->barriers > self->barriers)
+                    fail(kErrBarrier, "thread exits while thread (" + std::to_string(t->tid.x) + ", " +
+                                          std::to_string(t->tid.y) + ", " + std::to_string(t->tid.z) +
+                                          ") has reached the __syncthreads at " + site(t->bar_file, t->bar_line) +
+                                          " (divergent barrier)");
+            }
         }
         Warp& warp = g_warps[self->linear / kWarpSize];
         Thread* warp0 = self - lane_of(self);
@@ -553,6 +571,7 @@ inline int block_barrier(int pred, int mode, const char* file, int line) {
         }
     }
     g_warps[self->linear / kWarpSize].exited |= 1u << lane_of(self);
+    if (self->barriers < L->min_exit_barriers) L->min_exit_barriers = self->barriers;
     self->state = kExited;
     L->live -= 1;
     block_current();
@@ -583,6 +602,8 @@ inline bool run_block(Launch* L) {
     }
     L->live = n;
     L->waiting_block = 0;
+    L->max_barriers = 0;
+    L->min_exit_barriers = ~0ul;
     while (L->live > 0 && !L->error) {
         Thread* next = nullptr;
         for (int i = 0; i < n; ++i)
