@@ -28,6 +28,10 @@ Conventions every backend follows
   ``long long``, ``np.uint64`` for ``unsigned long long``, ``np.float32`` for
   ``float``, ``np.float64`` for ``double``). A Python ``int`` or ``float`` is
   refused: CuPy would pass it as a 64-bit value whatever the kernel expects.
+* A size-0 device array reaches the kernel as a null pointer (CuPy's
+  behaviour, which the emulated device copies).
+* Grid and block are an int or a tuple of up to 3 ints, within the limits
+  :func:`check_launch` enforces for every backend.
 * Launches are asynchronous on a GPU; :meth:`DeviceBackend.download` and
   :meth:`DeviceBackend.synchronize` wait for them.
 """
@@ -49,6 +53,7 @@ __all__ = [
     "MAX_SHARED_MEMORY",
     "MAX_THREADS_PER_BLOCK",
     "check_launch",
+    "check_scalar_argument",
     "enum_defines",
     "kernel_source",
 ]
