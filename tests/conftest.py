@@ -2,6 +2,7 @@ import pytest
 
 from recfreq._solvers import SOLVER_NAMES
 
+from _devices import device  # noqa: F401  (CUDA kernel tests: emulated always, CuPy with a GPU)
 from _helpers import tiny_ratings
 
 
