@@ -115,9 +115,13 @@ def package_modules():
     Each ``.cu`` file under ``recfreq/_kernels/cuda`` must appear here (with
     the defines and name expressions of its ``load_module`` call); the
     headers are checked through the modules that include them and on their
-    own.
+    own. The list comes from the engine's own plan, so the checks compile
+    exactly what ``device="cuda"`` loads.
     """
-    return []
+    from recfreq._engine.cuda import COMPILE_OPTIONS, module_plan
+
+    return [CudaModule(filename, expressions, defines, COMPILE_OPTIONS)
+            for filename, (expressions, defines) in module_plan().items()]
 
 
 def package_source_files(suffix):

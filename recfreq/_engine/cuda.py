@@ -5,7 +5,7 @@ The host code talks to the GPU only through the backend interface of
 synchronize). In use that is CuPy (:class:`~recfreq._device_backend.CupyBackend`,
 imported only when ``device="cuda"`` is asked for); the test suite installs an
 emulated device that compiles the same ``.cu`` sources with a C++ compiler and
-runs them on the CPU (:func:`testing_backend`).
+runs them on the CPU (:func:`use_backend`).
 
 A training call uploads its samples, parameters and solver state once
 (:class:`CudaBinding`), launches one kernel per epoch (the epoch order is
@@ -25,7 +25,8 @@ from .._solvers import Solver
 from . import specs
 from .cpu import EpochLoss
 
-__all__ = ["CudaBinding", "GPU_INSTALL_HINT", "require_device", "testing_backend", "load_kernels"]
+__all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "SOURCES", "load_kernels", "module_plan",
+           "require_device", "use_backend"]
 
 #: What to run when CuPy is missing. recfreq is installed from a checkout, so the
 #: extras are spelled against the checkout.
@@ -47,7 +48,7 @@ _modules = {}
 
 
 @contextlib.contextmanager
-def testing_backend(backend, sequential=False):
+def use_backend(backend, sequential=False):
     """Run ``device="cuda"`` on ``backend`` inside the block (tests: the emulated device).
 
     ``sequential=True`` launches one warp (one thread for per-thread kernels),
@@ -87,16 +88,32 @@ def _backend():
     return CupyBackend()
 
 
+#: options every module is compiled with
+COMPILE_OPTIONS = ("-std=c++17",)
+
+
+def module_plan():
+    """{filename: (name expressions, defines)}: how every module is compiled (the compile checks use it too)."""
+    from .._device_backend import enum_defines
+
+    plan = {}
+    for filename in sorted(set(SOURCES.values())):
+        names = [kernel for kernel, source in SOURCES.items() if source == filename]
+        expressions = tuple(f"{kernel}<{c_type}>" for kernel in names for c_type in ("float", "double"))
+        plan[filename] = (expressions, enum_defines(Solver, "SOLVER_"))
+    return plan
+
+
 def load_kernels(backend, filename):
     """The module of ``filename`` on ``backend``, compiled at first use (float and double instances)."""
-    from .._device_backend import enum_defines, kernel_source
+    from .._device_backend import kernel_source
 
     key = (id(backend), filename)
     if key not in _modules:
-        names = [kernel for kernel, source in SOURCES.items() if source == filename]
-        expressions = [f"{kernel}<{c_type}>" for kernel in names for c_type in ("float", "double")]
-        code = kernel_source(filename, defines=enum_defines(Solver, "SOLVER_"))
-        _modules[key] = (backend, backend.load_module(code, expressions, options=("-std=c++17",)))
+        expressions, defines = module_plan()[filename]
+        code = kernel_source(filename, defines=defines)
+        # the backend is kept with its module: id() is only unique among live objects
+        _modules[key] = (backend, backend.load_module(code, expressions, options=COMPILE_OPTIONS))
     return _modules[key][1]
 
 

@@ -4,6 +4,7 @@
 // biases lock-free (Hogwild); a launch of one thread visits the positions in
 // the CPU's n_jobs=1 order. Position p is sample epoch_sample(p), step
 // t = t_start + p + 1.
+#include "portability.cuh"
 #include "solvers.cuh"
 #include "order.cuh"
 

@@ -10,9 +10,10 @@
 // do on the CPU; a launch of one block of one warp visits the positions in the
 // CPU's n_jobs=1 order. Position p of the epoch is sample epoch_sample(p) and
 // step t = t_start + p + 1.
+#include "portability.cuh"
 #include "solvers.cuh"
 #include "order.cuh"
-#include "warp.cuh"
+#include "reduce.cuh"
 
 template <typename T>
 __global__ void mf_epoch(const int* __restrict__ user_index,
@@ -51,9 +52,9 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
     const RowFrequencyState item_state = frequency_state(item_frequency, item_counter, item_last_seen);
     const EpochOrder order = epoch_order(n_samples, order_seed, order_epoch);
     const bool adagrad = cfg.kind == SOLVER_ADAGRAD;
-    const int lane = threadIdx.x % WARP_SIZE;
-    const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / WARP_SIZE;
-    const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / WARP_SIZE;
+    const int lane = lane_id();
+    const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / 32;
     const long long k = n_factors;
     double sse = 0.0;
 
@@ -65,7 +66,7 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
         T* p = user_factors + u * k;
         T* q = item_factors + it * k;
         T partial = 0;
-        for (long long f = lane; f < k; f += WARP_SIZE) {
+        for (long long f = lane; f < k; f += 32) {
             partial += p[f] * q[f];
         }
         const T dot = warp_sum(partial);
@@ -81,10 +82,10 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
             rate_u = row_learning_rate(cfg, user_state, u, t);
             rate_i = row_learning_rate(cfg, item_state, it, t);
         }
-        rate_u = __shfl_sync(FULL_MASK, rate_u, 0);
-        rate_i = __shfl_sync(FULL_MASK, rate_i, 0);
+        rate_u = __shfl_sync(RECFREQ_FULL_MASK, rate_u, 0);
+        rate_i = __shfl_sync(RECFREQ_FULL_MASK, rate_i, 0);
         const T a = static_cast<T>(alpha);
-        for (long long f = lane; f < k; f += WARP_SIZE) {
+        for (long long f = lane; f < k; f += 32) {
             const T pf = p[f];
             const T qf = q[f];
             const T grad_p = -e * qf + a * pf;
@@ -116,16 +117,16 @@ __global__ void mf_predict(const int* __restrict__ user_index,
                            const T* __restrict__ item_bias,
                            int n_factors,
                            T* out) {
-    const int lane = threadIdx.x % WARP_SIZE;
-    const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / WARP_SIZE;
-    const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / WARP_SIZE;
+    const int lane = lane_id();
+    const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / 32;
     const long long k = n_factors;
     for (long long s = warp; s < n_samples; s += n_warps) {
         const long long u = user_index[s];
         const long long it = item_index[s];
         T partial = 0;
         if (u >= 0 && it >= 0) {
-            for (long long f = lane; f < k; f += WARP_SIZE) {
+            for (long long f = lane; f < k; f += 32) {
                 partial += user_factors[u * k + f] * item_factors[it * k + f];
             }
         }
