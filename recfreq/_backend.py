@@ -1,4 +1,4 @@
-"""Device selection. CuPy is imported only when ``device="cuda"`` is asked for."""
+"""CuPy, imported only when ``device="cuda"`` is asked for, and whether a GPU is usable."""
 
 import importlib
 
@@ -6,9 +6,12 @@ import numpy as np
 
 __all__ = ["GPU_INSTALL_HINT", "cuda_available", "import_cupy", "to_numpy"]
 
+#: What to run when CuPy is missing. recfreq is installed from a checkout (it is
+#: not on a package index), so the extras are spelled against the checkout.
 GPU_INSTALL_HINT = (
-    "install the GPU extra with `pip install recfreq[gpu]` (or recfreq[gpu-cuda12] / "
-    "recfreq[gpu-cuda13] to match your CUDA driver)"
+    "install CuPy for your CUDA driver: from a checkout of recfreq, pip install -e \".[gpu-cuda12]\" "
+    "(CUDA 12) or pip install -e \".[gpu-cuda13]\" (CUDA 13); or directly, pip install cupy-cuda12x "
+    "(or cupy-cuda13x)"
 )
 
 
@@ -18,22 +21,24 @@ def import_cupy():
     Raises
     ------
     ImportError
-        If CuPy is missing or no CUDA device can be used; the message names
-        ``pip install recfreq[gpu]``.
+        If CuPy is not installed; the message gives the install commands.
+    RuntimeError
+        If CuPy is installed but no CUDA device can be used (no GPU, or a
+        driver older than CuPy's CUDA runtime).
     """
     try:
         cupy = importlib.import_module("cupy")
     except ImportError as exc:
-        raise ImportError(f"device='cuda' needs CuPy: {GPU_INSTALL_HINT}.") from exc
+        raise ImportError(f"device='cuda' needs CuPy, which is not installed: {GPU_INSTALL_HINT}.") from exc
     try:
         n_devices = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy raises its own CUDARuntimeError subclasses
-        raise ImportError(
-            f"device='cuda' was requested but CuPy cannot reach a CUDA device ({exc}). "
-            f"Check the driver, or {GPU_INSTALL_HINT}."
+    except Exception as exc:  # CuPy raises its own CUDARuntimeError classes
+        raise RuntimeError(
+            f"device='cuda': CuPy is installed but cannot use a CUDA device ({exc}). Check the NVIDIA driver "
+            "(nvidia-smi), or train with device='cpu'."
         ) from exc
     if n_devices < 1:
-        raise ImportError(f"device='cuda' was requested but no CUDA device was found; {GPU_INSTALL_HINT}.")
+        raise RuntimeError("device='cuda': CuPy is installed but finds no CUDA device; train with device='cpu'.")
     return cupy
 
 
@@ -41,7 +46,7 @@ def cuda_available():
     """Return True if CuPy imports and sees at least one CUDA device."""
     try:
         import_cupy()
-    except ImportError:
+    except (ImportError, RuntimeError):
         return False
     return True
 

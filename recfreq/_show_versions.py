@@ -30,12 +30,15 @@ def _cuda_info():
 
     try:
         cupy = import_cupy()
-    except ImportError as exc:
-        return {"usable": False, "reason": str(exc).split(":")[0] if "CuPy" in str(exc) else str(exc)}
+    except ImportError:
+        return {"usable": False, "reason": "CuPy is not installed"}
+    except RuntimeError as exc:
+        return {"usable": False, "reason": str(exc)}
     try:
         props = cupy.cuda.runtime.getDeviceProperties(0)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        return {"usable": True, "device": name, "CUDA runtime": cupy.cuda.runtime.runtimeGetVersion()}
+        return {"usable": True, "device": name, "compute capability": f"{props['major']}.{props['minor']}",
+                "CUDA runtime": cupy.cuda.runtime.runtimeGetVersion()}
     except Exception as exc:  # pragma: no cover - depends on the driver
         return {"usable": False, "reason": str(exc)}
 
@@ -65,6 +68,7 @@ def show_versions(file=None):
     print(f"   threads: {build['openmp threads']} (of {build['processors']} processors)", file=out)
     print("\nCUDA:", file=out)
     if cuda["usable"]:
-        print(f"    device: {cuda['device']} (CUDA runtime {cuda['CUDA runtime']})", file=out)
+        print(f"    device: {cuda['device']} (compute capability {cuda['compute capability']}, "
+              f"CUDA runtime {cuda['CUDA runtime']})", file=out)
     else:
         print(f"    not usable: {cuda['reason']}", file=out)

@@ -52,7 +52,7 @@ def _cupy_backend_or_reason():
 
     try:
         return CupyBackend(), None
-    except ImportError as exc:
+    except (ImportError, RuntimeError) as exc:
         return None, str(exc)
 
 

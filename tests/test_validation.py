@@ -157,6 +157,6 @@ def test_dataframe_input_and_feature_names():
 def test_runtime_settings_fail_before_anything_is_fitted(params):
     X, y = tiny_ratings()
     model = BaselinePredictor(**params)
-    with pytest.raises((ValueError, ImportError, NotImplementedError)):
+    with pytest.raises((ValueError, ImportError, RuntimeError)):
         model.fit(X, y)
     assert not [name for name in vars(model) if name.endswith("_") and not name.startswith("__")]

@@ -21,20 +21,13 @@ import math
 
 import numpy as np
 
+from .._backend import GPU_INSTALL_HINT, import_cupy
 from .._solvers import Solver
 from . import specs
 from .cpu import EpochLoss
 
 __all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "SOURCES", "load_kernels", "module_plan",
            "require_device", "use_backend"]
-
-#: What to run when CuPy is missing. recfreq is installed from a checkout, so the
-#: extras are spelled against the checkout.
-GPU_INSTALL_HINT = (
-    "install CuPy for your CUDA driver: from a checkout of recfreq, pip install -e \".[gpu-cuda12]\" "
-    "(CUDA 12) or pip install -e \".[gpu-cuda13]\" (CUDA 13); or directly, pip install cupy-cuda12x "
-    "(or cupy-cuda13x)"
-)
 
 #: the CUDA source of each kernel
 SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "mf.cu"}
@@ -63,20 +56,13 @@ def use_backend(backend, sequential=False):
 
 
 def require_device():
-    """Raise a clear error unless a CUDA device can be used (checked before anything is allocated)."""
-    if _override["backend"] is not None:
-        return
-    try:
-        import cupy
-    except ImportError as exc:
-        raise ImportError(f"device='cuda' needs CuPy, which is not installed: {GPU_INSTALL_HINT}.") from exc
-    try:
-        n_devices = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy raises its own CUDARuntimeError classes
-        raise RuntimeError(f"device='cuda': CuPy is installed but cannot use a CUDA device ({exc}). Check the "
-                           "NVIDIA driver (nvidia-smi), or train with device='cpu'.") from exc
-    if n_devices < 1:
-        raise RuntimeError("device='cuda': CuPy is installed but finds no CUDA device; train with device='cpu'.")
+    """Raise a clear error unless a CUDA device can be used (checked before anything is allocated).
+
+    ImportError (with the install commands) without CuPy, RuntimeError when CuPy
+    finds no usable device.
+    """
+    if _override["backend"] is None:
+        import_cupy()
 
 
 def _backend():
@@ -84,8 +70,7 @@ def _backend():
         return _override["backend"]
     from .._device_backend import CupyBackend
 
-    require_device()
-    return CupyBackend()
+    return CupyBackend()  # imports CuPy, with require_device's errors
 
 
 #: options every module is compiled with
