@@ -1,7 +1,10 @@
-"""The contract every rating estimator keeps, run for every estimator x solver.
+"""The contract every rating estimator keeps, run for every estimator x solver x device.
 
 A new estimator joins by adding one entry to ``ESTIMATORS``; every test here
-then covers it with all four solvers.
+then covers it with all four solvers. The ``-cuda`` entries train with
+``device="cuda"`` on the emulated CUDA device (tests/_emulated_device.py: the
+same .cu sources, run on the CPU), and on a real GPU where the ``gpu`` marker's
+backend is usable (tests/test_cuda_kernels.py).
 """
 
 import pickle
@@ -16,6 +19,9 @@ from sklearn.preprocessing import FunctionTransformer
 from recfreq import BaselinePredictor, MatrixFactorization, OverparamMF
 from recfreq._solvers import SOLVER_NAMES
 
+from recfreq._engine.cuda import use_backend
+
+from _devices import emulated_device
 from _helpers import planted_ratings, tiny_ratings
 
 #: name -> factory taking keyword parameters; fast settings for tests
@@ -27,12 +33,19 @@ ESTIMATORS = {
     "OverparamMF": lambda **kw: OverparamMF(**{"max_iter": 5, "n_factors": 4, "inner_dim": 6, **kw}),
     "OverparamMF-3-layers": lambda **kw: OverparamMF(
         **{"max_iter": 5, "n_factors": 4, "inner_dim": 6, "n_layers": 3, **kw}),
+    "BaselinePredictor-cuda": lambda **kw: BaselinePredictor(**{"max_iter": 5, "device": "cuda", **kw}),
+    "MatrixFactorization-cuda": lambda **kw: MatrixFactorization(
+        **{"max_iter": 5, "n_factors": 8, "device": "cuda", **kw}),
 }
 
 
 @pytest.fixture(params=sorted(ESTIMATORS))
 def make(request):
-    return ESTIMATORS[request.param]
+    if request.param.endswith("-cuda"):
+        with use_backend(emulated_device()):
+            yield ESTIMATORS[request.param]
+    else:
+        yield ESTIMATORS[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +255,10 @@ def test_joblib_persistence_and_parallel_cross_validation(make, data, tmp_path):
     model = make(random_state=0).fit(X, y)
     joblib.dump(model, tmp_path / "model.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(X), model.predict(X))
-    scores = cross_val_score(make(random_state=0), X, y, cv=3, n_jobs=2, scoring="neg_root_mean_squared_error")
+    # the emulated CUDA device lives in this process only: joblib's worker processes
+    # would look for CuPy, so the device variants cross-validate in this process
+    n_jobs = 1 if model.device == "cuda" else 2
+    scores = cross_val_score(make(random_state=0), X, y, cv=3, n_jobs=n_jobs, scoring="neg_root_mean_squared_error")
     assert np.isfinite(scores).all() and (scores < 0).all()
 
 
