@@ -6,8 +6,9 @@ the host, bit for bit, for the tests that replay a device's epochs and for host
 code that needs the order a device will use. Position ``p`` of an epoch trains
 sample ``epoch_permutation(n, seed, epoch)[p]``.
 
-A balanced Feistel network on 2h bits (2**(2h) >= n) with four rounds of the
-SplitMix64 finalizer, cycle-walked back into [0, n).
+A Feistel network on b bits (2**b >= n) whose halves of floor(b/2) and
+ceil(b/2) bits trade widths every round, four rounds of the SplitMix64
+finalizer, cycle-walked back into [0, n).
 """
 
 import numpy as np
@@ -46,15 +47,15 @@ def epoch_permutation(n, seed, epoch):
     bits = 0
     while bits < 62 and (1 << bits) < n:
         bits += 1
-    half = np.uint64((bits + 1) // 2)
-    mask = np.uint64((1 << int(half)) - 1)
     keys = _round_keys(int(seed) % 2**64, int(epoch) % 2**64)
 
     def permute(x):
-        left, right = x >> half, x & mask
+        left_bits, right_bits = bits - bits // 2, bits // 2
+        left, right = x >> np.uint64(right_bits), x & np.uint64((1 << right_bits) - 1)
         for key in keys:
-            left, right = right, left ^ (_mix64(right ^ key) & mask)
-        return (left << half) | right
+            left, right = right, left ^ (_mix64(right ^ key) & np.uint64((1 << left_bits) - 1))
+            left_bits, right_bits = right_bits, left_bits
+        return (left << np.uint64(right_bits)) | right
 
     with np.errstate(over="ignore"):
         x = permute(np.arange(n, dtype=np.uint64))

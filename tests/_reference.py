@@ -104,21 +104,22 @@ def _mix64(z):
 
 def keyed_order(n, seed, epoch):
     """The samples positions 0..n-1 of an epoch visit: a four-round Feistel bijection of
-    [0, 2**(2h)) keyed on (seed, epoch), cycle-walked into [0, n) (written from the
-    description in the engine, independently of its code)."""
+    [0, 2**b) (halves of floor(b/2) and ceil(b/2) bits trading widths each round) keyed
+    on (seed, epoch), cycle-walked into [0, n) (written from the description in the
+    engine, independently of its code)."""
     bits = 0
     while bits < 62 and (1 << bits) < n:
         bits += 1
-    half = (bits + 1) // 2
-    mask = (1 << half) - 1
     key = _mix64(seed ^ _mix64(epoch))
     keys = [_mix64((key + r + 1) & _MASK64) for r in range(4)]
 
     def permute(x):
-        left, right = x >> half, x & mask
+        high, low = bits - bits // 2, bits // 2
+        left, right = x >> low, x & ((1 << low) - 1)
         for k in keys:
-            left, right = right, left ^ (_mix64(right ^ k) & mask)
-        return (left << half) | right
+            left, right = right, left ^ (_mix64(right ^ k) & ((1 << high) - 1))
+            high, low = low, high
+        return (left << low) | right
 
     order = []
     for p in range(n):

@@ -4,9 +4,10 @@
 # same (seed, epoch) key; the GPU where it uses it, the CPU when it gathers the
 # samples of an epoch into order (so its kernels read them sequentially).
 #
-# A balanced Feistel network on 2h bits (2^(2h) >= n, at most 4n values) with
-# four rounds of the SplitMix64 finalizer; values outside [0, n) are walked
-# through the network again (cycle walking keeps it a bijection of [0, n)).
+# A Feistel network on b bits (2^b >= n > 2^(b-1), fewer than 2n values) whose
+# halves of floor(b/2) and ceil(b/2) bits trade widths every round, with four
+# rounds of the SplitMix64 finalizer; values outside [0, n) are walked through
+# the network again (cycle walking keeps it a bijection of [0, n)).
 # Unsigned 64-bit arithmetic wraps in C as it does on the GPU.
 
 from libc.stdint cimport uint64_t, int64_t
@@ -14,8 +15,8 @@ from libc.stdint cimport uint64_t, int64_t
 
 cdef struct EpochOrder:
     int64_t n
-    int half_bits
-    uint64_t half_mask
+    int low_bits    # width of the right half; the left half has the rest
+    int high_bits
     uint64_t round_key[4]
 
 
@@ -34,8 +35,8 @@ cdef inline EpochOrder epoch_order(int64_t n, uint64_t seed, uint64_t epoch) noe
     order.n = n
     while bits < 62 and ((<int64_t>1) << bits) < n:
         bits += 1
-    order.half_bits = (bits + 1) // 2
-    order.half_mask = ((<uint64_t>1) << order.half_bits) - 1
+    order.low_bits = bits // 2
+    order.high_bits = bits - bits // 2
     key = order_mix64(seed ^ order_mix64(epoch))
     for r in range(4):
         order.round_key[r] = order_mix64(key + <uint64_t>(r + 1))
@@ -43,15 +44,22 @@ cdef inline EpochOrder epoch_order(int64_t n, uint64_t seed, uint64_t epoch) noe
 
 
 cdef inline uint64_t order_permute(const EpochOrder* order, uint64_t x) noexcept nogil:
-    cdef uint64_t left = x >> order.half_bits
-    cdef uint64_t right = x & order.half_mask
+    cdef int left_bits = order.high_bits
+    cdef int right_bits = order.low_bits
+    cdef int width
+    cdef uint64_t left = x >> right_bits
+    cdef uint64_t right = x & (((<uint64_t>1) << right_bits) - 1)
     cdef uint64_t nxt
     cdef int r
     for r in range(4):
-        nxt = left ^ (order_mix64(right ^ order.round_key[r]) & order.half_mask)
+        # (L, R) -> (R, L ^ F(R)): the halves trade widths
+        nxt = left ^ (order_mix64(right ^ order.round_key[r]) & (((<uint64_t>1) << left_bits) - 1))
         left = right
         right = nxt
-    return (left << order.half_bits) | right
+        width = left_bits
+        left_bits = right_bits
+        right_bits = width
+    return (left << right_bits) | right
 
 
 cdef inline int64_t epoch_sample(const EpochOrder* order, int64_t position) noexcept nogil:

@@ -3,10 +3,12 @@
 // so no permutation crosses the bus between epochs, and identical on every
 // device for the same (seed, epoch) key.
 //
-// A balanced Feistel network on 2h bits (2^(2h) >= n, so at most 4n values)
-// with four rounds, each a SplitMix64 finalizer of (half, round key); values
-// that land outside [0, n) are walked through the network again (cycle walking
-// keeps it a bijection of [0, n); fewer than 4 steps are expected).
+// A Feistel network on b bits (2^b >= n > 2^(b-1), so fewer than 2n values)
+// with halves of floor(b/2) and ceil(b/2) bits that swap widths every round
+// (still a bijection: each round is inverted by recomputing the same mask),
+// four rounds, each a SplitMix64 finalizer of (half, round key). Values that
+// land outside [0, n) are walked through the network again (cycle walking
+// keeps it a bijection of [0, n); fewer than 2 steps are expected).
 #pragma once
 
 __device__ __forceinline__ unsigned long long order_mix64(unsigned long long z) {
@@ -18,8 +20,8 @@ __device__ __forceinline__ unsigned long long order_mix64(unsigned long long z) 
 
 struct EpochOrder {
     long long n;
-    int half_bits;
-    unsigned long long half_mask;
+    int low_bits;   // width of the right half; the left half has the rest
+    int high_bits;
     unsigned long long round_key[4];
 };
 
@@ -30,8 +32,8 @@ __device__ __forceinline__ EpochOrder epoch_order(long long n, unsigned long lon
     while (bits < 62 && (1LL << bits) < n) {
         ++bits;
     }
-    order.half_bits = (bits + 1) / 2;
-    order.half_mask = (1ULL << order.half_bits) - 1ULL;
+    order.low_bits = bits / 2;
+    order.high_bits = bits - bits / 2;
     const unsigned long long key = order_mix64(seed ^ order_mix64(epoch));
     for (int r = 0; r < 4; ++r) {
         order.round_key[r] = order_mix64(key + static_cast<unsigned long long>(r + 1));
@@ -40,14 +42,19 @@ __device__ __forceinline__ EpochOrder epoch_order(long long n, unsigned long lon
 }
 
 __device__ __forceinline__ unsigned long long order_permute(const EpochOrder& order, unsigned long long x) {
-    unsigned long long left = x >> order.half_bits;
-    unsigned long long right = x & order.half_mask;
+    int left_bits = order.high_bits, right_bits = order.low_bits;
+    unsigned long long left = x >> right_bits;
+    unsigned long long right = x & ((1ULL << right_bits) - 1ULL);
     for (int r = 0; r < 4; ++r) {
-        const unsigned long long next = left ^ (order_mix64(right ^ order.round_key[r]) & order.half_mask);
+        // (L, R) -> (R, L ^ F(R)): the halves trade widths
+        const unsigned long long next = left ^ (order_mix64(right ^ order.round_key[r]) & ((1ULL << left_bits) - 1ULL));
         left = right;
         right = next;
+        const int width = left_bits;
+        left_bits = right_bits;
+        right_bits = width;
     }
-    return (left << order.half_bits) | right;
+    return (left << right_bits) | right;
 }
 
 __device__ __forceinline__ long long epoch_sample(const EpochOrder& order, long long position) {
