@@ -526,3 +526,121 @@ def test_million_rows_split_quickly():
     X_tr, X_te = train_test_split(X, strategy="user", random_state=0)
     assert time.perf_counter() - start < 5.0
     assert len(X_tr) + len(X_te) == n
+
+
+# --------------------------------------------------------------------------
+# bad ids, sizes and timestamps
+# --------------------------------------------------------------------------
+
+
+def _with_missing(kind):
+    """Interaction data whose item column holds one missing id of the given kind."""
+    if kind == "nan":
+        return np.array([[0, 0.0], [0, 1.0], [1, np.nan], [1, 2.0], [2, 3.0]])
+    if kind == "none":
+        return [[0, 0], [0, 1], [1, None], [1, 2], [2, 3]]
+    if kind == "pd.NA":
+        return pd.DataFrame({"u": [0, 0, 1, 1, 2],
+                             "i": pd.array([0, 1, pd.NA, 2, 3], dtype="Int64")})
+    if kind == "NaT":
+        return pd.DataFrame({"u": [0, 0, 1, 1, 2],
+                             "i": pd.to_datetime(["2020", "2021", None, "2022", "2023"])})
+    return np.array([[0, 0.0], [0, 1.0], [1, np.inf], [1, 2.0], [2, 3.0]])  # "inf"
+
+
+@pytest.mark.parametrize("kind", ["nan", "none", "pd.NA", "NaT", "inf"])
+def test_sample_negatives_refuses_missing_item_ids(kind):
+    # NaN is not equal to itself: it was drawn as a "negative" nobody had, and
+    # user 1's own NaN positive could be returned to user 1.
+    with pytest.raises(ValueError, match=r"X item ids contain a missing or infinite value .* row 2"):
+        sample_negatives(_with_missing(kind), n_negatives=1, random_state=0)
+
+
+def test_sample_negatives_never_returns_a_non_id():
+    X = np.array([[0, 0], [0, 1], [1, 2]])
+    with pytest.raises(ValueError, match="items contain a missing"):
+        sample_negatives(X, n_negatives=1, items=[0, 1, 2, np.nan])
+    with pytest.raises(ValueError, match="users contain a missing"):
+        sample_negatives(X, n_negatives=1, users=[0, np.nan])
+    with pytest.raises(ValueError, match="users contain a missing"):
+        sample_negatives(X, n_negatives=1, users=pd.Series([0, None], dtype=object))
+    with pytest.raises(TypeError, match="complex"):
+        sample_negatives(X + 0j, n_negatives=1)
+    with pytest.raises(TypeError, match="complex"):
+        sample_negatives(X, n_negatives=1, items=[0, 1, 2, 3j])
+    # A list universe mixing ints and strings keeps its ids: the int 1 stays
+    # the int 1 (np.asarray would make it "1", an id nobody interacted with).
+    mixed = [[0, 1], [0, "a"], [1, "b"]]
+    for seed in range(10):
+        neg = sample_negatives(mixed, n_negatives=1, items=[1, "a", "b"], random_state=seed)
+        assert neg[0, 0] == "b" and neg[1, 0] in (1, "a")  # "1" is not an id
+
+
+@pytest.mark.parametrize("n_negatives", [4, 2**31, 2**63, 2**70, np.int64(2**40)])
+def test_sample_negatives_more_than_the_universe(n_negatives):
+    X = np.array([[0, 0], [0, 1], [1, 2]])
+    with pytest.raises(ValueError, match=f"n_negatives={n_negatives} exceeds the 3 items"):
+        sample_negatives(X, n_negatives=n_negatives)
+
+
+@pytest.mark.parametrize("n_negatives, exc", [(-1, ValueError), (-(2**70), ValueError),
+                                              (np.nan, TypeError), ("3", TypeError),
+                                              (True, TypeError)])
+def test_sample_negatives_bad_n_negatives(n_negatives, exc):
+    with pytest.raises(exc, match="n_negatives"):
+        sample_negatives(np.array([[0, 0], [0, 1], [1, 2]]), n_negatives=n_negatives)
+
+
+def test_sample_negatives_numpy_int_n_negatives():
+    X = np.array([[0, 0], [0, 1], [1, 2]])
+    neg = sample_negatives(X, n_negatives=np.int64(1), random_state=0)
+    assert neg.tolist() == [[2], [neg[1, 0]]] and neg[1, 0] in (0, 1)
+
+
+@pytest.mark.parametrize("splitter", [
+    lambda X: train_test_split(X, test_size=1, random_state=0),
+    lambda X: train_test_split(X, strategy="user", test_size=1, random_state=0),
+    lambda X: leave_one_out_split(X, random_state=0),
+    lambda X: list(RatingKFold(2, random_state=0).split(X)),
+    lambda X: list(RatingKFold(2, stratify=None).split(X)),
+])
+@pytest.mark.parametrize("kind", ["nan", "none", "pd.NA", "inf"])
+def test_splitters_refuse_missing_ids(splitter, kind):
+    with pytest.raises(ValueError, match="X item ids contain a missing or infinite value"):
+        splitter(_with_missing(kind))
+    users_missing = np.array([[0, 0], [np.nan, 1], [1, 2], [1, 3]])
+    with pytest.raises(ValueError, match=r"X user ids contain a missing .*\(nan at row 1\)"):
+        splitter(users_missing)
+
+
+def test_splitters_refuse_complex_ids():
+    X = np.array([[0, 0], [0, 1], [1, 2], [1, 3]]) + 1j
+    with pytest.raises(TypeError, match="X user ids are complex"):
+        train_test_split(X)
+    with pytest.raises(TypeError, match="X item ids contain complex"):
+        leave_one_out_split([[0, 1j], [0, 2], [1, 3]])
+
+
+@pytest.mark.parametrize("timestamps, exc, match", [
+    (["10", "9", "8", "7"], TypeError, "numbers or datetime64"),
+    ([1j, 2, 3, 4], TypeError, "numbers or datetime64"),
+    (np.array([1, "2", 3, 4], dtype=object), TypeError, "not strings"),
+    (np.array([1, None, 3, 4], dtype=object), ValueError, "missing value"),
+    (np.array(["2020-01-01", "NaT", "2020-01-02", "2020-01-03"], dtype="datetime64[D]"),
+     ValueError, "NaT"),
+])
+def test_bad_timestamps(timestamps, exc, match):
+    X = np.array([[0, 0], [0, 1], [1, 2], [1, 3]])
+    with pytest.raises(exc, match=match):
+        leave_one_out_split(X, timestamps=timestamps)
+    with pytest.raises(exc, match=match):
+        train_test_split(X, timestamps=timestamps, strategy="time", test_size=1)
+
+
+@pytest.mark.parametrize("test_size", [2**70, 10**6, np.int64(2**62)])
+def test_user_split_huge_int_keeps_one_training_row_per_user(test_size):
+    X = _random_interactions(n=500)
+    X_tr, X_te = train_test_split(X, strategy="user", test_size=test_size, random_state=0)
+    counts = Counter(X[:, 0])
+    assert Counter(X_tr[:, 0]) == {u: 1 for u in counts}
+    assert len(X_te) == len(X) - len(counts)
