@@ -375,3 +375,106 @@ def test_cross_val_score_with_dataframe_and_kfold():
         cv=RatingKFold(4, random_state=1),
     )
     np.testing.assert_allclose(res["test_score"], 1.0)
+
+
+# --------------------------------------------------------------------------
+# bad input and boundaries
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+@pytest.mark.parametrize(
+    "y_true, y_pred, match",
+    [
+        (np.array([1 + 1j, 2.0]), [1.0, 2.0], "y_true contains complex"),
+        ([1.0, 2.0], np.array([1.0, 2.0 + 0j]), "y_pred contains complex"),  # zero imaginary too
+        ([1 + 2j, 2.0], [1.0, 2.0], "y_true contains complex"),
+        (["a", "b"], [1.0, 2.0], "y_true must hold numbers"),
+        ([1.0, 2.0], np.array([1, "x"], dtype=object), "y_pred must hold numbers"),
+    ],
+)
+def test_rating_metrics_refuse_complex_and_strings(metric, y_true, y_pred, match):
+    with pytest.raises(TypeError, match=match):
+        metric(y_true, y_pred)
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+def test_rating_metrics_missing_values(metric):
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        metric([1.0, 2.0], [1.0, None])
+    with pytest.raises(ValueError, match="y_true contains NaN"):
+        metric(pd.Series([1.0, None]), [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "func", [precision_at_k, recall_at_k, hit_rate_at_k, ndcg_at_k, mean_reciprocal_rank]
+)
+def test_ranking_metrics_refuse_missing_and_complex_ids(func):
+    rec = np.array([[1, 2], [3, 4]])
+    # A NaN relevant id never matches anything: it was scored as a silent miss.
+    with pytest.raises(ValueError, match="relevant item ids contain a missing .* empty list"):
+        func([np.nan, 3], rec, k=1)
+    with pytest.raises(ValueError, match="relevant item ids contain a missing"):
+        func([{1, None}, 3], rec, k=1)
+    with pytest.raises(ValueError, match="relevant item ids contain a missing"):
+        func(np.array([[1, np.nan], [3, 4]]), rec, k=1)
+    with pytest.raises(ValueError, match="recommended item ids contain a missing"):
+        func([1, 3], np.array([[np.nan, 2], [3, 4]]), k=1)
+    with pytest.raises(ValueError, match="recommended item ids contain a missing"):
+        func([1, 3], [[1, None], [3, 4]], k=1)
+    with pytest.raises(TypeError, match="recommended item ids are complex"):
+        func([1, 3], rec + 1j, k=1)
+    with pytest.raises(TypeError, match="relevant item ids contain complex"):
+        func([1j, 3], rec, k=1)
+    with pytest.raises(ValueError, match="no columns"):
+        func([1, 3], np.empty((2, 0)), k=1)
+    with pytest.raises(ValueError, match="fewer than k=1180591620717411303424"):
+        func([1, 3], rec, k=2**70)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        func([1, 3], rec, k=-(2**70))
+
+
+def test_mrr_over_the_full_list_needs_a_column():
+    with pytest.raises(ValueError, match="no columns"):
+        mean_reciprocal_rank([1], [[]])
+
+
+def test_ranking_scorer_threshold_is_inclusive():
+    # Ratings exactly at the threshold are relevant; just below are not.
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    # user 0 is recommended [0, 1], user 1 is recommended [3, 4]
+    y = np.array([4.0, np.nextafter(4.0, 0.0), 4.0, 4.0])
+    scorer = make_ranking_scorer("precision", k=2, threshold=4.0)
+    # user 0: only item 0 (exactly 4) relevant -> 1/2; user 1: both -> 1
+    assert scorer(est, X, y) == pytest.approx((0.5 + 1.0) / 2)
+    assert make_ranking_scorer("precision", k=2, threshold=4)(est, X, y) == pytest.approx(0.75)
+    # only the exact-threshold rows are relevant: user 1 alone, both items
+    y_edge = np.array([3.0, 3.5, 4.0, 4.0])
+    assert make_ranking_scorer("precision", k=2, threshold=4)(est, X, y_edge) == 1.0
+    assert est.calls_[-1][0] == [1]
+
+
+def test_ranking_scorer_default_threshold_is_strictly_positive():
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    # label 0 is not relevant, the smallest positive label is
+    y = np.array([0.0, 5e-324, 0.0, 1.0])
+    assert get_scorer("precision@2")(est, X, y) == pytest.approx(0.5)
+    assert est.calls_[-1][0] == [0, 1]
+    with pytest.raises(ValueError, match="no held-out row is relevant"):
+        get_scorer("precision@2")(est, X, np.zeros(4))
+
+
+def test_ranking_scorer_bad_y_and_threshold():
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        get_scorer("ndcg@2")(est, X, np.array([1.0, np.nan, 1.0, 1.0]))
+    with pytest.raises(TypeError, match="y contains complex"):
+        get_scorer("ndcg@2")(est, X, np.array([1.0, 1j, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="X item ids contain a missing"):
+        get_scorer("ndcg@2")(est, np.array([[0, np.nan], [1, 3]]), None)
+    for threshold in [float("nan"), "4", True, 1j]:
+        with pytest.raises(ValueError, match="threshold must be None or a real number"):
+            make_ranking_scorer("ndcg", threshold=threshold)
