@@ -27,6 +27,7 @@ RatingKFold
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state
 
@@ -137,7 +138,7 @@ def _interaction_ids(X, name="X"):
     """
     if X is None:
         raise TypeError(f"{name} must be array-like interaction data, got None.")
-    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+    if sp.issparse(X):
         raise TypeError(f"{name} must be a dense array or DataFrame, not a sparse matrix.")
     if hasattr(X, "iloc"):
         if X.ndim != 2 or X.shape[1] < 2:
@@ -192,35 +193,31 @@ def _factorize(values):
 
 
 def _lookup(uniques, values):
-    """Code of every value in ``uniques`` (as made by `_factorize`), -1 if absent."""
+    """Code of every value in ``uniques`` (as made by `_factorize`), -1 if absent.
+
+    ``uniques`` must not be empty (`_factorize` of a non-empty column never is).
+    """
     values = np.asarray(values)
-    if values.shape[0] == 0:
-        return np.empty(0, dtype=np.int64)
-    if uniques.shape[0] == 0:
-        return np.full(values.shape[0], -1, dtype=np.int64)
-    try:
-        if uniques.dtype == object and not _is_sorted(uniques):
-            raise TypeError  # first-appearance order: searchsorted is invalid
-        pos = np.searchsorted(uniques, values)
-        pos = np.minimum(pos, uniques.shape[0] - 1)
-        found = uniques[pos] == values
-        if not isinstance(found, np.ndarray) or found.shape != values.shape:
-            raise TypeError
-        return np.where(found, pos, -1).astype(np.int64, copy=False)
-    except (TypeError, ValueError):
-        table = {v: i for i, v in enumerate(uniques.tolist())}
-        return np.fromiter(
-            (table.get(v, -1) for v in values.tolist()),
-            dtype=np.int64,
-            count=values.shape[0],
-        )
-
-
-def _is_sorted(arr):
-    try:
-        return bool(np.all(arr[1:] >= arr[:-1]))
-    except TypeError:
-        return False
+    if uniques.dtype != object:
+        # Native uniques are sorted by np.unique: one vectorised binary search.
+        try:
+            pos = np.minimum(np.searchsorted(uniques, values), uniques.shape[0] - 1)
+            found = uniques[pos] == values
+            # NumPy 1.x answers an impossible comparison (ints against
+            # strings) with one scalar False; NumPy 2 with an array.
+            if isinstance(found, np.ndarray) and found.shape == values.shape:
+                return np.where(found, pos, -1).astype(np.int64, copy=False)
+        except (TypeError, ValueError):
+            pass
+    # Object uniques may be in first-appearance order (ids that cannot be
+    # ordered, e.g. ints mixed with strings), where a binary search can miss
+    # a present id without raising: a hash table is always right.
+    table = {v: i for i, v in enumerate(uniques.tolist())}
+    return np.fromiter(
+        (table.get(v, -1) for v in values.tolist()),
+        dtype=np.int64,
+        count=values.shape[0],
+    )
 
 
 def _group_rank(codes, order):
@@ -230,8 +227,7 @@ def _group_rank(codes, order):
     consecutive).  Returns, in sorted order, 0 for the first row of each
     group, 1 for the second, ...; plus the group sizes.
     """
-    n_groups = int(codes.max()) + 1 if codes.size else 0
-    counts = np.bincount(codes, minlength=n_groups)
+    counts = np.bincount(codes)
     starts = np.cumsum(counts) - counts
     sorted_codes = codes[order]
     return np.arange(codes.shape[0]) - starts[sorted_codes], counts

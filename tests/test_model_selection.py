@@ -708,3 +708,100 @@ def test_user_split_huge_int_keeps_one_training_row_per_user(test_size):
     counts = Counter(X[:, 0])
     assert Counter(X_tr[:, 0]) == {u: 1 for u in counts}
     assert len(X_te) == len(X) - len(counts)
+
+
+# --------------------------------------------------------------------------
+# behaviour pinned by mutation testing (mutmut): each test below failed
+# under at least one surviving mutant of recfreq/model_selection.py
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("X, exc, match", [
+    (None, TypeError, "^X must be array-like interaction data, got None"),
+    (sp.csr_matrix(np.ones((3, 2))), TypeError, "^X must be a dense array or DataFrame"),
+    (pd.DataFrame({"user": [1, 2]}), ValueError, r"^X must have at least 2 columns .* shape \(2, 1\)"),
+    (np.empty((0, 2)), ValueError, "^X is empty: at least one interaction is required"),
+])
+def test_bad_interaction_data_messages(X, exc, match):
+    with pytest.raises(exc, match=match):
+        train_test_split(X)
+
+
+def test_missing_ids_of_every_kind_in_object_columns():
+    base = [[0, 0], [0, 1], [1, 2], [1, 3]]
+    for missing in (None, float("nan"), pd.NA, pd.NaT, np.datetime64("NaT"), float("inf")):
+        X = np.array(base, dtype=object)
+        X[2, 1] = missing
+        with pytest.raises(ValueError, match=r"X item ids contain a missing or infinite value .* row 2"):
+            train_test_split(X, random_state=0)
+    # timedelta ids with NaT
+    X = pd.DataFrame({"u": [0, 0, 1], "i": pd.to_timedelta([1, None, 3], unit="s")})
+    with pytest.raises(ValueError, match="X item ids contain a missing"):
+        leave_one_out_split(X)
+    # finite floats among strings are ids like any other
+    X_tr, X_te, _, _ = leave_one_out_split([[1.5, "a"], [1.5, "b"], ["u", 2.5]], timestamps=[1, 2, 3])
+    assert X_te == [[1.5, "b"]]
+
+
+def test_valid_object_timestamps():
+    import datetime
+
+    X = np.array([[0, 0], [0, 1], [1, 2], [1, 3]])
+    days = [datetime.datetime(2020, 1, d) for d in (4, 2, 1, 3)]
+    _, X_te, _, _ = leave_one_out_split(X, timestamps=days)
+    assert X_te.tolist() == [[0, 0], [1, 3]]
+
+
+def test_y_that_is_not_array_like():
+    X = np.array([[0, 0], [0, 1]])
+    with pytest.raises(TypeError, match="^y must be array-like, got float64"):
+        train_test_split(X, np.float64(1.0))
+    with pytest.raises(TypeError, match="^y must be array-like, got int"):
+        list(RatingKFold(2).split(X, 3))
+
+
+@pytest.mark.parametrize("test_size", [1.0, 1.5])
+def test_user_split_fraction_must_be_below_one(test_size):
+    X = np.c_[np.arange(10) % 2, np.arange(10)]
+    with pytest.raises(ValueError, match="open interval"):
+        train_test_split(X, strategy="user", test_size=test_size)
+
+
+def test_user_split_shuffles_rows_within_users():
+    # an int test_size leaves no stochastic rounding: only the row choice can
+    # make two seeds differ
+    X = np.c_[np.repeat(np.arange(50), 6), np.arange(300)]
+    a = train_test_split(X, strategy="user", test_size=2, random_state=0)[1]
+    b = train_test_split(X, strategy="user", test_size=2, random_state=1)[1]
+    assert not np.array_equal(a, b)
+    fixed = train_test_split(X, strategy="user", test_size=2, shuffle=False)[1]
+    assert fixed[:, 1].tolist() == [j for j in range(300) if j % 6 >= 4]
+
+
+def test_leave_one_out_random_follows_its_seed():
+    X = np.c_[np.repeat(np.arange(200), 5), np.arange(1000)]
+    picks = [leave_one_out_split(X, random_state=s)[1][:, 1] for s in (7, 7, 8)]
+    np.testing.assert_array_equal(picks[0], picks[1])
+    assert not np.array_equal(picks[0], picks[2])
+
+
+def test_sample_negatives_default_is_99():
+    X = np.c_[np.r_[np.zeros(1, int), np.ones(120, int)], np.r_[0, np.arange(120)]]
+    assert sample_negatives(X, users=[0], random_state=0).shape == (1, 99)
+
+
+def test_sample_negatives_redraws_are_uniform():
+    # 20 candidates, 10 draws a row: the rejection path (m >= 2k) with many
+    # duplicate ranks redrawn. Every candidate must appear in half the rows,
+    # the last rank included (a redraw range cut short would starve it).
+    X = np.c_[np.r_[np.zeros(21, int), 1], np.r_[np.arange(21), 0]]
+    neg = sample_negatives(X, users=[1] * 20000, n_negatives=10, random_state=0)
+    share = np.bincount(neg.ravel(), minlength=21)[1:] / 20000
+    np.testing.assert_allclose(share, 0.5, atol=0.015)
+
+
+def test_kfold_defaults_and_as_many_folds_as_rows():
+    assert RatingKFold().get_n_splits() == 5
+    X = np.c_[np.arange(4) % 2, np.arange(4)]
+    folds = [test.tolist() for _, test in RatingKFold(4, random_state=0).split(X)]
+    assert sorted(sum(folds, [])) == [0, 1, 2, 3] and all(len(f) == 1 for f in folds)
