@@ -314,7 +314,9 @@ def _discounts(n):
 
 def _per_user(metric, hits, n_relevant, k):
     """Per-user metric values from a hit matrix (users without relevant items: NaN)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Users without relevant items divide 0 by 0 (NaN, masked below); no
+    # metric divides a positive number by zero.
+    with np.errstate(invalid="ignore"):
         if metric == "precision":
             values = hits.sum(axis=1) / k
         elif metric == "recall":
@@ -635,7 +637,7 @@ class RankingScorer:
             )
         user_codes, user_ids = _factorize(users[keep])
         result = estimator.recommend(user_ids, n=self.k, exclude_seen=self.exclude_seen)
-        rec = _as_recommendations(result[0] if isinstance(result, tuple) else result)
+        rec = _as_recommendations(result)  # (ids, scores) or the ids alone
         if rec.shape[0] != user_ids.shape[0]:
             raise ValueError(
                 f"recommend returned {rec.shape[0]} rows for {user_ids.shape[0]} users."

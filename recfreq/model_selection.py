@@ -250,8 +250,9 @@ def _n_samples(a, name):
 
 def _check_aligned(n, y, timestamps):
     """Validate y and timestamps lengths; return timestamps as an ndarray or None."""
-    if y is not None and _n_samples(y, "y") != n:
-        raise ValueError(f"y has {_n_samples(y, 'y')} rows but X has {n}.")
+    n_y = None if y is None else _n_samples(y, "y")
+    if n_y is not None and n_y != n:
+        raise ValueError(f"y has {n_y} rows but X has {n}.")
     if timestamps is None:
         return None
     ts = np.asarray(timestamps)
