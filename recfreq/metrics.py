@@ -49,7 +49,7 @@ import numpy as np
 from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from sklearn.metrics import make_scorer
 
-from .model_selection import _factorize, _interaction_ids, _lookup, _tidy_ids
+from .model_selection import _check_id_values, _factorize, _interaction_ids, _lookup, _tidy_ids
 
 __all__ = [
     "rmse",
@@ -73,9 +73,32 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 
+def _as_real_vector(values, name):
+    """``values`` as float64, refusing complex and non-numeric input by name.
+
+    ``np.asarray(..., dtype=float64)`` would silently drop the imaginary part
+    of a complex array (with only a warning) and fail on strings with a
+    message that does not say which argument was wrong.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind == "c" or (
+        arr.dtype.kind == "O"
+        and any(isinstance(v, (complex, np.complexfloating)) for v in arr.reshape(-1).tolist())
+    ):
+        raise TypeError(f"{name} contains complex numbers; ratings must be real.")
+    if arr.dtype.kind in "USV" or (arr.dtype.kind == "O" and any(
+        isinstance(v, (str, bytes)) for v in arr.reshape(-1).tolist()
+    )):
+        raise TypeError(f"{name} must hold numbers, got {arr.dtype} values such as strings.")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must hold numbers: {exc}") from None
+
+
 def _check_ratings(y_true, y_pred):
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true = _as_real_vector(y_true, "y_true")
+    y_pred = _as_real_vector(y_pred, "y_pred")
     if y_true.ndim != 1 or y_pred.ndim != 1:
         raise ValueError(
             f"y_true and y_pred must be 1-D, got shapes {y_true.shape} and {y_pred.shape}."
@@ -111,6 +134,8 @@ def rmse(y_true, y_pred):
     ------
     ValueError
         Empty or misaligned inputs, or NaN/infinite values.
+    TypeError
+        Complex or non-numeric values.
 
     Notes
     -----
@@ -143,6 +168,8 @@ def mae(y_true, y_pred):
     ------
     ValueError
         Empty or misaligned inputs, or NaN/infinite values.
+    TypeError
+        Complex or non-numeric values.
 
     Notes
     -----
@@ -186,6 +213,10 @@ def _as_recommendations(recommended):
         )
     if rec.shape[0] == 0:
         raise ValueError("recommended is empty: no users to evaluate.")
+    if rec.shape[1] == 0:
+        raise ValueError("recommended has no columns: there is no recommendation to evaluate.")
+    # A NaN id never equals itself: it would be scored as a silent miss.
+    _check_id_values(rec.reshape(-1), "recommended item ids")
     return rec
 
 
@@ -207,7 +238,7 @@ def _flatten_relevant(relevant, n_users):
                 f"relevant has {relevant.shape[0]} entries but recommended has {n_users} rows."
             )
         width = 1 if relevant.ndim == 1 else relevant.shape[1]
-        return np.repeat(np.arange(n_users), width), relevant.reshape(-1)
+        return np.repeat(np.arange(n_users), width), _check_relevant(relevant.reshape(-1))
     try:
         n_rel = len(relevant)
     except TypeError:
@@ -227,7 +258,17 @@ def _flatten_relevant(relevant, n_users):
             flat.append(entry)
     items = np.empty(len(flat), dtype=object)
     items[:] = flat
-    return np.repeat(np.arange(n_users), lengths), _tidy_ids(items)
+    return np.repeat(np.arange(n_users), lengths), _check_relevant(_tidy_ids(items))
+
+
+def _check_relevant(items):
+    try:
+        return _check_id_values(items, "relevant item ids")
+    except ValueError as exc:
+        # NaN is sometimes used to mean "no held-out item"; say what works instead.
+        raise ValueError(
+            f"{exc} A user without relevant items takes an empty list, not NaN or None."
+        ) from None
 
 
 def _hit_matrix(rel_user, rel_item, rec, n_cols):
@@ -273,7 +314,9 @@ def _discounts(n):
 
 def _per_user(metric, hits, n_relevant, k):
     """Per-user metric values from a hit matrix (users without relevant items: NaN)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Users without relevant items divide 0 by 0 (NaN, masked below); no
+    # metric divides a positive number by zero.
+    with np.errstate(invalid="ignore"):
         if metric == "precision":
             values = hits.sum(axis=1) / k
         elif metric == "recall":
@@ -339,9 +382,10 @@ _RANKING_RETURNS = """
     ------
     ValueError
         ``k < 1``, fewer than ``k`` recommendation columns, ``relevant`` and
-        ``recommended`` of different lengths, or no user with a relevant item.
+        ``recommended`` of different lengths, missing (NaN, None) or
+        infinite ids in either, or no user with a relevant item.
     TypeError
-        ``k`` not an int.
+        ``k`` not an int, or complex ids.
 """
 
 
@@ -530,7 +574,8 @@ class RankingScorer:
     k : int, default=10
         Number of recommendations requested and metric cut-off.
     threshold : float or None, default=None
-        A held-out row is relevant when ``y >= threshold``.  None: every
+        A held-out row is relevant when ``y >= threshold`` (inclusive: with
+        ``threshold=4`` a rating of exactly 4 is relevant).  None: every
         held-out row is relevant when ``y`` is None, else rows with
         ``y > 0`` (so 0/1 implicit labels work as is and every rated item
         counts for explicit ratings).  Use e.g. ``threshold=4`` to count only
@@ -552,6 +597,12 @@ class RankingScorer:
     def __init__(self, metric, k=10, threshold=None, exclude_seen=True):
         if metric not in _RANKING_METRICS:
             raise ValueError(f"metric must be one of {_RANKING_METRICS}, got {metric!r}.")
+        if threshold is not None and (
+            isinstance(threshold, (bool, np.bool_))
+            or not isinstance(threshold, numbers.Real)
+            or np.isnan(threshold)
+        ):
+            raise ValueError(f"threshold must be None or a real number, got {threshold!r}.")
         self.metric = metric
         self.k = _check_k(k)
         self.threshold = threshold
@@ -560,9 +611,13 @@ class RankingScorer:
     def _relevant_rows(self, y, n):
         if y is None:
             return np.ones(n, dtype=bool)
-        y = np.asarray(y, dtype=np.float64)
+        y = _as_real_vector(y, "y")
         if y.shape != (n,):
             raise ValueError(f"y has shape {y.shape} but X has {n} rows.")
+        if np.isnan(y).any():
+            # NaN compares False with every threshold: its row would silently
+            # count as not relevant.
+            raise ValueError("y contains NaN: every held-out row needs a rating or label.")
         if self.threshold is None:
             return y > 0
         return y >= self.threshold
@@ -582,7 +637,7 @@ class RankingScorer:
             )
         user_codes, user_ids = _factorize(users[keep])
         result = estimator.recommend(user_ids, n=self.k, exclude_seen=self.exclude_seen)
-        rec = _as_recommendations(result[0] if isinstance(result, tuple) else result)
+        rec = _as_recommendations(result)  # (ids, scores) or the ids alone
         if rec.shape[0] != user_ids.shape[0]:
             raise ValueError(
                 f"recommend returned {rec.shape[0]} rows for {user_ids.shape[0]} users."

@@ -2,7 +2,9 @@
 
 Interaction data is ``X``: an array-like or a pandas DataFrame whose first
 two columns are the user id and the item id (any hashable ids: ints or
-strings).  Further columns are carried along unchanged.  ``y`` (ratings or
+strings; missing ids -- NaN, None, ``pandas.NA`` -- and complex ids are
+refused, because a NaN id is not equal to itself and could never be found
+again).  Further columns are carried along unchanged.  ``y`` (ratings or
 labels) and ``timestamps`` are optional 1-D arrays aligned with the rows of
 ``X``.
 
@@ -25,6 +27,7 @@ RatingKFold
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state
 
@@ -68,6 +71,56 @@ def _tidy_ids(col):
     return col
 
 
+def _missing_value(v):
+    """True for a missing id: None, NaN, pandas.NA, NaT (anything not equal to itself)."""
+    if v is None:
+        return True
+    try:
+        return bool(v != v)
+    except TypeError:  # pandas.NA: its truth value is ambiguous, and it is missing
+        return True
+    except ValueError:  # an array inside an object column: not a missing scalar
+        return False
+
+
+def _check_id_values(ids, name):
+    """Refuse ids that cannot identify anything: missing, infinite or complex.
+
+    NaN is the root of the trouble: it is not equal to itself, so a NaN id
+    can be grouped (``np.unique`` collapses NaNs) but never looked up again,
+    and ``sample_negatives`` would offer it as an item nobody interacted
+    with.  None and ``pandas.NA`` are missing values in object columns.
+    Complex ids are refused as the estimators refuse them.
+    """
+    kind = ids.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"{name} are complex numbers ({ids.dtype}); ids must be integers or strings."
+        )
+    if kind == "f":
+        bad = ~np.isfinite(ids)
+    elif kind in "mM":
+        bad = np.isnat(ids)
+    elif kind == "O":
+        values = ids.tolist()
+        if any(isinstance(v, (complex, np.complexfloating)) for v in values):
+            raise TypeError(f"{name} contain complex numbers; ids must be integers or strings.")
+        bad = np.fromiter((_missing_value(v) for v in values), dtype=bool, count=len(values))
+        bad |= np.fromiter(
+            (isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in values),
+            dtype=bool, count=len(values),
+        )
+    else:
+        return ids
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} contain a missing or infinite value ({ids[row : row + 1].tolist()[0]!r} "
+            f"at row {row}); drop or fill those rows first."
+        )
+    return ids
+
+
 def _interaction_ids(X, name="X"):
     """Return the user-id and item-id columns of interaction data.
 
@@ -85,7 +138,7 @@ def _interaction_ids(X, name="X"):
     """
     if X is None:
         raise TypeError(f"{name} must be array-like interaction data, got None.")
-    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+    if sp.issparse(X):
         raise TypeError(f"{name} must be a dense array or DataFrame, not a sparse matrix.")
     if hasattr(X, "iloc"):
         if X.ndim != 2 or X.shape[1] < 2:
@@ -106,6 +159,8 @@ def _interaction_ids(X, name="X"):
         items = _tidy_ids(arr[:, 1])
     if users.shape[0] == 0:
         raise ValueError(f"{name} is empty: at least one interaction is required.")
+    users = _check_id_values(users, f"{name} user ids")
+    items = _check_id_values(items, f"{name} item ids")
     return users, items
 
 
@@ -138,35 +193,31 @@ def _factorize(values):
 
 
 def _lookup(uniques, values):
-    """Code of every value in ``uniques`` (as made by `_factorize`), -1 if absent."""
+    """Code of every value in ``uniques`` (as made by `_factorize`), -1 if absent.
+
+    ``uniques`` must not be empty (`_factorize` of a non-empty column never is).
+    """
     values = np.asarray(values)
-    if values.shape[0] == 0:
-        return np.empty(0, dtype=np.int64)
-    if uniques.shape[0] == 0:
-        return np.full(values.shape[0], -1, dtype=np.int64)
-    try:
-        if uniques.dtype == object and not _is_sorted(uniques):
-            raise TypeError  # first-appearance order: searchsorted is invalid
-        pos = np.searchsorted(uniques, values)
-        pos = np.minimum(pos, uniques.shape[0] - 1)
-        found = uniques[pos] == values
-        if not isinstance(found, np.ndarray) or found.shape != values.shape:
-            raise TypeError
-        return np.where(found, pos, -1).astype(np.int64, copy=False)
-    except (TypeError, ValueError):
-        table = {v: i for i, v in enumerate(uniques.tolist())}
-        return np.fromiter(
-            (table.get(v, -1) for v in values.tolist()),
-            dtype=np.int64,
-            count=values.shape[0],
-        )
-
-
-def _is_sorted(arr):
-    try:
-        return bool(np.all(arr[1:] >= arr[:-1]))
-    except TypeError:
-        return False
+    if uniques.dtype != object:
+        # Native uniques are sorted by np.unique: one vectorised binary search.
+        try:
+            pos = np.minimum(np.searchsorted(uniques, values), uniques.shape[0] - 1)
+            found = uniques[pos] == values
+            # NumPy 1.x answers an impossible comparison (ints against
+            # strings) with one scalar False; NumPy 2 with an array.
+            if isinstance(found, np.ndarray) and found.shape == values.shape:
+                return np.where(found, pos, -1).astype(np.int64, copy=False)
+        except (TypeError, ValueError):
+            pass
+    # Object uniques may be in first-appearance order (ids that cannot be
+    # ordered, e.g. ints mixed with strings), where a binary search can miss
+    # a present id without raising: a hash table is always right.
+    table = {v: i for i, v in enumerate(uniques.tolist())}
+    return np.fromiter(
+        (table.get(v, -1) for v in values.tolist()),
+        dtype=np.int64,
+        count=values.shape[0],
+    )
 
 
 def _group_rank(codes, order):
@@ -176,8 +227,7 @@ def _group_rank(codes, order):
     consecutive).  Returns, in sorted order, 0 for the first row of each
     group, 1 for the second, ...; plus the group sizes.
     """
-    n_groups = int(codes.max()) + 1 if codes.size else 0
-    counts = np.bincount(codes, minlength=n_groups)
+    counts = np.bincount(codes)
     starts = np.cumsum(counts) - counts
     sorted_codes = codes[order]
     return np.arange(codes.shape[0]) - starts[sorted_codes], counts
@@ -200,8 +250,9 @@ def _n_samples(a, name):
 
 def _check_aligned(n, y, timestamps):
     """Validate y and timestamps lengths; return timestamps as an ndarray or None."""
-    if y is not None and _n_samples(y, "y") != n:
-        raise ValueError(f"y has {_n_samples(y, 'y')} rows but X has {n}.")
+    n_y = None if y is None else _n_samples(y, "y")
+    if n_y is not None and n_y != n:
+        raise ValueError(f"y has {n_y} rows but X has {n}.")
     if timestamps is None:
         return None
     ts = np.asarray(timestamps)
@@ -209,8 +260,20 @@ def _check_aligned(n, y, timestamps):
         raise ValueError(f"timestamps must be 1-D, got shape {ts.shape}.")
     if ts.shape[0] != n:
         raise ValueError(f"timestamps has {ts.shape[0]} rows but X has {n}.")
+    if ts.dtype.kind not in "iufmMO":
+        # Strings sort lexicographically ("10" < "9") and complex numbers by
+        # real part first: neither orders events in time.
+        raise TypeError(
+            f"timestamps must be numbers or datetime64, got dtype {ts.dtype}."
+        )
+    if ts.dtype.kind == "O" and any(
+        isinstance(v, (str, bytes, complex, np.complexfloating)) for v in ts.tolist()
+    ):
+        raise TypeError("timestamps must be numbers or datetimes, not strings or complex numbers.")
     if ts.dtype.kind == "f" and np.isnan(ts).any():
         raise ValueError("timestamps contain NaN.")
+    if ts.dtype.kind == "O" and any(_missing_value(v) for v in ts.tolist()):
+        raise ValueError("timestamps contain a missing value (None, NaN, NA or NaT).")
     if ts.dtype.kind == "M" and np.isnat(ts).any():
         raise ValueError("timestamps contain NaT.")
     return ts
@@ -249,7 +312,9 @@ def _check_test_size(test_size, n, strategy):
                 f"test_size={test_size} must be smaller than the number of "
                 f"interactions ({n}) so that the training set is not empty."
             )
-        return test_size
+        # A per-user count is capped at n_u - 1 < n anyway; capping here keeps
+        # a huge int (2**70) from overflowing the int64 count array.
+        return min(test_size, n)
     test_size = float(test_size)
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size={test_size} must be in the open interval (0, 1).")
@@ -389,8 +454,8 @@ def train_test_split(
     Raises
     ------
     ValueError
-        Empty or 1-column ``X``, misaligned ``y``/``timestamps``,
-        ``test_size`` out of range, an empty train or test set, an unknown
+        Empty or 1-column ``X``, missing (NaN/None) ids, misaligned
+        ``y``/``timestamps``, NaN timestamps, ``test_size`` out of range, an empty train or test set, an unknown
         ``strategy``, or ``strategy="time"`` without ``timestamps``.
 
     Notes
@@ -530,12 +595,14 @@ def _check_positive_int(value, name):
 def _as_id_vector(values, name):
     if hasattr(values, "to_numpy"):  # pandas Series / Index
         values = values.to_numpy()
-    arr = _tidy_ids(np.asarray(values))
+    # A list goes through object dtype, as the columns of X do: np.asarray
+    # would turn [1, "a"] into the strings "1", "a" and change the ids.
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}.")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty.")
-    return arr
+    return _check_id_values(_tidy_ids(arr), name)
 
 
 def _positive_keys(interactions, user_uniques, item_uniques):
@@ -626,8 +693,12 @@ def sample_negatives(
     Raises
     ------
     ValueError
-        If a user has fewer than ``n_negatives`` candidate items, or for
-        empty or malformed inputs.
+        If a user has fewer than ``n_negatives`` candidate items,
+        ``n_negatives`` exceeds the item universe, or for empty or malformed
+        inputs, including missing (NaN/None) ids in ``X``, ``users`` or
+        ``items``.
+    TypeError
+        ``n_negatives`` not an int, or complex ids.
 
     Notes
     -----
@@ -667,6 +738,11 @@ def sample_negatives(
         row_codes, user_uniques = _factorize(_as_id_vector(users, "users"))
 
     n_items = item_uniques.shape[0]
+    if n_negatives > n_items:
+        raise ValueError(
+            f"n_negatives={n_negatives} exceeds the {n_items} items of the universe: "
+            "no user can have that many distinct negatives."
+        )
     sources = [(X, "X")] + ([] if exclude is None else [(exclude, "exclude")])
     keys = _positive_keys(sources, user_uniques, item_uniques)
 

@@ -1,6 +1,9 @@
 """Small data builders shared by the tests."""
 
 import numpy as np
+from sklearn.base import clone
+
+from recfreq._solvers import SOLVER_NAMES
 
 
 def tiny_ratings(n_users=12, n_items=9, n_ratings=80, seed=0):
@@ -27,3 +30,23 @@ def planted_ratings(n_users=200, n_items=120, n_ratings=6000, rank=4, noise=0.3,
     bu, bi = rng.normal(0, 0.4, n_users), rng.normal(0, 0.4, n_items)
     y = 3.5 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items]) + rng.normal(0, noise, n_ratings)
     return np.column_stack([users, items]).astype(np.int64), np.clip(y, 1, 5)
+
+
+def assert_grid_applied_every_solver_and_refit_the_best(grid, estimator, X, y, fixed=None):
+    """What a grid search over ``solver`` must show beyond running.
+
+    ``best_params_["solver"] in SOLVER_NAMES`` holds whatever the estimator
+    does; instead: every setting reaches the model (the solvers, all else
+    equal, score differently) and ``best_estimator_`` is the model that the
+    best parameters give when fitted directly.
+    """
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    fixed = fixed or {"learning_rate": None}
+    by_solver = {p["solver"]: s for p, s in zip(grid.cv_results_["params"], scores)
+                 if all(p[k] == v for k, v in fixed.items())}
+    assert sorted(by_solver) == sorted(SOLVER_NAMES)
+    assert len({round(float(s), 12) for s in by_solver.values()}) == len(SOLVER_NAMES), by_solver
+    best = clone(estimator).set_params(**grid.best_params_).fit(X, y)
+    predict = getattr(best, "decision_function", best.predict)
+    np.testing.assert_array_equal(getattr(grid.best_estimator_, predict.__name__)(X), predict(X))

@@ -22,7 +22,8 @@ from recfreq._solvers import SOLVER_NAMES
 from recfreq._engine.cuda import use_backend
 
 from _devices import emulated_device
-from _helpers import planted_ratings, tiny_ratings
+from _helpers import (assert_grid_applied_every_solver_and_refit_the_best, planted_ratings,
+                      tiny_ratings)
 
 #: name -> factory taking keyword parameters; fast settings for tests
 ESTIMATORS = {
@@ -186,6 +187,10 @@ def test_two_threads_are_close_to_one(make, solver, data):
 
     one, two = median_rmse(1), median_rmse(2)
     assert np.isfinite(two)
+    # FIXME(lead): this also passes when n_jobs=2 silently runs one thread
+    # (the two medians are then equal). Once the kernels report the threads
+    # that did work, assert here that two threads worked and that the
+    # two-thread trajectory differs from the one-thread one.
     assert abs(one - two) < 0.05 * one
 
 
@@ -240,8 +245,7 @@ def test_grid_search_and_pipeline(make, data):
     grid = GridSearchCV(make(random_state=0), {"solver": list(SOLVER_NAMES), "learning_rate": [None, 0.01]},
                         scoring="neg_root_mean_squared_error", cv=KFold(3, shuffle=True, random_state=0))
     grid.fit(X, y)
-    assert grid.best_params_["solver"] in SOLVER_NAMES
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert_grid_applied_every_solver_and_refit_the_best(grid, make(random_state=0), X, y)
     pipe = Pipeline([("ids", FunctionTransformer(lambda A: A[:, :2])), ("model", make(random_state=0))])
     pipe.fit(np.column_stack([X, np.zeros(len(X))]), y)
     assert pipe.predict(np.column_stack([X[:4], np.zeros(4)])).shape == (4,)
@@ -256,10 +260,14 @@ def test_joblib_persistence_and_parallel_cross_validation(make, data, tmp_path):
     joblib.dump(model, tmp_path / "model.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(X), model.predict(X))
     # the emulated CUDA device lives in this process only: joblib's worker processes
-    # would look for CuPy, so the device variants cross-validate in this process
+    # would look for CuPy, so the device variants cross-validate in this process only
     n_jobs = 1 if model.device == "cuda" else 2
     scores = cross_val_score(make(random_state=0), X, y, cv=3, n_jobs=n_jobs, scoring="neg_root_mean_squared_error")
-    assert np.isfinite(scores).all() and (scores < 0).all()
+    # Fitted in worker processes (the estimator travels pickled), the folds
+    # score exactly as in this process.
+    serial = cross_val_score(make(random_state=0), X, y, cv=3, n_jobs=1, scoring="neg_root_mean_squared_error")
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores, serial)
 
 
 def test_verbose_shows_a_progress_bar(make, data, capsys):
@@ -279,4 +287,8 @@ def test_recfreq_scorers_and_cv_splitter_in_grid_search(make, data):
                         refit="rmse", cv=RatingKFold(3, random_state=0))
     grid.fit(X, y)
     assert np.isfinite(grid.cv_results_["mean_test_rmse"]).all()
-    assert (grid.cv_results_["mean_test_ndcg"] >= 0).all()
+    # nDCG lies in [0, 1] by definition, so only a value inside it that a
+    # working recommend reaches tells something: a fitted model of planted
+    # ratings finds some held-out items in its top 10.
+    ndcg = grid.cv_results_["mean_test_ndcg"]
+    assert ((ndcg > 0.01) & (ndcg <= 1)).all(), ndcg

@@ -23,7 +23,8 @@ from recfreq import NeuralCF
 from recfreq._solvers import SOLVER_NAMES
 from recfreq.metrics import hit_rate_at_k
 
-from _helpers import planted_ratings, tiny_ratings
+from _helpers import (assert_grid_applied_every_solver_and_refit_the_best, planted_ratings,
+                      tiny_ratings)
 from test_contract import test_verbose_shows_a_progress_bar  # noqa: F401  (collected with this module's fixtures)
 
 ESTIMATORS = {
@@ -178,6 +179,10 @@ def test_two_threads_are_close_to_one(make, solver):
 
     one, two = median_loss(1), median_loss(2)
     assert np.isfinite(two)
+    # FIXME(lead): this also passes when n_jobs=2 silently runs one thread
+    # (the two medians are then equal). Once the kernels report the threads
+    # that did work, assert here that two threads worked and that the
+    # two-thread trajectory differs from the one-thread one.
     assert abs(one - two) < 0.05 * one
 
 
@@ -228,8 +233,8 @@ def test_grid_search_pipeline_and_cross_validation(make, data):
                         {"solver": list(SOLVER_NAMES), "learning_rate": [None, 0.01]},
                         scoring="roc_auc", cv=KFold(2, shuffle=True, random_state=0))
     grid.fit(X, labels)
-    assert grid.best_params_["solver"] in SOLVER_NAMES
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert_grid_applied_every_solver_and_refit_the_best(
+        grid, make(random_state=0, positive_threshold=None, max_iter=2), X, labels)
     pipe = Pipeline([("ids", FunctionTransformer(lambda A: A[:, :2])), ("model", make(random_state=0))])
     pipe.fit(np.column_stack([X, np.zeros(len(X))]), y)
     assert pipe.predict_proba(np.column_stack([X[:4], np.zeros(4)])).shape == (4, 2)

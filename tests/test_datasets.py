@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import re
 import sys
 import threading
 import zipfile
@@ -356,8 +357,8 @@ def test_fetch_unknown_variant_lists_valid_ones():
 @pytest.mark.parametrize("fmt,raw", [("dat", ML10M_RATINGS), ("csv", CSV_RATINGS)])
 def test_numpy_and_pandas_parsers_agree(fmt, raw):
     pytest.importorskip("pandas")
-    a = _movielens._parse_ratings(io.BytesIO(raw), fmt, engine="pandas")
-    b = _movielens._parse_ratings(io.BytesIO(raw), fmt, engine="numpy")
+    a = _movielens._parse_ratings(lambda: io.BytesIO(raw), fmt, "ratings", engine="pandas")
+    b = _movielens._parse_ratings(lambda: io.BytesIO(raw), fmt, "ratings", engine="numpy")
     for x, y in zip(a, b):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(x, y)
@@ -464,3 +465,199 @@ def test_synthetic_integer_and_full_matrix():
 def test_synthetic_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_synthetic_ratings(**kwargs)
+
+
+# ------------------------------------------------- fetch_movielens: bad and corrupt files
+
+
+def _local(tmp_path, files):
+    """An extracted-files folder holding ``files`` (name -> bytes)."""
+    folder = tmp_path / "local"
+    folder.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(params=["pandas", "numpy"])
+def engine(request, monkeypatch):
+    """Run a test with each ratings parser (NumPy's when pandas is absent)."""
+    if request.param == "pandas":
+        pytest.importorskip("pandas")
+    else:
+        monkeypatch.setitem(sys.modules, "pandas", None)
+    return request.param
+
+
+BAD_RATING_LINES = [
+    # (third line of the file, what the message must say)
+    (b"1,3,,964981247", "the rating is empty"),
+    (b"1,3,nan,964981247", "the rating is NaN"),
+    (b"1,3,NaN,964981247", "the rating is NaN"),
+    (b"1,3,four,964981247", "the rating 'four' is not a number"),
+    (b"1,3,7.0,964981247", "the rating 7.0 is not 0.5 to 5 stars"),
+    (b"1,3,-1,964981247", "the rating -1 is not 0.5 to 5 stars"),
+    (b"1,3,4.2,964981247", "the rating 4.2 is not 0.5 to 5 stars in half stars"),
+    (b"1,x,4.0,964981247", "the movie id 'x' is not an integer"),
+    (b"1,3.5,4.0,964981247", "the movie id '3.5' is not an integer"),
+    (b"-1,3,4.0,964981247", "the user id -1 is not a positive integer"),
+    (b"1,3,4.0,-5", "the timestamp -5 is negative"),
+    (b"1,3,4.0,", "the timestamp '' is not an integer"),
+    (b"1,3,4.0", "expected 4 fields .* found 3"),
+    (b"1,3,4.0,964981247,7", "expected 4 fields .* found 5"),
+    (b"\xff\xfe\x00garbage", "it is not plain ASCII text"),
+]
+
+
+@pytest.mark.parametrize("line, problem", BAD_RATING_LINES)
+def test_fetch_refuses_a_bad_csv_rating_naming_file_and_line(tmp_path, engine, line, problem):
+    ratings = b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n" + line + b"\n2,1,0.5,1\n"
+    home = _local(tmp_path, {"ratings.csv": ratings, "movies.csv": CSV_MOVIES})
+    path = re.escape(str(home / "ratings.csv"))
+    with pytest.raises(ValueError, match=f"^{path}, line 3: {problem}"):
+        fetch_movielens("25m", data_home=home, download_if_missing=False)
+
+
+@pytest.mark.parametrize("line, problem", [
+    (b"1::3::::978300760", "the rating is empty"),
+    (b"1::3::nan::978300760", "the rating is NaN"),
+    (b"1::3::5", "expected 4 fields .* found 3"),
+    (b"1::3::5::978300760::1", "expected 4 fields .* found 5"),
+    (b"1::3:5::978300760", "expected 4 fields .* found 3"),
+    (b"0::3::5::978300760", "the user id 0 is not a positive integer"),
+    (b"1::3::5::later", "the timestamp 'later' is not an integer"),
+])
+def test_fetch_refuses_a_bad_dat_rating_naming_file_and_line(tmp_path, engine, line, problem):
+    ratings = ML1M_RATINGS + line + b"\n"
+    home = _local(tmp_path, {"ratings.dat": ratings, "movies.dat": ML1M_MOVIES})
+    path = re.escape(str(home / "ratings.dat"))
+    with pytest.raises(ValueError, match=f"^{path}, line 5: {problem}"):
+        fetch_movielens("1m", data_home=home, download_if_missing=False)
+
+
+def test_fetch_bad_line_inside_the_zip_names_archive_and_member(server, monkeypatch):
+    body = make_zip({"ml-1m/ratings.dat": ML1M_RATINGS + b"4::5::::1\n",
+                     "ml-1m/movies.dat": ML1M_MOVIES})
+    server.serve("ml-1m.zip", body)
+    monkeypatch.setitem(_movielens.MOVIELENS_CHECKSUMS, "1m", ("sha256", sha256(body)))
+    with pytest.raises(ValueError, match=r"ml-1m\.zip \(member ml-1m/ratings\.dat\), "
+                                         r"line 5: the rating is empty"):
+        fetch_movielens("1m")
+
+
+def test_fetch_headerless_csv_keeps_its_first_rating(tmp_path, engine):
+    # The first line used to be skipped unread: a file saved without the
+    # header silently lost its first rating.
+    headerless = CSV_RATINGS.split(b"\n", 1)[1]
+    home = _local(tmp_path, {"ratings.csv": headerless, "movies.csv": CSV_MOVIES})
+    b = fetch_movielens("25m", data_home=home, download_if_missing=False)
+    np.testing.assert_array_equal(b.data, [[1, 1], [1, 3], [2, 1]])
+    np.testing.assert_array_equal(b.target, [4.0, 4.5, 0.5])
+    np.testing.assert_array_equal(b.timestamps, [964982703, 964981247, 1445714835])
+
+
+def test_fetch_headerless_csv_with_a_bad_first_line_is_not_taken_for_a_header(tmp_path, engine):
+    home = _local(tmp_path, {"ratings.csv": b"1,x,4.0,964982703\n1,3,4.5,964981247\n"})
+    with pytest.raises(ValueError, match=r"ratings\.csv, line 1: the movie id 'x'"):
+        fetch_movielens("25m", data_home=home, download_if_missing=False)
+
+
+@pytest.mark.parametrize("content", [b"", b"userId,movieId,rating,timestamp\n", b"\n\n"])
+def test_fetch_ratings_file_without_ratings(tmp_path, engine, content):
+    home = _local(tmp_path, {"ratings.csv": content})
+    with pytest.raises(ValueError, match=r"ratings\.csv holds no ratings"):
+        fetch_movielens("25m", data_home=home, download_if_missing=False)
+
+
+def test_fetch_headerless_movies_csv_keeps_its_first_movie(tmp_path):
+    headerless = CSV_MOVIES.split(b"\n", 1)[1]
+    home = _local(tmp_path, {"ratings.csv": CSV_RATINGS, "movies.csv": headerless})
+    b = fetch_movielens("25m", data_home=home, download_if_missing=False)
+    np.testing.assert_array_equal(b.movies.item_id, [1, 3, 5, 7])
+
+
+@pytest.mark.parametrize("users_line, problem", [
+    (b"4::M::25::-1::55455", r"-1 is not a valid occupation code \(0 to 20\)"),
+    (b"4::M::25::21::55455", r"21 is not a valid occupation code"),
+    (b"4::M::25::x::55455", r"the occupation code \(0 to 20\) 'x' is not an integer"),
+    (b"4::M::-25::7::55455", r"-25 is not a valid age group code \(one of \[1, 18, 25"),
+    (b"4::M::17::7::55455", r"17 is not a valid age group code"),
+    (b"4::X::25::7::55455", r"'X' is not a valid gender code"),
+    (b"-4::M::25::7::55455", r"-4 is not a valid user id"),
+    (b"4::M::25::7", r"expected 5 fields, found 4"),
+])
+def test_fetch_refuses_bad_ml1m_users(tmp_path, users_line, problem):
+    home = _local(tmp_path, {"ratings.dat": ML1M_RATINGS, "movies.dat": ML1M_MOVIES,
+                             "users.dat": ML1M_USERS + users_line + b"\n"})
+    path = re.escape(str(home / "users.dat"))
+    with pytest.raises(ValueError, match=f"^{path}, line 4: {problem}"):
+        fetch_movielens("1m", data_home=home, download_if_missing=False)
+
+
+@pytest.mark.parametrize("fmt, movies, line, problem", [
+    ("dat", ML1M_MOVIES + b"12::No genres field\n", 4, "expected 3 fields, found 2"),
+    ("dat", ML1M_MOVIES + b"x12::Title (1990)::Drama\n", 4, "the movie id 'x12' is not an integer"),
+    ("csv", CSV_MOVIES + b"9,Title (2000)\n", 6, "expected 3 fields, found 2"),
+    ("csv", CSV_MOVIES + b"-9,Title (2000),Drama\n", 6, "-9 is not a valid movie id"),
+])
+def test_fetch_refuses_bad_movies(tmp_path, fmt, movies, line, problem):
+    ratings = ML1M_RATINGS if fmt == "dat" else CSV_RATINGS
+    home = _local(tmp_path, {f"ratings.{fmt}": ratings, f"movies.{fmt}": movies})
+    path = re.escape(str(home / f"movies.{fmt}"))
+    with pytest.raises(ValueError, match=f"^{path}, line {line}: {problem}"):
+        fetch_movielens("1m" if fmt == "dat" else "25m", data_home=home,
+                        download_if_missing=False)
+
+
+GZ_RATINGS = gzip.compress(ML1M_RATINGS * 50)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("ratings.dat.gz", GZ_RATINGS[: len(GZ_RATINGS) // 2]),  # truncated: EOFError inside
+    ("ratings.dat.gz", b"this is not gzip data at all"),  # BadGzipFile inside
+    ("ratings.dat.gz", GZ_RATINGS[:-8] + bytes(8)),  # CRC and size trailer zeroed
+    ("movies.dat.gz", gzip.compress(ML1M_MOVIES)[:30]),
+])
+def test_fetch_corrupt_gzip_names_the_file(tmp_path, engine, name, data):
+    files = {"ratings.dat.gz": GZ_RATINGS, "movies.dat.gz": gzip.compress(ML1M_MOVIES)}
+    files[name] = data
+    home = _local(tmp_path, files)
+    path = re.escape(str(home / name))
+    with pytest.raises(OSError, match=f"^{path} cannot be read: the file is corrupt or truncated"):
+        fetch_movielens("1m", data_home=home, download_if_missing=False)
+
+
+def _damaged_member_zip(compression):
+    """ml-1m zip whose ratings member has one byte changed in its stored data."""
+    ratings = ML1M_RATINGS * 50
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        zf.writestr("ml-1m/ratings.dat", ratings)
+        zf.writestr("ml-1m/movies.dat", ML1M_MOVIES)
+    body = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(body))) as zf:
+        info = zf.getinfo("ml-1m/ratings.dat")
+    # Local header: 30 bytes + name + extra, then the member's data.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    body[start + info.compress_size // 2] ^= 0x01  # "5" -> "4": still a valid line
+    return bytes(body)
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_fetch_corrupt_zip_member_names_archive_and_member(tmp_path, engine, compression):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "ml-1m.zip").write_bytes(_damaged_member_zip(compression))
+    with pytest.raises(OSError, match=r"ml-1m\.zip \(member ml-1m/ratings\.dat\) cannot be "
+                                      r"read: the file is corrupt or truncated"):
+        fetch_movielens("1m", data_home=cache, download_if_missing=False)
+
+
+@pytest.mark.parametrize("body", [b"garbage, not a zip", ML1M_ZIP[: len(ML1M_ZIP) // 2]])
+def test_fetch_garbage_or_truncated_cached_zip_names_it(tmp_path, body):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "ml-1m.zip").write_bytes(body)
+    path = re.escape(str(cache / "ml-1m.zip"))
+    with pytest.raises(OSError, match=f"{path} is not a valid zip file"):
+        fetch_movielens("1m", data_home=cache, download_if_missing=False)

@@ -375,3 +375,226 @@ def test_cross_val_score_with_dataframe_and_kfold():
         cv=RatingKFold(4, random_state=1),
     )
     np.testing.assert_allclose(res["test_score"], 1.0)
+
+
+# --------------------------------------------------------------------------
+# bad input and boundaries
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+@pytest.mark.parametrize(
+    "y_true, y_pred, match",
+    [
+        (np.array([1 + 1j, 2.0]), [1.0, 2.0], "y_true contains complex"),
+        ([1.0, 2.0], np.array([1.0, 2.0 + 0j]), "y_pred contains complex"),  # zero imaginary too
+        ([1 + 2j, 2.0], [1.0, 2.0], "y_true contains complex"),
+        (["a", "b"], [1.0, 2.0], "y_true must hold numbers"),
+        ([1.0, 2.0], np.array([1, "x"], dtype=object), "y_pred must hold numbers"),
+    ],
+)
+def test_rating_metrics_refuse_complex_and_strings(metric, y_true, y_pred, match):
+    with pytest.raises(TypeError, match=match):
+        metric(y_true, y_pred)
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+def test_rating_metrics_missing_values(metric):
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        metric([1.0, 2.0], [1.0, None])
+    with pytest.raises(ValueError, match="y_true contains NaN"):
+        metric(pd.Series([1.0, None]), [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "func", [precision_at_k, recall_at_k, hit_rate_at_k, ndcg_at_k, mean_reciprocal_rank]
+)
+def test_ranking_metrics_refuse_missing_and_complex_ids(func):
+    rec = np.array([[1, 2], [3, 4]])
+    # A NaN relevant id never matches anything: it was scored as a silent miss.
+    with pytest.raises(ValueError, match="relevant item ids contain a missing .* empty list"):
+        func([np.nan, 3], rec, k=1)
+    with pytest.raises(ValueError, match="relevant item ids contain a missing"):
+        func([{1, None}, 3], rec, k=1)
+    with pytest.raises(ValueError, match="relevant item ids contain a missing"):
+        func(np.array([[1, np.nan], [3, 4]]), rec, k=1)
+    with pytest.raises(ValueError, match="recommended item ids contain a missing"):
+        func([1, 3], np.array([[np.nan, 2], [3, 4]]), k=1)
+    with pytest.raises(ValueError, match="recommended item ids contain a missing"):
+        func([1, 3], [[1, None], [3, 4]], k=1)
+    with pytest.raises(TypeError, match="recommended item ids are complex"):
+        func([1, 3], rec + 1j, k=1)
+    with pytest.raises(TypeError, match="relevant item ids contain complex"):
+        func([1j, 3], rec, k=1)
+    with pytest.raises(ValueError, match="no columns"):
+        func([1, 3], np.empty((2, 0)), k=1)
+    with pytest.raises(ValueError, match="fewer than k=1180591620717411303424"):
+        func([1, 3], rec, k=2**70)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        func([1, 3], rec, k=-(2**70))
+
+
+def test_mrr_over_the_full_list_needs_a_column():
+    with pytest.raises(ValueError, match="no columns"):
+        mean_reciprocal_rank([1], [[]])
+
+
+def test_ranking_scorer_threshold_is_inclusive():
+    # Ratings exactly at the threshold are relevant; just below are not.
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    # user 0 is recommended [0, 1], user 1 is recommended [3, 4]
+    y = np.array([4.0, np.nextafter(4.0, 0.0), 4.0, 4.0])
+    scorer = make_ranking_scorer("precision", k=2, threshold=4.0)
+    # user 0: only item 0 (exactly 4) relevant -> 1/2; user 1: both -> 1
+    assert scorer(est, X, y) == pytest.approx((0.5 + 1.0) / 2)
+    assert make_ranking_scorer("precision", k=2, threshold=4)(est, X, y) == pytest.approx(0.75)
+    # only the exact-threshold rows are relevant: user 1 alone, both items
+    y_edge = np.array([3.0, 3.5, 4.0, 4.0])
+    assert make_ranking_scorer("precision", k=2, threshold=4)(est, X, y_edge) == 1.0
+    assert est.calls_[-1][0] == [1]
+
+
+def test_ranking_scorer_default_threshold_is_strictly_positive():
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    # label 0 is not relevant, the smallest positive label is
+    y = np.array([0.0, 5e-324, 0.0, 1.0])
+    assert get_scorer("precision@2")(est, X, y) == pytest.approx(0.5)
+    assert est.calls_[-1][0] == [0, 1]
+    with pytest.raises(ValueError, match="no held-out row is relevant"):
+        get_scorer("precision@2")(est, X, np.zeros(4))
+
+
+def test_ranking_scorer_bad_y_and_threshold():
+    X = np.array([[0, 0], [0, 1], [1, 3], [1, 4]])
+    est = FakeRecommender(offset=0).fit(np.empty((0, 2)))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        get_scorer("ndcg@2")(est, X, np.array([1.0, np.nan, 1.0, 1.0]))
+    with pytest.raises(TypeError, match="y contains complex"):
+        get_scorer("ndcg@2")(est, X, np.array([1.0, 1j, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="X item ids contain a missing"):
+        get_scorer("ndcg@2")(est, np.array([[0, np.nan], [1, 3]]), None)
+    for threshold in [float("nan"), "4", True, 1j]:
+        with pytest.raises(ValueError, match="threshold must be None or a real number"):
+            make_ranking_scorer("ndcg", threshold=threshold)
+
+
+# --------------------------------------------------------------------------
+# behaviour pinned by mutation testing (mutmut): each test below failed
+# under at least one surviving mutant of recfreq/metrics.py
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+def test_rating_metrics_refuse_numeric_strings_and_objects(metric):
+    # "1.5" converts to a float silently; a rating given as text is a mistake.
+    with pytest.raises(TypeError, match="^y_true must hold numbers"):
+        metric(["1", "2"], [1.0, 2.0])
+    with pytest.raises(TypeError, match="^y_pred must hold numbers"):
+        metric([1.0, 2.0], np.array([1.0, "2"], dtype=object))
+    with pytest.raises(TypeError, match="^y_true contains complex"):
+        metric(np.array([1.0, 2j], dtype=object), [1.0, 2.0])
+    with pytest.raises(TypeError, match="^y_pred must hold numbers: "):
+        metric([1.0, 2.0], [{}, 1.0])
+    # one 1-D and one 2-D argument: the shape message, not a length mismatch
+    with pytest.raises(ValueError, match="must be 1-D"):
+        metric([1.0, 2.0], [[1.0, 2.0]])
+    with pytest.raises(ValueError, match="must be 1-D"):
+        metric([[1.0], [2.0]], [1.0, 2.0])
+
+
+def test_ranking_metric_defaults_cut_at_10():
+    # the relevant item sits at position 11: outside the default cut-off
+    rec = [list(range(100, 110)) + [7]]
+    assert hit_rate_at_k([7], rec) == 0.0
+    assert precision_at_k([{7, 100}], rec) == pytest.approx(0.1)
+    assert recall_at_k([{7, 100}], rec) == pytest.approx(0.5)
+    assert ndcg_at_k([{7, 100}], rec) == pytest.approx(1 / (D[0] + D[1]))
+    assert RankingScorer("ndcg").k == 10
+    assert make_ranking_scorer("ndcg").k == 10 and make_ranking_scorer("ndcg").exclude_seen is True
+    assert make_ranking_scorer("ndcg", exclude_seen=False).exclude_seen is False
+
+
+def test_recommendations_must_be_two_dimensional_even_in_a_pair():
+    # a 3-D array of two users is not the (ids, scores) pair of recommend
+    with pytest.raises(ValueError, match="2-D"):
+        hit_rate_at_k([1, 2], np.ones((2, 3, 4), dtype=int), k=1)
+    # the pair's scores are never read: any shape is fine
+    assert hit_rate_at_k([1], (np.array([[1, 2]]), None), k=1) == 1.0
+
+
+def test_relevant_entries_of_every_kind():
+    rec = np.array([["ab", "cd"], ["ef", "gh"]])
+    # a string is one id, not a collection of characters
+    assert hit_rate_at_k(["ab", "gh"], rec, k=1) == 0.5
+    rec = [[1, 2], [3, 4]]
+    # 0-d arrays are single ids, 1-D arrays are collections
+    assert recall_at_k([np.array(1), np.array(4)], rec, k=1) == 0.5
+    assert recall_at_k([np.array([1, 2]), np.array([3, 9])], rec, k=2) == pytest.approx(0.75)
+    # an object array of sets (a pandas column of sets) holds one set per user
+    assert recall_at_k(pd.Series([{1, 2}, {3, 9}]), rec, k=2) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="relevant has 3 entries but recommended has 2 rows"):
+        recall_at_k(np.array([1, 3, 4]), rec, k=1)
+
+
+def test_a_single_distinct_relevant_item_and_trailing_users_without_any():
+    # all relevant ids equal: the per-user count of relevant items must not
+    # depend on how many distinct ids there are
+    rec = [[5, 1], [2, 5], [5, 3]]
+    np.testing.assert_allclose(recall_at_k([5, 5, []], rec, k=1, average=False), [1.0, 0.0, np.nan])
+    np.testing.assert_allclose(ndcg_at_k([[5], 5, []], rec, k=2, average=False),
+                               [1.0, D[1], np.nan])
+
+
+@pytest.mark.filterwarnings("error")
+def test_users_without_relevant_items_give_nan_without_warnings():
+    # 0 / 0 for those users must not reach the user as a RuntimeWarning
+    for func in (precision_at_k, recall_at_k, hit_rate_at_k, ndcg_at_k, mean_reciprocal_rank):
+        values = func([{1}, []], [[1, 2], [3, 4]], k=2, average=False)
+        assert values[0] > 0 and np.isnan(values[1])
+
+
+def test_mixed_ids_are_looked_up_exactly():
+    # int and str ids cannot be sorted together; the first-appearance order
+    # [3, 1, 2, "a"] fooled a binary search into missing the present id 1
+    rec = np.array([[3, 1, 2, "a"]], dtype=object)
+    assert precision_at_k([[1]], rec, k=4) == 0.25
+    assert precision_at_k([[1, "a", "zz", 7]], rec, k=4) == 0.5
+    assert precision_at_k([["zz"]], rec, k=4) == 0.0
+
+
+class _IdsOnlyRecommender(FakeRecommender):
+    """Returns only the ids, and more columns than asked for."""
+
+    def recommend(self, users, n=10, exclude_seen=True):
+        ids, _ = super().recommend(users, n=n + 3, exclude_seen=exclude_seen)
+        return ids
+
+
+def test_ranking_scorer_cuts_at_k_and_accepts_bare_ids():
+    X = np.array([[0, 2], [1, 6]])
+    est = _IdsOnlyRecommender().fit(np.empty((0, 2)))
+    # user 0 ranks 0, 1, 2, ...: item 2 is third, outside k=2
+    assert make_ranking_scorer("hit_rate", k=2)(est, X) == 0.0
+    assert make_ranking_scorer("hit_rate", k=3)(est, X) == 0.5
+
+
+def test_ranking_scorer_passes_exclude_seen_and_checks_rows():
+    X = np.array([[0, 1], [1, 3]])
+    est = FakeRecommender().fit(X)
+    make_ranking_scorer("ndcg", k=2, exclude_seen=False)(est, X)
+    assert est.calls_[-1] == ([0, 1], 2, False)
+
+    class OneRow(FakeRecommender):
+        def recommend(self, users, n=10, exclude_seen=True):
+            ids, scores = super().recommend(users, n=n, exclude_seen=exclude_seen)
+            return ids[:1], scores[:1]
+
+    with pytest.raises(ValueError, match="^recommend returned 1 rows for 2 users"):
+        make_ranking_scorer("ndcg", k=2)(OneRow().fit(X), X)
+
+
+def test_get_scorer_rejects_non_strings_by_type():
+    with pytest.raises(TypeError, match="^scorer name must be a str, got int"):
+        get_scorer(5)

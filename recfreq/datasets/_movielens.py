@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 import zipfile
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -259,13 +260,190 @@ def load_movielens(variant="100k", *, as_frame=False, return_X_y=False):
 
 # --------------------------------------------------------------------------- parsing
 
+# Errors that mean the container is damaged, not the text in it: a bad CRC in
+# a zip member, a garbled or truncated deflate stream, a file that is not gzip.
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile)
 
-def _parse_ratings(fileobj, fmt, engine=None):
+_SEPARATOR = {"dat": "::", "csv": ","}
+
+# ml-1m's README: ``age`` is the lower bound of one of these groups.
+_ML1M_AGES = frozenset({1, 18, 25, 35, 45, 50, 56})
+
+
+def _corrupt(label, exc):
+    return OSError(
+        f"{label} cannot be read: the file is corrupt or truncated ({type(exc).__name__}: "
+        f"{exc}). Delete it (and any cached zip) and fetch the data again."
+    )
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(fields):
+    """A first line is a header when none of its fields is a number.
+
+    GroupLens's CSVs start with a header (``userId,movieId,rating,timestamp``),
+    but a file saved without one must not silently lose its first rating, and
+    a damaged first data line (``1,x,4,5``) must be reported, not skipped.
+    """
+    return any(f.strip() for f in fields) and not any(_is_number(f) for f in fields)
+
+
+def _rating_problem(fields):
+    """Why one line of a ratings file is not a MovieLens rating, or None."""
+    if len(fields) != 4:
+        return (f"expected 4 fields (user id, movie id, rating, timestamp), "
+                f"found {len(fields)}")
+    user, item, rating, timestamp = (f.strip() for f in fields)
+    for what, value in (("user id", user), ("movie id", item)):
+        try:
+            number = int(value)
+        except ValueError:
+            return f"the {what} {value!r} is not an integer"
+        if number < 1:
+            return f"the {what} {number} is not a positive integer"
+    if not rating:
+        return "the rating is empty"
+    try:
+        stars = float(rating)
+    except ValueError:
+        return f"the rating {rating!r} is not a number"
+    if stars != stars:
+        return "the rating is NaN"
+    if not (0.5 <= stars <= 5 and stars * 2 == round(stars * 2)):
+        return f"the rating {rating} is not 0.5 to 5 stars in half stars"
+    try:
+        seconds = int(timestamp)
+    except ValueError:
+        return f"the timestamp {timestamp!r} is not an integer"
+    if seconds < 0:
+        return f"the timestamp {seconds} is negative"
+    return None
+
+
+def _scan_ratings(opener, fmt, header):
+    """Check a ratings file line by line, in Python.
+
+    Only called when the fast parser failed or its output failed the checks:
+    it finds the first offending line, which the C parsers do not report in a
+    usable form. Returns ``(line_number, problem, text)``, or ``(None, None,
+    n_ratings)`` when every line is valid.
+    """
+    sep, n_ratings = _SEPARATOR[fmt], 0
+    with opener() as f:
+        for number, raw in enumerate(f, start=1):
+            if header and number == 1:
+                continue
+            try:
+                text = raw.decode("ascii").rstrip("\r\n")
+            except UnicodeDecodeError:
+                return number, "it is not plain ASCII text (is the file damaged?)", raw[:60]
+            if not text.strip():
+                continue  # blank lines carry no rating; both C parsers skip them too
+            problem = _rating_problem(text.split(sep))
+            if problem is not None:
+                # Read on to the end: a zip member or gzip stream checks its
+                # CRC there, and damage to the container is the better report.
+                while f.read(1 << 20):
+                    pass
+                return number, problem, text[:120]
+            n_ratings += 1
+    return None, None, n_ratings
+
+
+class _SeparatorCounter(io.RawIOBase):
+    """A read-only stream that counts one separator byte in what it passes on.
+
+    Both C parsers select columns with ``usecols`` and silently ignore fields
+    beyond them, so a line with a field too many would go unnoticed. Every
+    valid line holds the same number of separators, so the total tells, at
+    no extra pass over the file, whether some line has more fields.
+    """
+
+    def __init__(self, raw, sep):
+        self.raw, self.sep, self.count = raw, sep, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.raw.read(len(buffer))
+        self.count += data.count(self.sep)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_columns(f, fmt, skip, engine):
+    """The fast path: the four columns as parsed by pandas' or NumPy's C parser.
+
+    Returns the columns and the number of separator characters in the file.
+    """
+    # The "::" of .dat files is a multi-character separator, which only the
+    # slow Python engines accept; splitting on ":" and keeping every other
+    # field is exact because all four fields are numbers.
+    sep, cols = (":", (0, 2, 4, 6)) if fmt == "dat" else (",", (0, 1, 2, 3))
+    counter = _SeparatorCounter(f, sep.encode())
+    f = io.BufferedReader(counter, buffer_size=1 << 20)
+    return _parse_columns(f, sep, cols, skip, engine), counter.count
+
+
+def _parse_columns(f, sep, cols, skip, engine):
+    if engine == "pandas":
+        pd = _import_pandas("reading ratings with engine='pandas'")
+        dtypes = dict(zip(cols, (np.int64, np.int64, np.float64, np.int64)))
+        df = pd.read_csv(f, sep=sep, header=None, skiprows=skip, usecols=list(cols),
+                         engine="c", dtype=dtypes)
+        return tuple(df[c].to_numpy() for c in cols)
+    text = io.TextIOWrapper(f, encoding="ascii")
+    with warnings.catch_warnings():
+        # An empty file is reported below, by name, instead of this warning.
+        warnings.filterwarnings("ignore", message=".*input contained no data")
+        arr = np.loadtxt(text, delimiter=sep, skiprows=skip, usecols=cols, dtype=np.float64,
+                         ndmin=2)
+    return tuple(arr.T)
+
+
+def _all_valid(user, item, rating, ts):
+    """The checks of `_rating_problem`, vectorised over the parsed columns."""
+    with np.errstate(invalid="ignore"):
+        ok = (user >= 1) & (item >= 1) & (ts >= 0)
+        ok &= (rating >= 0.5) & (rating <= 5) & (rating * 2 == np.round(rating * 2))
+        if user.dtype.kind == "f":  # the NumPy engine reads every column as float
+            ok &= (user == np.floor(user)) & (item == np.floor(item)) & (ts == np.floor(ts))
+    return bool(ok.all())
+
+
+def _parse_ratings(opener, fmt, label, engine=None):
     """Parse a ratings file into (user, item, rating, timestamp) arrays.
 
-    ``fmt`` is "dat" (``u::i::r::t``, no header) or "csv" (header line).
-    ``engine`` is "pandas" or "numpy"; by default pandas when installed. Both
-    are C parsers: ml-32m has 32 million lines.
+    Parameters
+    ----------
+    opener : callable
+        Returns a new binary file object positioned at the start of the file
+        (the file is opened twice: once to look at its first line, and again
+        to find the offending line if parsing fails).
+    fmt : {"dat", "csv"}
+        ``u::i::r::t`` without header, or comma-separated with an optional
+        header line.
+    label : str
+        How to name the file in error messages.
+    engine : {"pandas", "numpy"}, default=None
+        pandas when installed. Both are C parsers: ml-32m has 32 million lines.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and line: a missing, empty, NaN or out-of-range
+        rating, a non-integer or non-positive id, a negative timestamp, a
+        line with the wrong number of fields, or no rating at all.
+    OSError
+        The zip member or gzip stream is corrupt or truncated.
     """
     if engine is None:
         try:
@@ -273,25 +451,40 @@ def _parse_ratings(fileobj, fmt, engine=None):
             engine = "pandas"
         except ImportError:
             engine = "numpy"
-    # The "::" of .dat files is a multi-character separator, which only the
-    # slow Python engines accept; splitting on ":" and keeping every other
-    # field is exact because all four fields are numbers.
-    sep, cols, skip = (":", (0, 2, 4, 6), 0) if fmt == "dat" else (",", (0, 1, 2, 3), 1)
-    if engine == "pandas":
-        pd = _import_pandas("reading ratings with engine='pandas'")
-        dtypes = dict(zip(cols, (np.int64, np.int64, np.float64, np.int64)))
-        df = pd.read_csv(fileobj, sep=sep, header=None, skiprows=skip, usecols=list(cols),
-                         engine="c", dtype=dtypes)
-        user, item, rating, ts = (df[c].to_numpy() for c in cols)
-    elif engine == "numpy":
-        text = io.TextIOWrapper(fileobj, encoding="ascii")
-        arr = np.loadtxt(text, delimiter=sep, skiprows=skip, usecols=cols, dtype=np.float64,
-                         ndmin=2)
-        user, item, rating, ts = arr.T
-    else:
+    if engine not in ("pandas", "numpy"):
         raise ValueError(f"engine must be 'pandas' or 'numpy', got {engine!r}")
-    return (np.asarray(user, dtype=np.int64), np.asarray(item, dtype=np.int64),
-            np.asarray(rating, dtype=np.float64), np.asarray(ts, dtype=np.int64))
+    try:
+        header, first = False, ""
+        if fmt == "csv":
+            with opener() as f:
+                first = f.readline().decode("utf-8", "replace")
+            header = _is_header(first.strip().split(","))
+            if not header:
+                first = ""  # its separators are counted with the data
+        failure = None
+        try:
+            with opener() as f:
+                columns, n_separators = _read_columns(f, fmt, int(header), engine)
+        except ValueError as exc:  # pandas' ParserError and EmptyDataError included
+            columns, failure = None, exc
+        else:
+            # 3 separators a line (6 ":" in "u::i::r::t"), and the header's.
+            expected = columns[0].shape[0] * (6 if fmt == "dat" else 3) + first.count(",")
+            if n_separators != expected:
+                columns = None  # some line has a field too many: find it below
+        if columns is not None and columns[0].shape[0] and _all_valid(*columns):
+            user, item, rating, ts = columns
+            return (np.asarray(user, dtype=np.int64), np.asarray(item, dtype=np.int64),
+                    np.asarray(rating, dtype=np.float64), np.asarray(ts, dtype=np.int64))
+        number, problem, text = _scan_ratings(opener, fmt, header)
+    except _CORRUPT as exc:
+        raise _corrupt(label, exc) from exc
+    if number is not None:
+        raise ValueError(f"{label}, line {number}: {problem}: {text!r}")
+    if text == 0:
+        raise ValueError(f"{label} holds no ratings.")
+    # Every line passes the line check, yet the C parser refused the file.
+    raise ValueError(f"could not parse the ratings in {label}: {failure}") from failure
 
 
 def _decode(raw, encoding):
@@ -305,31 +498,71 @@ def _decode(raw, encoding):
         return raw.decode("latin-1")
 
 
-def _parse_movies(raw, fmt, encoding):
+def _numbered_rows(raw, fmt, encoding, label, n_fields):
+    """``(line_number, fields)`` of a small side file, header and blank lines dropped."""
     text = _decode(raw, encoding)
     if fmt == "dat":
-        rows = [line.split("::", 2) for line in text.splitlines() if line]
+        rows = [(n, line.split("::", n_fields - 1))
+                for n, line in enumerate(text.splitlines(), start=1) if line]
     else:
-        rows = list(csv.reader(io.StringIO(text)))[1:]
-    item_id = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    title = np.array([r[1] for r in rows], dtype=str)
+        reader = csv.reader(io.StringIO(text))
+        try:
+            rows = [(reader.line_num, r) for r in reader if r]
+        except csv.Error as exc:
+            raise ValueError(f"{label}, line {reader.line_num}: {exc}") from None
+        if rows and _is_header(rows[0][1]):
+            rows = rows[1:]
+    for number, fields in rows:
+        if len(fields) != n_fields:
+            raise ValueError(f"{label}, line {number}: expected {n_fields} fields, "
+                             f"found {len(fields)}: {_SEPARATOR[fmt].join(fields)[:120]!r}")
+    return rows
+
+
+def _int_field(value, what, label, number, valid=None):
+    try:
+        result = int(value)
+    except ValueError:
+        raise ValueError(f"{label}, line {number}: the {what} {value!r} is not an "
+                         "integer") from None
+    if valid is not None and not valid(result):
+        raise ValueError(f"{label}, line {number}: {result} is not a valid {what}")
+    return result
+
+
+def _parse_movies(raw, fmt, encoding, label):
+    rows = _numbered_rows(raw, fmt, encoding, label, 3)
+    item_id = np.array([_int_field(r[0], "movie id", label, n, lambda v: v >= 1)
+                        for n, r in rows], dtype=np.int64)
+    title = np.array([r[1] for _, r in rows], dtype=str)
     years = []
     for t in title.tolist():
         m = _YEAR_RE.search(t)
         years.append(int(m.group(1)) if m else 0)
-    genres = np.array([r[2] for r in rows], dtype=str)
+    genres = np.array([r[2] for _, r in rows], dtype=str)
     return Bunch(item_id=item_id, title=title, year=np.array(years, dtype=np.int64),
                  genres=genres)
 
 
-def _parse_users_ml1m(raw):
-    rows = [line.split("::") for line in raw.decode("latin-1").splitlines() if line]
-    occupation = np.array([int(r[3]) for r in rows])
-    return Bunch(user_id=np.array([int(r[0]) for r in rows], dtype=np.int64),
-                 age=np.array([int(r[2]) for r in rows], dtype=np.int64),
-                 gender=np.array([r[1] for r in rows], dtype=str),
-                 occupation=_ML1M_OCCUPATIONS[occupation],
-                 zip_code=np.array([r[4] for r in rows], dtype=str))
+def _parse_users_ml1m(raw, label):
+    rows = _numbered_rows(raw, "dat", "latin-1", label, 5)
+    for number, r in rows:
+        if r[1] not in ("M", "F"):
+            raise ValueError(f"{label}, line {number}: {r[1]!r} is not a valid gender "
+                             "code ('M' or 'F')")
+    n_occupations = len(_ML1M_OCCUPATIONS)
+    occupation = [_int_field(r[3], "occupation code (0 to 20)", label, n,
+                             lambda v: 0 <= v < n_occupations) for n, r in rows]
+    return Bunch(
+        user_id=np.array([_int_field(r[0], "user id", label, n, lambda v: v >= 1)
+                          for n, r in rows], dtype=np.int64),
+        age=np.array([_int_field(r[2], f"age group code (one of {sorted(_ML1M_AGES)})", label,
+                                 n, _ML1M_AGES.__contains__) for n, r in rows],
+                     dtype=np.int64),
+        gender=np.array([r[1] for _, r in rows], dtype=str),
+        occupation=_ML1M_OCCUPATIONS[np.array(occupation, dtype=np.int64)],
+        zip_code=np.array([r[4] for _, r in rows], dtype=str),
+    )
 
 
 # ---------------------------------------------------------------------- locating
@@ -343,26 +576,36 @@ class _Source:
         self.zip = zipfile.ZipFile(archive) if archive is not None else None
         self.where = str(folder if folder is not None else archive)
 
-    def open(self, name):
-        """A binary file object for ``name``, or None if the variant lacks it."""
+    def locate(self, name):
+        """``(label, opener)`` for ``name``, or None if the variant lacks it.
+
+        ``label`` names the file in messages; ``opener()`` returns a new
+        binary file object each call.
+        """
         if self.zip is not None:
             member = self.prefix + name
-            if member in self.zip.namelist():
-                return self.zip.open(member)
-            return None
+            if member not in self.zip.namelist():
+                return None
+            return f"{self.where} (member {member})", lambda: self.zip.open(member)
         path = self.folder / name
         if path.is_file():
-            return open(path, "rb")
-        if path.with_name(name + ".gz").is_file():
-            return gzip.open(path.with_name(name + ".gz"), "rb")
+            return str(path), lambda: open(path, "rb")
+        gz = path.with_name(name + ".gz")
+        if gz.is_file():
+            return str(gz), lambda: gzip.open(gz, "rb")
         return None
 
     def read(self, name):
-        f = self.open(name)
-        if f is None:
-            return None
-        with f:
-            return f.read()
+        """``(label, bytes)`` of ``name``, or ``(None, None)`` if the variant lacks it."""
+        found = self.locate(name)
+        if found is None:
+            return None, None
+        label, opener = found
+        try:
+            with opener() as f:
+                return label, f.read()
+        except _CORRUPT as exc:
+            raise _corrupt(label, exc) from exc
 
     def close(self):
         if self.zip is not None:
@@ -389,7 +632,9 @@ def fetch_movielens(variant, data_home=None, download_if_missing=True, as_frame=
     The zip from GroupLens is stored in the cache folder
     (:func:`get_data_home`) after its checksum has been verified, and read
     from there by later calls. A folder that already holds the extracted
-    files (plain or ``.gz``-compressed) is read directly.
+    files (plain or ``.gz``-compressed) is read directly. The first line of
+    a CSV file is taken for a header only when none of its fields is a
+    number, so a file saved without its header keeps its first row.
 
     Parameters
     ----------
@@ -430,12 +675,20 @@ def fetch_movielens(variant, data_home=None, download_if_missing=True, as_frame=
     Raises
     ------
     ValueError
-        Unknown ``variant``.
+        Unknown ``variant``, or a file whose content is not MovieLens data;
+        the message names the file and the line: a missing, empty, NaN or
+        out-of-range rating (MovieLens ratings are 0.5 to 5 stars in half
+        stars), a non-integer or non-positive id, a negative timestamp, a
+        line with too few or too many fields, an ml-1m user with an unknown
+        gender, age group or occupation code, or a ratings file with no
+        rating at all.
     FileNotFoundError
         The data is not in ``data_home`` and ``download_if_missing=False``.
     OSError
         The download failed, was interrupted, or its checksum did not match
-        (nothing is left in the cache then).
+        (nothing is left in the cache then); or a cached zip, one of its
+        members, or a ``.gz`` file is corrupt or truncated (the message
+        names it).
 
     Notes
     -----
@@ -497,19 +750,19 @@ def fetch_movielens(variant, data_home=None, download_if_missing=True, as_frame=
                           "call fetch_movielens again.") from exc
 
     try:
-        f = source.open(spec["ratings"])
-        if f is None:
+        found = source.locate(spec["ratings"])
+        if found is None:
             raise FileNotFoundError(
                 f"{source.where} has no {spec['folder']}/{spec['ratings']}; is it the "
                 f"ml-{variant} archive?"
             )
-        with f:
-            user, item, rating, ts = _parse_ratings(f, spec["fmt"])
-        raw_movies = source.read(spec["movies"])
+        label, opener = found
+        user, item, rating, ts = _parse_ratings(opener, spec["fmt"], label)
+        label, raw_movies = source.read(spec["movies"])
         movies = (None if raw_movies is None
-                 else _parse_movies(raw_movies, spec["fmt"], spec["encoding"]))
-        raw_users = source.read(spec["users"]) if spec["users"] else None
-        users = None if raw_users is None else _parse_users_ml1m(raw_users)
+                  else _parse_movies(raw_movies, spec["fmt"], spec["encoding"], label))
+        label, raw_users = source.read(spec["users"]) if spec["users"] else (None, None)
+        users = None if raw_users is None else _parse_users_ml1m(raw_users, label)
     finally:
         source.close()
 
