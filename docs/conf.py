@@ -43,7 +43,7 @@ exclude_patterns = ["_build", "generated/*.examples", "auto_examples/*.ipynb", "
 
 # Markdown: "page.md#heading" links resolve to the heading's anchor.
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence"]
+myst_enable_extensions = ["colon_fence", "dollarmath"]
 
 # API reference: one page per public name, written at build time.
 autosummary_generate = True
