@@ -8,9 +8,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-# benchmarks/ -> repo root -> its parent holds shared/data (see DESIGN.md section 6)
-ML1M_HOME = Path(__file__).resolve().parents[2] / "shared/data/movielens-1m"
+# MovieLens-1M: a folder holding ml-1m (extracted, or the zip), read through
+# fetch_movielens. RECFREQ_BENCH_ML1M names it; without it fetch_movielens's own
+# cache is used (RECFREQ_DATA or ~/recfreq_data), downloading ml-1m.zip once.
+ML1M_HOME = Path(os.environ["RECFREQ_BENCH_ML1M"]) if os.environ.get("RECFREQ_BENCH_ML1M") else None
 RESULTS = HERE / "results"
+FIGURES = HERE / "figures"
 
 if str(REPO) not in sys.path:  # recfreq is used from the source tree (compiled in place)
     sys.path.insert(0, str(REPO))
@@ -28,7 +31,7 @@ def load_split(name):
         X, y = load_movielens("100k", return_X_y=True)
         test_size = 0.2
     elif name == "ml-1m":
-        bunch = fetch_movielens("1m", data_home=str(ML1M_HOME))
+        bunch = fetch_movielens("1m", data_home=None if ML1M_HOME is None else str(ML1M_HOME))
         X, y = bunch.data, bunch.target
         test_size = 0.1
     else:

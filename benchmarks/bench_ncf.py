@@ -1,4 +1,4 @@
-"""NeuralCF (issue 6): the NCF protocol on ml-1m and ml-100k, speed vs PyTorch, solvers.
+"""NeuralCF : the NCF protocol on ml-1m and ml-100k, speed vs PyTorch, solvers.
 
 Run from the repository root with the benchmark venv (recfreq compiled in place):
 
@@ -35,7 +35,9 @@ from _common import ML1M_HOME, RESULTS, load_json, machine_info, save_json  # no
 
 from recfreq import NeuralCF  # noqa: E402
 
-NCF_DIR = ML1M_HOME / "ncf"
+# The NCF paper's ml-1m files (from the authors' repository, hexiangnan/neural_collaborative_filtering,
+# gzipped), in an "ncf" folder of RECFREQ_BENCH_ML1M.
+NCF_DIR = (ML1M_HOME if ML1M_HOME is not None else Path(".")) / "ncf"
 
 
 # ------------------------------------------------------------------ data

@@ -1,4 +1,4 @@
-"""What was tried to bring the side-feature FM below RMSE 0.895 on ml-100k (issue 5).
+"""What was tried to bring the side-feature FM below RMSE 0.895 on ml-100k .
 
 Usage (repository root, extensions built in place):
 
@@ -9,7 +9,7 @@ Usage (repository root, extensions built in place):
 
 Same split and design matrix as ``bench_fm.py`` (ids + user and item side features, CSR,
 ``n_jobs=1`` so every run is reproducible). Results are printed; the numbers are quoted in
-benchmarks/README.md, section "FactorizationMachine (issue 5)".
+benchmarks/README.md, section "Factorization machines".
 """
 import argparse
 import sys

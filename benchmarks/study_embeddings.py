@@ -1,4 +1,4 @@
-"""Overparameterized (OverparamMF) and mixed-dimension embeddings on MovieLens-1M (issue 4).
+"""Overparameterized (OverparamMF) and mixed-dimension embeddings on MovieLens-1M.
 
 ml-1m, the agreed 90/10 split (random_state=0), float32, ``n_jobs=1`` for the RMSE studies
 (the ``speed`` part measured OverparamMF and mixed tables *slower* with 2 threads than with 1 on
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HERE, RESULTS, load_json, load_split, machine_info, rmse, save_json  # noqa: E402
+from _common import FIGURES, HERE, RESULTS, load_json, load_split, machine_info, rmse, save_json  # noqa: E402
 
 N_JOBS = 1  # see the module docstring
 # what the report shows: the mixed study ran at n_jobs=2 (nj=1 repeats are a cross-check)
@@ -385,7 +385,7 @@ def report(args):
         axes[0].legend(fontsize=7)
         fig.suptitle("ml-1m 90/10, k=32: OverparamMF+sgd vs MF+sgd vs MF+adagrad")
         fig.tight_layout()
-        fig.savefig(HERE / "embeddings_overparam_accel.png", dpi=110)
+        fig.savefig(FIGURES / "embeddings_overparam_accel.png", dpi=110)
         plt.close(fig)
         lines.append("")
 
@@ -435,7 +435,7 @@ def report(args):
         axes[0].set_ylabel(f"test RMSE after {E} epochs")
         axes[0].legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(HERE / "embeddings_overparam_vs_k.png", dpi=110)
+        fig.savefig(FIGURES / "embeddings_overparam_vs_k.png", dpi=110)
         plt.close(fig)
 
     # ---- part 3
@@ -500,7 +500,7 @@ def report(args):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
         fig.tight_layout()
-        fig.savefig(HERE / "embeddings_mixed_params.png", dpi=110)
+        fig.savefig(FIGURES / "embeddings_mixed_params.png", dpi=110)
         plt.close(fig)
         lines.append("")
 

@@ -21,10 +21,10 @@ import time
 
 import numpy as np
 
-from _common import RESULTS, HERE, load_split, rmse, save_json, load_json, machine_info
+from _common import FIGURES, RESULTS, HERE, load_split, rmse, save_json, load_json, machine_info
 
 OUT = RESULTS / "solver_study.json"
-PLOT = HERE / "solver_study.png"
+PLOT = FIGURES / "solver_study.png"
 
 K = 64
 EPOCHS = 20

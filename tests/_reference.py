@@ -1,4 +1,4 @@
-"""Pure-NumPy reference epochs, written straight from DESIGN.md section 3.
+"""Pure-NumPy reference epochs, written straight from the update rules of docs/solvers.md.
 
 Deliberately naive (a Python loop over samples, Python floats): these functions
 are the executable specification the compiled kernels are tested against on
@@ -23,7 +23,7 @@ def new_state(n_rows, blocks, solver, counts=None, n_samples=0):
 
 
 def row_rate(cfg, state, r, t):
-    """eta_r(t) of DESIGN section 3 (advances the cf-sgd counter)."""
+    """eta_r(t) of docs/solvers.md (advances the cf-sgd counter)."""
     eta, beta = cfg["learning_rate"], cfg["frequency_exponent"]
     if cfg["solver"] == FA_SGD:
         p_r = state["counts"][r] / state["n_samples"]

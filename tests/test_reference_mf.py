@@ -1,4 +1,4 @@
-"""The compiled MF epoch implements DESIGN section 3 exactly (float64, one thread)."""
+"""The compiled MF epoch implements the rules of docs/solvers.md exactly (float64, one thread)."""
 
 import numpy as np
 import pytest
