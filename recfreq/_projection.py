@@ -1,6 +1,6 @@
 """Embedding tables whose rows are projected: p_r = x_r W_1 ... W_L.
 
-The same structure holds the two row layouts of DESIGN section 4 (the kernel
+The same structure holds the two row layouts of docs/embeddings.md (the kernel
 side is ``_kernels/cpu/projection.pxd``):
 
 * **factored** (``OverparamMF``): all rows have width m and share one chain of

@@ -50,7 +50,7 @@ COMMON_PARAMETER_CONSTRAINTS = {
     "warm_start": ["boolean"],
 }
 
-#: Constraints of the mixed-dimension embedding parameters (DESIGN section 4),
+#: Constraints of the mixed-dimension embedding parameters (docs/embeddings.md),
 #: shared by the models that offer ``embedding_dims="mixed"``.
 MIXED_DIM_PARAMETER_CONSTRAINTS = {
     "embedding_dims": [StrOptions({"uniform", "mixed"})],

@@ -1,6 +1,6 @@
 # Embedding rows that are projected before use: p_r = x_r . W_1 . W_2 ... W_L.
 #
-# One mechanism serves two structures (DESIGN section 4):
+# One mechanism serves two structures (docs/embeddings.md):
 #   * factored / overparameterized tables (OverparamMF): every row has width m
 #     and the same chain of dense layers m -> ... -> k;
 #   * mixed-dimension tables (MDE): rows are grouped in frequency blocks, block

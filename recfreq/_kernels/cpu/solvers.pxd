@@ -1,4 +1,4 @@
-# The per-row update shared by every model loop (DESIGN.md section 3).
+# The per-row update shared by every model loop (the rules: docs/solvers.md).
 #
 # A training sample touches a few parameter rows (a user row and its bias, an
 # item row and its bias, ...). Each model loop computes the gradient g_r of the
