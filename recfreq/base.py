@@ -24,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._encoding import IdEncoder, UNKNOWN
 from . import _engine
+from ._version import __version__
+from .exceptions import InconsistentVersionWarning
 from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
 from ._validation import (COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_integer_parameters,
@@ -135,6 +137,20 @@ class BaseRecommender(BaseEstimator):
         tags.input_tags.categorical = True
         tags.target_tags.required = True
         return tags
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {**state, "_recfreq_version": __version__}
+
+    def __setstate__(self, state):
+        # like scikit-learn's own estimators: warn when another version pickled the model
+        state = dict(state)
+        original = state.pop("_recfreq_version", "unknown")
+        if original != __version__:
+            warnings.warn(InconsistentVersionWarning(estimator_name=type(self).__name__,
+                                                     current_version=__version__, original_version=original))
+        super().__setstate__(state)
 
     def _validate_params(self):
         super()._validate_params()

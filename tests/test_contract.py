@@ -292,3 +292,24 @@ def test_recfreq_scorers_and_cv_splitter_in_grid_search(make, data):
     # ratings finds some held-out items in its top 10.
     ndcg = grid.cv_results_["mean_test_ndcg"]
     assert ((ndcg > 0.01) & (ndcg <= 1)).all(), ndcg
+
+
+def test_pickles_record_the_recfreq_version_and_warn_when_it_differs(data):
+    import warnings
+
+    from recfreq import __version__
+    from recfreq.exceptions import InconsistentVersionWarning
+
+    X, y = data
+    model = MatrixFactorization(n_factors=2, max_iter=1, random_state=0).fit(X, y)
+    blob = pickle.dumps(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(blob)  # same version: silent
+    state = model.__getstate__()
+    assert state["_recfreq_version"] == __version__
+    old = MatrixFactorization.__new__(MatrixFactorization)
+    with pytest.warns(InconsistentVersionWarning, match="pickled by recfreq 0.0.1"):
+        old.__setstate__({**state, "_recfreq_version": "0.0.1"})
+    np.testing.assert_array_equal(old.predict(X[:5]), model.predict(X[:5]))
+    assert "_recfreq_version" not in vars(old)

@@ -140,10 +140,11 @@ def test_a_wrong_shown_output_fails_the_page():
 def _public_names():
     import recfreq
     import recfreq.datasets
+    import recfreq.exceptions
     import recfreq.metrics
     import recfreq.model_selection
 
-    for module in (recfreq, recfreq.datasets, recfreq.metrics, recfreq.model_selection):
+    for module in (recfreq, recfreq.datasets, recfreq.exceptions, recfreq.metrics, recfreq.model_selection):
         for name in module.__all__:
             yield module.__name__, name
 
