@@ -12,15 +12,14 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
+from ._param_validation import Interval, StrOptions
 from ._solvers import SOLVER_NAMES
 
 __all__ = [
     "COMMON_PARAMETER_CONSTRAINTS",
     "MIXED_DIM_PARAMETER_CONSTRAINTS",
     "check_id_columns",
-    "check_integer_parameters",
     "check_positive_integer",
     "check_ratings",
     "check_values_fit_dtype",
@@ -66,31 +65,6 @@ def resolve_dtype(dtype):
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
     return resolved
-
-
-def _is_numeric_constraint(constraint):
-    if isinstance(constraint, Interval):
-        return True
-    return isinstance(constraint, type) and issubclass(constraint, numbers.Number)
-
-
-def check_integer_parameters(params, constraints, estimator_name):
-    """Refuse ``True``/``False`` where a number is expected.
-
-    scikit-learn's numeric constraints accept booleans (``bool`` is an
-    ``int``), so ``n_factors=True`` would train one factor and
-    ``learning_rate=True`` a step of 1. A parameter that also accepts
-    ``"boolean"`` keeps its booleans.
-    """
-    for name, value in params.items():
-        if not isinstance(value, (bool, np.bool_)):
-            continue
-        accepted = constraints.get(name, [])
-        if "boolean" in accepted or not any(_is_numeric_constraint(c) for c in accepted):
-            continue
-        raise InvalidParameterError(
-            f"The {name!r} parameter of {estimator_name} must be a number, not the boolean {value!r}."
-        )
 
 
 def check_positive_integer(value, name):

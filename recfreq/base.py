@@ -28,8 +28,8 @@ from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
-from ._validation import (COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_integer_parameters,
-                          check_positive_integer, check_ratings, resolve_dtype)
+from ._param_validation import validate_parameters
+from ._validation import COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer, check_ratings, resolve_dtype
 
 __all__ = ["BaseRecommender", "TrainingData"]
 
@@ -153,8 +153,8 @@ class BaseRecommender(BaseEstimator):
         super().__setstate__(state)
 
     def _validate_params(self):
-        super()._validate_params()
-        check_integer_parameters(self.get_params(deep=False), self._parameter_constraints, type(self).__name__)
+        """Check every parameter against ``_parameter_constraints`` (at the start of each training call)."""
+        validate_parameters(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ------------------------------------------------------------ public API
     def fit(self, X, y):

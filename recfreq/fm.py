@@ -6,14 +6,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils import ClassifierTags
-from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine
 from ._encoding import UNKNOWN
 from ._features import FeatureEncoder
+from ._param_validation import Interval, StrOptions
 from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
 from ._validation import (

@@ -4,10 +4,10 @@ import numbers
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
+from ._param_validation import Interval
 from ._encoding import UNKNOWN
 from ._projection import ProjectedTable
 from ._solvers import Solver

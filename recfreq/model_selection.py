@@ -29,7 +29,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 
 __all__ = [
     "train_test_split",
@@ -279,6 +279,15 @@ def _check_aligned(n, y, timestamps):
     return ts
 
 
+def _take_rows(a, index):
+    """Rows ``index`` of an array, a list or a DataFrame / Series (kept as its own type)."""
+    if hasattr(a, "iloc"):
+        return a.iloc[index]
+    if isinstance(a, np.ndarray):
+        return a[index]
+    return [a[i] for i in index]
+
+
 def _split_outputs(test_mask, X, y, timestamps):
     """Index X, y and timestamps (the ones given) into train and test parts."""
     train_idx = np.flatnonzero(~test_mask)
@@ -286,8 +295,8 @@ def _split_outputs(test_mask, X, y, timestamps):
     out = []
     for a in (X, y, timestamps):
         if a is not None:
-            out.append(_safe_indexing(a, train_idx))
-            out.append(_safe_indexing(a, test_idx))
+            out.append(_take_rows(a, train_idx))
+            out.append(_take_rows(a, test_idx))
     return out
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._encoding import UNKNOWN
+from ._param_validation import Interval, StrOptions
 from ._solvers import Solver
 from ._validation import as_target_vector
 from .base import BaseRecommender, TrainingData, _max_row_norm, effective_n_threads

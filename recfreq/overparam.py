@@ -4,9 +4,9 @@ import copy
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._param_validation import Interval
 from ._projection import ProjectedTable
 from ._solvers import TableState
 from .mf import MatrixFactorization
