@@ -45,7 +45,6 @@ import test_fm as fm_replay
 import test_reference_fm_mixed as fm_mixed_replay
 import test_reference_mf as mf_replay
 import test_replay_estimators as estimator_replay
-from _helpers import tiny_ratings
 from test_replay_estimators import SOLVER_CASES, assert_close
 
 F32_TOL = 1e-5

@@ -129,7 +129,8 @@ def check_projected_mf(model, replay, rtol=RTOL, scaled=False):
     user_table, item_table, bu, bi, losses, ust, ist = replay
     close = dict(rtol=rtol, scaled=scaled)
     assert_close(model.loss_curve_, losses, rtol=rtol, err_msg="loss_curve_")
-    for ours, theirs, name in ((model.user_embedding_, user_table, "user"), (model.item_embedding_, item_table, "item")):
+    for ours, theirs, name in ((model.user_embedding_, user_table, "user"),
+                               (model.item_embedding_, item_table, "item")):
         np.testing.assert_array_equal(ours.row_group, theirs.row_group)
         assert_close(ours.rows, theirs.rows, err_msg=f"{name} rows", **close)
         assert_close(ours.dense, theirs.dense, err_msg=f"{name} dense", **close)
