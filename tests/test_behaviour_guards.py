@@ -220,7 +220,10 @@ def test_fm_hot_rows_under_two_threads_move_as_with_one(two_threads, solver, n_s
     staleness of the copies and Hogwild on the cold rows: over 20 repeats of
     each case the hot weights differed from the one-thread ones by at most
     18 % of their size (Adagrad on the short design), while changes that never
-    reach the shared rows leave them at zero (a difference of 100 %).
+    reach the shared rows leave them at zero (a difference of 100 %). Where
+    the second thread only starts once the first is done (one busy core), the
+    run equals the one-thread run: lost changes still show, but the test
+    cannot show that two threads ran.
     """
     X, y = _hot_row_design(n_samples)
     short = n_samples < 1000
@@ -230,8 +233,6 @@ def test_fm_hot_rows_under_two_threads_move_as_with_one(two_threads, solver, n_s
     two = FactorizationMachine(n_jobs=2, **params).fit(X, y)
     hot = two.feature_state_.hot_rows()
     assert {160, 161, 162} <= set(hot.tolist())
-    # the threads really ran apart: a two-thread fit is not the one-thread fit
-    assert not np.array_equal(one.feature_bias_, two.feature_bias_)
     rows = [160, 161, 162]
     size = np.abs(one.feature_bias_[rows]).max()
     assert size > 0.3, (solver, one.feature_bias_[rows])  # training moves the hot weights far from zero

@@ -22,10 +22,13 @@ trained array, relative to that array's largest entry, was 6e-7 (about ten
 roundings) over every kernel, solver and dtype-dependent path below.
 ``F32_TOL = 1e-5`` leaves a factor of 15 for other compilers and vector
 widths (the dot products' summation order follows the SIMD width), and is
-still far below what a wrong formula does: every defect tried in the float32
-path (a dot product that drops a term, a step rounded to the wrong precision
-before it is scaled, an Adagrad denominator without its epsilon) moved some
-array by more than 1e-4 of its scale. The tolerance is applied per array as
+still tight enough for defects of the float32 path alone: each of these
+mutations of the float32 code fails at least 14 of the tests below, while
+the float64 replays cannot see them: the single-precision dot product
+dropping its last term, ``sqrtf`` left out of Adagrad's denominator or
+scaled by 1.0001, the float32 tower layer reading one input too few (and
+``test_tolerance_separates_rounding_from_a_wrong_step`` shows that a 0.1 %
+change of one step size fails). The tolerance is applied per array as
 ``atol = F32_TOL * max|reference|`` plus ``rtol = F32_TOL``, because rounding
 errors are relative to the table's scale, not to each entry (an entry near
 zero has a large relative error). cf-sgd counters and last-seen stamps are

@@ -6,8 +6,8 @@ reference epochs of ``_reference.py`` give when they are driven with the same
 initial parameters and the same sample orders: the parameters, the loss curve
 and the solver state (counts, cf-sgd counters, Adagrad accumulators). The
 replay mirrors the estimator's use of its random state: the initial tables
-(drawn in the same order), one shuffler per call (``_reference.epoch_orders``
-in the simpler tests) and, for NeuralCF, the per-epoch sampler seeds, whose
+(drawn in the same order), one shuffler per call (as ``_reference.epoch_orders``
+draws them) and, for NeuralCF, the per-epoch sampler seeds, whose
 negatives the reference takes from the kernel's own sampler
 (``_engine.ncf_sample_negatives``) and whose dropout masks it draws with
 ``_reference.Xoshiro256``.
