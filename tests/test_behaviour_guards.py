@@ -22,8 +22,8 @@ from sklearn.utils import check_random_state
 
 from recfreq import (BaselinePredictor, FactorizationMachine, FactorizationMachineClassifier, MatrixFactorization,
                      NeuralCF, OverparamMF)
-from recfreq import base as recfreq_base
-from recfreq._ext import _openmp_helpers
+from recfreq._engine import cpu as engine_cpu
+from recfreq._kernels.cpu import openmp_helpers as _openmp_helpers
 from recfreq._solvers import SOLVER_NAMES
 
 import test_reference_fm_mixed as fm_mixed_replay
@@ -195,7 +195,7 @@ def two_threads(monkeypatch):
     """
     if not _openmp_helpers.openmp_enabled():
         pytest.skip("built without OpenMP: n_jobs=2 runs one thread by design")
-    monkeypatch.setattr(recfreq_base, "usable_cpus", lambda: max(2, _openmp_helpers.openmp_num_procs()))
+    monkeypatch.setattr(engine_cpu, "usable_cpus", lambda: max(2, _openmp_helpers.openmp_num_procs()))
 
 
 #: per solver: learning_rate on the short and on the long design (None: the default). With

@@ -66,7 +66,7 @@ def _lr(solver):
 
 # ---------------------------------------------------------------- baseline
 def _replay_baseline(params, batches):
-    """BaselinePredictor's fit + partial_fit in float64 (the orders of ``epoch_orders``)."""
+    """BaselinePredictor's fit + partial_fit in float64 (the orders of ``device_epoch_orders``)."""
     code = Solver.from_name(params["solver"])
     cfg = _engine.solver_config(code, params["learning_rate"], params["frequency_exponent"],
                                 params["counter_halflife"])
@@ -75,7 +75,7 @@ def _replay_baseline(params, batches):
     ust, ist = ref.new_state(len(u_of), {"bias": ()}, code), ref.new_state(len(i_of), {"bias": ()}, code)
     ub, ib = np.zeros(len(u_of)), np.zeros(len(i_of))
     mu = float(np.mean(batches[0][1]))
-    calls = ref.epoch_orders(params["random_state"], [len(y) for _, y in batches],
+    calls = ref.device_epoch_orders(params["random_state"], [len(y) for _, y in batches],
                              [params["max_iter"]] + [1] * (len(batches) - 1))
     t, losses = 0, []
     for (X, y), orders in zip(batches, calls):
