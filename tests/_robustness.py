@@ -20,8 +20,6 @@ from recfreq import (
     NeuralCF,
     OverparamMF,
 )
-from recfreq._solvers import SOLVER_NAMES
-
 from _state import assert_unchanged, snapshot
 
 __all__ = ["ESTIMATORS", "ALLOWED_ERRORS", "TARGET_KIND", "make", "tiny_data", "checked_call", "Raised"]
@@ -106,6 +104,3 @@ def checked_call(estimator, method, *args, allowed=ALLOWED_ERRORS, **kwargs):
         assert "internal error" not in message.lower(), f"{method} raised an internal error: {message}"
         assert_unchanged(before, estimator, f"{type(estimator).__name__}.{method} ({type(exc).__name__}: {message})")
         return Raised(exc)
-
-
-SOLVERS = SOLVER_NAMES
