@@ -187,16 +187,23 @@ survive(est, "partial_fit", X2, y2)
     return cases
 
 
+#: Sparse designs (24 samples) that leave feature rows untrained or have none at all.
+SPARSE_DESIGNS = {
+    "empty columns": "sp.csr_matrix(np.where(np.arange(7) % 3 == 2, 0.0, "
+                     "rng.normal(size=(24, 7)) * (rng.random((24, 7)) < 0.5)))",
+    "no columns": "sp.csr_matrix((24, 0))",
+    "all zero": "sp.csr_matrix((24, 5))",
+    "one zero column": "sp.csr_matrix(np.zeros((24, 1)))",
+}
+
+
 def _sparse_design_cases():
-    """Factorization machines on a CSR design with all-zero columns (rows that are never trained)."""
+    """Factorization machines on CSR designs with empty columns, no columns or no non-zero at all."""
     cases = []
-    for name, solver in itertools.product(FM_NAMES, SOLVER_NAMES):
+    for (design, expr), name, solver in itertools.product(SPARSE_DESIGNS.items(), FM_NAMES, SOLVER_NAMES):
         code = f"""
 rng = np.random.default_rng(0)
-dense = rng.normal(size=(24, 7)) * (rng.random((24, 7)) < 0.5)
-dense[:, [2, 5, 6]] = 0.0          # columns that no sample uses
-dense[3] = 0.0                     # and a sample with no feature at all
-Xs = sp.csr_matrix(dense)
+Xs = {expr}
 _, y = tiny_data({name!r})
 est = make({name!r}, random_state=0, solver={solver!r})
 out = survive(est, "fit", Xs, y)
@@ -206,7 +213,7 @@ if not isinstance(out, Raised):
     checked_call(est, "partial_fit", wider, y)
     assert_predicts(est, Xs)
 """
-        cases.append(Case(f"{name}[sparse design with empty columns, solver={solver}]", code))
+        cases.append(Case(f"{name}[sparse design: {design}, solver={solver}]", code))
     return cases
 
 

@@ -114,7 +114,8 @@ class Schema:
     item_pool: str
     container: str  # "list", "array" or "frame"
     side: list = field(default_factory=list)  # FM: kinds of the side columns
-    sparse_columns: int = 0  # FM on a design matrix: its width (0: id columns)
+    design: bool = False  # FM on a sparse design matrix instead of id columns
+    sparse_columns: int = 0  # the design's width (0 included)
 
 
 SIDE_KINDS = ["numeric", "numeric-huge", "int", "category", "bool", "missing"]
@@ -123,7 +124,7 @@ SIDE_KINDS = ["numeric", "numeric-huge", "int", "category", "bool", "missing"]
 @st.composite
 def schemas(draw, name):
     if name in FM_NAMES and draw(st.integers(0, 3)) == 0:
-        return Schema("small", "small", "sparse", sparse_columns=draw(st.integers(1, 7)))
+        return Schema("small", "small", "sparse", design=True, sparse_columns=draw(st.integers(0, 7)))
     pools = st.sampled_from(sorted(ID_POOLS))
     schema = Schema(draw(pools), draw(pools), draw(st.sampled_from(["list", "array", "frame"])))
     if name in FM_NAMES:
@@ -171,11 +172,11 @@ def batches(draw, name, schema, with_targets=True, min_rows=1):
     if with_targets:
         kind = TARGET_KIND[name]
         y = draw(ratings(n)) if kind == "ratings" else draw(labels(n, implicit=kind == "implicit"))
-    if schema.sparse_columns:
+    if schema.design:
         values = st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 3.0, 1e30, -1e30, 3e38, 1e300, 1e-300])
-        dense = np.asarray(draw(st.lists(st.lists(values, min_size=schema.sparse_columns,
-                                                  max_size=schema.sparse_columns), min_size=n, max_size=n)))
-        return Batch(sp.csr_matrix(dense), y, None, None)
+        dense = draw(st.lists(st.lists(values, min_size=schema.sparse_columns, max_size=schema.sparse_columns),
+                              min_size=n, max_size=n))
+        return Batch(sp.csr_matrix(np.asarray(dense).reshape(n, schema.sparse_columns)), y, None, None)
     pool = lambda p: (ID_POOLS.get(p) or BAD_ID_POOLS[p])  # noqa: E731
     users = draw(st.lists(st.sampled_from(pool(schema.user_pool)), min_size=n, max_size=n))
     items = draw(st.lists(st.sampled_from(pool(schema.item_pool)), min_size=n, max_size=n))
