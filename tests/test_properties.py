@@ -150,12 +150,22 @@ def _side_values(draw, kind, n):
                       dtype=object)
 
 
-@dataclass
 class Batch:
-    X: object
-    y: object
-    users: list  # raw ids, for the bookkeeping of seen pairs (None for designs)
-    items: list
+    """One batch of rows: X (list, array, DataFrame or CSR design), targets, and its raw ids."""
+
+    def __init__(self, X, y, users, items):
+        self.X, self.y = X, y
+        self.users, self.items = users, items  # raw ids, for the bookkeeping of seen pairs (None for designs)
+
+    def __repr__(self):  # what a failing example prints: enough to rebuild the batch
+        X = self.X
+        if sp.issparse(X):
+            X = f"sp.csr_matrix(np.array({X.toarray().tolist()!r}).reshape{X.shape})"
+        elif isinstance(X, pd.DataFrame):
+            X = f"pd.DataFrame({X.to_dict(orient='list')!r})  # dtypes {X.dtypes.astype(str).tolist()}"
+        else:
+            X = repr(X)
+        return f"Batch(X={X}, y={self.y!r})"
 
 
 @st.composite
@@ -395,10 +405,19 @@ def _bad_ids(values):
     return len(kinds) > 1
 
 
+def _unrepresentable(batch, dtype):
+    """A design value the model's dtype cannot hold (1e300 in float32): it must be refused, not turned into inf."""
+    X = batch.X
+    return sp.issparse(X) and X.nnz > 0 and float(np.abs(X.data).max()) > float(np.finfo(dtype).max)
+
+
 def _train(estimator, ghost, method, batch):
     fresh = _fresh_start(estimator, method, ghost)
     out = checked_call(estimator, method, batch.X, batch.y)
     note(f"{method} -> {out!r}"[:200])
+    if _unrepresentable(batch, np.dtype(estimator.dtype) if fresh else ghost.dtype):
+        assert isinstance(out, Raised) and isinstance(out.error, ValueError), (
+            f"{method} accepted design values beyond {estimator.dtype}: {out!r}")
     if TARGET_KIND[_name(estimator)] == "ratings" and estimator.get_params().get("task", "regression") == \
             "regression" and _bad_ratings(batch.y):
         assert isinstance(out, Raised), f"{method} accepted the ratings {batch.y}"
@@ -455,7 +474,9 @@ def test_call_sequences_keep_the_contract(name, data):
             if not ghost.fitted:
                 assert isinstance(checked_call(estimator, "predict", query.X), Raised), "an unfitted model predicted"
             else:
-                assert_predictions(estimator, ghost, query.X, _n_rows(query.X))
+                out = assert_predictions(estimator, ghost, query.X, _n_rows(query.X))
+                if _unrepresentable(query, ghost.dtype):
+                    assert isinstance(out, Raised), f"design values beyond {ghost.dtype} were not refused: {out!r}"
         elif op == "recommend":
             _recommend(estimator, ghost, schema, data)
         elif op == "similar_items" and hasattr(estimator, "similar_items"):
