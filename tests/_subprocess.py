@@ -114,8 +114,11 @@ def child_env():
     return env
 
 
-_LIMIT_PROLOGUE = """\
+_PROLOGUE = """\
 import resource as _resource
+_resource.setrlimit(_resource.RLIMIT_CORE, (0, 0))
+"""
+_LIMIT_PROLOGUE = """\
 _resource.setrlimit(_resource.RLIMIT_AS, ({limit}, {limit}))
 """
 
@@ -125,6 +128,7 @@ def run_python(code, *, timeout=120.0, address_space=None):
     source = textwrap.dedent(code)
     if address_space is not None:
         source = _LIMIT_PROLOGUE.format(limit=int(address_space)) + source
+    source = _PROLOGUE + source
     try:
         proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
                               timeout=timeout, env=child_env())
@@ -146,13 +150,16 @@ def _text(data):
 # exits with 0 (pass), 1 (exception) or dies of a signal; the child waits on
 # the grandchildren's pidfds with a deadline and kills one past its limit.
 _SERVER = r"""
-import faulthandler, json, os, resource, select, signal, sys, time, traceback
+import faulthandler, gc, json, os, resource, select, signal, sys, time, traceback
 
 spec_path, result_path = sys.argv[1], sys.argv[2]
 with open(spec_path) as f:
     spec = json.load(f)
 namespace = {"__name__": "__recfreq_case__"}
 exec(compile(spec["setup"], "<setup>", "exec"), namespace)
+# Objects created so far are shared with every grandchild; frozen, the garbage
+# collector of a grandchild never walks (and so never copies) their pages.
+gc.freeze()
 
 
 def start(index, case):
@@ -166,6 +173,7 @@ def start(index, case):
             err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(out_fd, 1); os.dup2(err_fd, 2)
             faulthandler.enable(file=sys.stderr, all_threads=True)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash reports; it leaves no core file
             if case["address_space"] is not None:
                 limit = int(case["address_space"])
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
