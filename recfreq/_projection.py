@@ -130,7 +130,10 @@ class ProjectedTable:
         block = np.empty_like(block_sorted)
         block[order] = block_sorted
         mean_count = np.array([counts[block == b].mean() for b in range(used.shape[0])])
-        widths = np.maximum(1, np.round(n_factors * (mean_count / mean_count.max()) ** exponent)).astype(int)
+        # no row seen at all (a design whose columns are all zero): nothing to size
+        # the blocks by, so every block keeps the full width
+        share = mean_count / mean_count.max() if mean_count.max() > 0 else np.ones_like(mean_count)
+        widths = np.maximum(1, np.round(n_factors * share ** exponent)).astype(int)
         widths = np.minimum(widths, n_factors)
         group_dims = [[int(n_factors)] if d == n_factors else [int(d), int(n_factors)] for d in widths]
         return cls._build(group_dims, block, n_factors, rng, init_std, dtype, new_row_group=len(group_dims) - 1)
