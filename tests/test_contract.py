@@ -19,6 +19,7 @@ from sklearn.preprocessing import FunctionTransformer
 from recfreq import BaselinePredictor, MatrixFactorization, OverparamMF
 from recfreq._solvers import SOLVER_NAMES
 
+from recfreq._engine import build_info, usable_cpus
 from recfreq._engine.cuda import use_backend
 
 from _devices import emulated_device
@@ -177,21 +178,20 @@ def test_partial_fit_continues_and_grows(make, solver, data):
 
 
 def test_two_threads_are_close_to_one(make, solver, data):
-    """Hogwild changes the trajectory, not the quality: held-out RMSE medians over seeds agree."""
+    """Hogwild changes the trajectory, not the quality: held-out RMSE medians over seeds agree,
+    two threads both do work (the kernels count each thread's samples) and the two-thread
+    trajectory is not the one-thread one."""
     X, y = data
     train, test = np.arange(len(y)) % 5 != 0, np.arange(len(y)) % 5 == 0
-
-    def median_rmse(n_jobs):
-        return np.median([_rmse(make(solver=solver, random_state=seed, n_jobs=n_jobs, max_iter=10)
-                                .fit(X[train], y[train]), X[test], y[test]) for seed in range(3)])
-
-    one, two = median_rmse(1), median_rmse(2)
+    models = {n_jobs: [make(solver=solver, random_state=seed, n_jobs=n_jobs, max_iter=10).fit(X[train], y[train])
+                       for seed in range(3)] for n_jobs in (1, 2)}
+    one, two = (np.median([_rmse(m, X[test], y[test]) for m in models[n]]) for n in (1, 2))
     assert np.isfinite(two)
-    # FIXME(lead): this also passes when n_jobs=2 silently runs one thread
-    # (the two medians are then equal). Once the kernels report the threads
-    # that did work, assert here that two threads worked and that the
-    # two-thread trajectory differs from the one-thread one.
     assert abs(one - two) < 0.05 * one
+    first, second = models[1][0], models[2][0]
+    if second.device == "cpu" and usable_cpus() >= 2 and build_info()["openmp"]:
+        assert second._samples_per_thread.shape == (2,) and (second._samples_per_thread > 0).all()
+        assert not np.array_equal(first.predict(X[test]), second.predict(X[test]))
 
 
 def test_divergence_raises_and_leaves_the_estimator_unfitted(make, data):
