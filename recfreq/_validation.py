@@ -67,6 +67,23 @@ def resolve_dtype(dtype):
     return resolved
 
 
+def as_id_array(ids):
+    """``ids`` as an array without reinterpreting them.
+
+    ``np.asarray([2**63, -5])`` gives float64 (no NumPy integer type holds
+    both), which would turn exact ids into rounded floats; a list or tuple
+    becomes an object array instead, each id kept as given, for the id
+    checks to clean.
+    """
+    if isinstance(ids, np.ndarray) or hasattr(ids, "to_numpy"):
+        return np.asarray(ids.to_numpy() if hasattr(ids, "to_numpy") else ids)
+    if isinstance(ids, (list, tuple)):
+        array = np.empty(len(ids), dtype=object)
+        array[:] = list(ids)
+        return array
+    return np.asarray(ids)
+
+
 def check_positive_integer(value, name):
     """``value`` as a Python int >= 1, or a ValueError naming ``name`` (booleans refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:

@@ -29,7 +29,8 @@ from .exceptions import InconsistentVersionWarning
 from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
 from ._param_validation import validate_parameters
-from ._validation import COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer, check_ratings, resolve_dtype
+from ._validation import (COMMON_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer,
+                          check_ratings, resolve_dtype)
 
 __all__ = ["BaseRecommender", "TrainingData"]
 
@@ -407,7 +408,7 @@ class BaseRecommender(BaseEstimator):
         check_is_fitted(self)
         n = check_positive_integer(n, "n")
         batch_size = check_positive_integer(batch_size, "batch_size")
-        user_ids = np.asarray(users)
+        user_ids = as_id_array(users)
         if user_ids.ndim == 0:
             user_ids = user_ids.reshape(1)
         if user_ids.ndim != 1:

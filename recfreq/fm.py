@@ -20,6 +20,7 @@ from ._validation import (
     as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
     _clean_id_column,
+    as_id_array,
     check_positive_integer,
     check_ratings,
 )
@@ -490,16 +491,18 @@ class _BaseFactorizationMachine(BaseRecommender):
                              "design matrix.")
         n = check_positive_integer(n, "n")
         batch_size = check_positive_integer(batch_size, "batch_size")
-        users = np.asarray(users)
+        users = as_id_array(users)
         users = users.reshape(1) if users.ndim == 0 else users
         if users.ndim != 1:
             raise ValueError(f"users must be a 1-D array of user ids, got shape {users.shape}.")
-        item_ids = self.item_ids_ if items is None else np.asarray(items)
+        item_ids = self.item_ids_ if items is None else as_id_array(items)
         if item_ids.ndim != 1:
             raise ValueError(f"items must be a 1-D array of item ids, got shape {item_ids.shape}.")
         if item_ids.shape[0] == 0:
             raise ValueError("items is empty: there is nothing to recommend from.")
-        if items is not None and np.unique(_clean_id_column(item_ids, "item")).shape[0] != item_ids.shape[0]:
+        if items is not None:
+            item_ids = _clean_id_column(item_ids, "item")  # returned as the ids they are, not objects
+        if items is not None and np.unique(item_ids).shape[0] != item_ids.shape[0]:
             raise ValueError("items holds duplicate item ids; pass each candidate once (side features are "
                              "aligned with items, so duplicates cannot be dropped silently).")
         user_cols = {0: users, **self._side_columns(user_features, users.shape[0], "user_features")}

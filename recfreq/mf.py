@@ -11,7 +11,7 @@ from ._param_validation import Interval
 from ._encoding import UNKNOWN
 from ._projection import ProjectedTable
 from ._solvers import Solver
-from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer
 from .base import BaseRecommender, _bias_bound, _max_row_norm, effective_n_threads
 
 __all__ = ["MatrixFactorization"]
@@ -405,7 +405,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         """
         check_is_fitted(self)
         n = check_positive_integer(n, "n")
-        ids = np.asarray(items)
+        ids = as_id_array(items)
         ids = ids.reshape(1) if ids.ndim == 0 else ids
         if ids.ndim != 1:
             raise ValueError(f"items must be a 1-D array of item ids, got shape {ids.shape}.")
