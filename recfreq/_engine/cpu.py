@@ -313,7 +313,9 @@ class CpuBinding:
 
         slot = epoch % 2
         order, buffers = self._orders[slot], self._buffers[slot]
-        epoch_permutation(self._n, order_seed, epoch, order)
+        # inline (every core runs the kernel), the kernel's threads compute the
+        # order; on the helper thread, that one thread does
+        epoch_permutation(self._n, order_seed, epoch, order, n_threads=self.n_threads if self._pool is None else 1)
         if self._order_only:
             return {"order": order}
         for name, source in self.training.samples.items():
