@@ -261,18 +261,19 @@ def report(args):
 def _every_row_hogwild(fit):
     """``fit`` with the FM's per-thread copies of hot rows switched off (all rows Hogwild).
 
-    For ``speed --compare-hogwild`` only: it swaps ``TableState.hot_rows`` for
-    one that returns no rows while ``fit`` runs.
+    For ``speed --compare-hogwild`` only: it swaps the CPU backend's hot-row
+    choice (``recfreq._engine.cpu.hot_rows``) for one that returns no rows while
+    ``fit`` runs.
     """
-    from recfreq._solvers import TableState
+    from recfreq._engine import cpu
 
     def run():
-        original = TableState.hot_rows
-        TableState.hot_rows = lambda self, *args, **kwargs: np.empty(0, dtype=np.int32)
+        original = cpu.hot_rows
+        cpu.hot_rows = lambda *args, **kwargs: np.empty(0, dtype=np.int32)
         try:
             return fit()
         finally:
-            TableState.hot_rows = original
+            cpu.hot_rows = original
 
     return run
 

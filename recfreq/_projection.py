@@ -220,37 +220,12 @@ class ProjectedTable:
     def nbytes(self):
         return sum(a.nbytes for a in (self.rows, self.dense))
 
-    def check_layout(self):
-        """Raise if the layout could send the kernel outside its arrays."""
-        n_groups = self.group_in_dim.shape[0]
-        widths = self.group_in_dim[self.row_group].astype(np.int64) if self.n_rows else np.empty(0, np.int64)
-        problems = []
-        if self.n_rows and (self.row_group.min() < 0 or self.row_group.max() >= n_groups):
-            problems.append("row_group out of range")
-        elif self.n_rows and (self.row_offset.min() < 0 or (self.row_offset + widths).max() > self.rows.shape[0]):
-            problems.append("row_offset out of range")
-        for g in range(n_groups):
-            first, count = int(self.group_first_layer[g]), int(self.group_n_layers[g])
-            if first < 0 or first + count > self.layer_in.shape[0]:
-                problems.append(f"group {g} layers out of range")
-                continue
-            dims = [int(self.group_in_dim[g])]
-            for l in range(first, first + count):
-                if self.layer_in[l] != dims[-1]:
-                    problems.append(f"layer {l} input {self.layer_in[l]} != {dims[-1]}")
-                if self.layer_offset[l] + int(self.layer_in[l]) * int(self.layer_out[l]) > self.dense.shape[0]:
-                    problems.append(f"layer {l} outside the dense storage")
-                dims.append(int(self.layer_out[l]))
-            if dims[-1] != self.n_factors:
-                problems.append(f"group {g} ends at width {dims[-1]}, not {self.n_factors}")
-        for name, acc, ref in (("rows_accum", self.rows_accum, self.rows), ("dense_accum", self.dense_accum, self.dense)):
-            if acc is not None and acc.shape[0] not in (0, ref.shape[0]):
-                problems.append(f"{name} has the wrong size")
-        if problems:
-            raise ValueError("internal error: inconsistent projected table: " + "; ".join(problems))
-
     def kernel_kwargs(self, prefix):
-        """The arrays the kernel takes for this table, named with ``prefix``."""
+        """The arrays the kernels take for this table, named with ``prefix``.
+
+        In the order of ``recfreq._engine.specs.projected_table``; the engine
+        checks their layout (``recfreq._engine._checks.check_projected_table``).
+        """
         return {
             f"{prefix}_rows": self.rows,
             f"{prefix}_row_offset": self.row_offset,

@@ -12,26 +12,11 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["Solver", "SOLVER_NAMES", "ADAGRAD_EPSILON", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "TableState"]
+__all__ = ["Solver", "SOLVER_NAMES", "ADAGRAD_EPSILON", "TableState"]
 
 #: Added to Adagrad's root accumulator. Small enough not to damp real gradients
 #: in float32, large enough that a zero gradient on a fresh row gives a zero step.
 ADAGRAD_EPSILON = 1e-8
-
-#: A row in at least this share of the training samples is "hot": with several
-#: threads the FM kernel steps private per-thread copies of it and publishes
-#: their change every 64 samples (see ``recfreq/_kernels/cpu/fm.pyx``). Such a row is
-#: touched about once per publication interval, so a private copy saves at
-#: least as many shared writes as its publication costs. Measured on
-#: MovieLens-100K with side features (benchmarks/bench_fm.py speed, n_jobs=2):
-#: see the FM estimator's ``n_jobs`` documentation.
-HOT_ROW_MIN_SHARE = 1.0 / 64
-
-#: At most this many hot rows (the most frequent), which bounds each thread's
-#: private copies to MAX_HOT_ROWS x (k + 1) values (x 4 under Adagrad: copy,
-#: snapshot and the same for the accumulators).
-MAX_HOT_ROWS = 256
-
 
 class Solver(IntEnum):
     """Integer codes of the solvers, identical to the enum in ``_solvers.pxd``."""
@@ -160,22 +145,6 @@ class TableState:
         if self.solver != Solver.FA_SGD:
             return _empty(np.float64)
         return self.counts / max(self.n_samples, 1)
-
-    def hot_rows(self, min_share=HOT_ROW_MIN_SHARE, max_rows=MAX_HOT_ROWS):
-        """Rows in at least ``min_share`` of the counted samples, at most ``max_rows``.
-
-        The most frequent rows are kept when more qualify (ties: the lower
-        index). Returns a sorted, C-contiguous int32 array (empty before any
-        sample was counted).
-        """
-        if self.n_samples == 0 or max_rows <= 0:
-            return np.empty(0, dtype=np.int32)
-        # n_r / N >= min_share, compared without dividing
-        hot = np.flatnonzero(self.counts >= min_share * self.n_samples)
-        if hot.shape[0] > max_rows:
-            # stable sort by descending count: ties keep the lower index
-            hot = hot[np.argsort(-self.counts[hot], kind="stable")[:max_rows]]
-        return np.ascontiguousarray(np.sort(hot), dtype=np.int32)
 
     def grow(self, n_rows):
         """Extend every per-row array to ``n_rows`` rows; new rows start fresh."""

@@ -602,12 +602,22 @@ class BaseRecommender(BaseEstimator):
         """
         return None
 
+    def _after_epoch(self):
+        """Derive what prediction reads from the trained arrays, after each epoch of a bound call.
+
+        Runs after the trained arrays were written back and before the
+        divergence check and the validation score read the model. Nothing by
+        default; models that train projected rows materialise their plain
+        factor tables here.
+        """
+
     def _bound_epochs(self, training, n_threads, n_epochs):
         """Epoch losses of a call bound to the device once (see :func:`recfreq._engine.bind`).
 
         The trained arrays are written back to the NumPy attributes after every
-        epoch, before the divergence check and the validation score read them
-        (a no-op on the CPU), and when the call ends.
+        epoch (a no-op on the CPU), then :meth:`_after_epoch` runs, both before
+        the divergence check and the validation score read them; the arrays are
+        also written back when the call ends.
         """
         bound = _engine.bind(self.device, training, n_threads)
         # one order key per call: epoch e of the call visits the samples in the
@@ -618,6 +628,7 @@ class BaseRecommender(BaseEstimator):
                 loss = bound.run_epoch(t_start=self.t_, order_seed=order_seed, epoch=epoch,
                                        next_epoch=epoch + 1 if epoch + 1 < n_epochs else None)
                 bound.write_back()
+                self._after_epoch()
                 yield loss
         finally:
             bound.close()

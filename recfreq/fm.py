@@ -221,34 +221,33 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _n_epoch_samples(self, data):
         return data[1].shape[0]
 
-    def _epoch_batches(self, data, shuffler):
-        # CSR rows are contiguous segments: the kernel reads each through the
-        # epoch's permutation, so nothing is gathered
-        design, targets = data
-        n_samples = targets.shape[0]
-        return n_samples, lambda slot: (design, targets, shuffler.permutation(n_samples).astype(np.int64))
+    def _training(self, data):
+        # CSR rows are contiguous segments: the kernels read each sample's row
+        # through the epoch's order, so nothing is gathered
+        (indptr, indices, values), targets = data
+        projected = self._projected()
+        arrays = _engine.fm_arrays(self.intercept_, self.intercept_accum_, self.feature_bias_, self.feature_state_,
+                                   self._fitted_dtype, feature_factors=None if projected else self.feature_factors_,
+                                   table=self.feature_embedding_ if projected else None)
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "task": _TASKS[self._task], "dense_learning_rate": self._dense_learning_rate(),
+                   "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+        if projected:
+            table = self.feature_embedding_
+            # per-sample buffers of the kernel: the activations of every non-zero of a row
+            scalars.update(n_factors=table.n_factors, max_nnz=max(1, int(np.diff(indptr).max(initial=0))),
+                           max_activation=table.max_activation, max_width=table.max_width,
+                           dense_batch_size=self.dense_batch_size)
+        else:
+            scalars["n_factors"] = self.feature_factors_.shape[1]
+        return _engine.Training(kernel="fm_projected_epoch" if projected else "fm_epoch",
+                                samples={"indptr": indptr, "indices": indices, "data": values, "targets": targets},
+                                arrays=arrays, scalars=scalars, n_samples=targets.shape[0])
 
-    def _run_epoch(self, data, n_threads):
-        (indptr, indices, values), targets, order = data
-        config = _engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
-                                       self.counter_halflife)
-        common = {
-            "device": self.device, "indptr": indptr, "indices": indices, "data": values, "targets": targets,
-            "order": order, "task": _TASKS[self._task], "intercept": self.intercept_,
-            "intercept_accum": self.intercept_accum_, "feature_bias": self.feature_bias_,
-            "state": self.feature_state_, "config": config, "dense_learning_rate": self._dense_learning_rate(),
-            "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
-            "t_start": self.t_, "n_threads": n_threads,
-        }
-        if not self._projected():
-            # rows in many samples get per-thread copies (only with several threads)
-            hot_rows = self.feature_state_.hot_rows() if n_threads > 1 else np.empty(0, dtype=np.int32)
-            return _engine.fm_epoch(feature_factors=self.feature_factors_, hot_rows=hot_rows, **common)
-        loss = _engine.fm_projected_epoch(table=self.feature_embedding_,
-                                          dense_batch_size=self.dense_batch_size, **common)
-        # predict, recommend and decision_function read plain rows
-        self.feature_factors_ = self.feature_embedding_.collapse()
-        return loss
+    def _after_epoch(self):
+        if self._projected():  # predict, recommend and decision_function read plain rows
+            self.feature_factors_ = self.feature_embedding_.collapse()
 
     def _validation_score(self, validation):
         design, targets = validation

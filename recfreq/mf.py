@@ -330,37 +330,32 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return self.embedding_dims == "uniform"
 
     def _training(self, data):
+        dtype = self._fitted_dtype
+        samples = {"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings}
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "global_mean": self.global_mean_, "alpha": self.alpha,
+                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+        arrays = {"user_bias": self.user_bias_, "item_bias": self.item_bias_}
         if self._projected():
-            return None  # projected rows train through one-shot engine calls (_run_epoch), on the CPU
-        dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
-        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
-                  "user_bias": self.user_bias_, "item_bias": self.item_bias_}
+            tables = (self.user_embedding_, self.item_embedding_)
+            for prefix, table, state in (("user", tables[0], self.user_state_), ("item", tables[1], self.item_state_)):
+                arrays.update(_engine.projected_arrays(prefix, table, state, dtype))
+            scalars.update(n_factors=tables[0].n_factors, dense_learning_rate=self._dense_learning_rate(),
+                           dense_batch_size=self.dense_batch_size,
+                           max_activation=max(table.max_activation for table in tables),
+                           max_width=max(table.max_width for table in tables))
+            return _engine.Training(kernel="mf_projected_epoch", samples=samples, arrays=arrays, scalars=scalars)
+        k = self.user_factors_.shape[1]
+        arrays.update(user_factors=self.user_factors_, item_factors=self.item_factors_)
         for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
             arrays.update(_engine.solver_arrays(prefix, state, {"factors": (f"{prefix}_factors_accum", k),
                                                                 "bias": (f"{prefix}_bias_accum", None)}, dtype))
-        return _engine.Training(
-            kernel="mf_epoch",
-            samples={"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings},
-            arrays=arrays,
-            scalars={**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
-                                             self.counter_halflife),
-                     "global_mean": self.global_mean_, "alpha": self.alpha,
-                     "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias, "n_factors": k})
+        return _engine.Training(kernel="mf_epoch", samples=samples, arrays=arrays, scalars={**scalars, "n_factors": k})
 
-    def _run_epoch(self, data, n_threads):
-        """One epoch of projected rows (the uniform tables train through ``_training``)."""
-        config = _engine.solver_config(self._solver(), self._learning_rate(),
-                                       self.frequency_exponent, self.counter_halflife)
-        sse = _engine.mf_projected_epoch(
-            device=self.device, user_index=data.user_index, item_index=data.item_index,
-            ratings=data.ratings, user_bias=self.user_bias_, item_bias=self.item_bias_,
-            user_state=self.user_state_, item_state=self.item_state_, config=config,
-            global_mean=self.global_mean_, alpha=self.alpha,
-            alpha_bias=self.alpha if self.alpha_bias is None else self.alpha_bias,
-            t_start=self.t_, n_threads=n_threads, user_table=self.user_embedding_, item_table=self.item_embedding_,
-            dense_learning_rate=self._dense_learning_rate(), dense_batch_size=self.dense_batch_size)
-        self._collapse()
-        return sse
+    def _after_epoch(self):
+        if self._projected():  # predict, recommend and the divergence check read the plain tables
+            self._collapse()
 
     def _predict_rows(self, user_rows, item_rows):
         return _engine.mf_predict(

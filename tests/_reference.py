@@ -131,7 +131,8 @@ def keyed_order(n, seed, epoch):
 
 
 def device_epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
-    """The sample orders of the models on the device seam (BaselinePredictor, uniform MF):
+    """The sample orders of the models on the device seam (BaselinePredictor, MatrixFactorization
+    and OverparamMF, the factorization machines):
     one order key per fit/partial_fit call, drawn from the model's RandomState, and
     epoch e of the call visits keyed_order(n, key, e), on every device."""
     rng = check_random_state(random_state)

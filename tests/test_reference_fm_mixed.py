@@ -59,9 +59,10 @@ def _replay(params, batches, classification):
             table.grow(design.shape[1], rng)
         state["counts"] += np.bincount(design.indices, minlength=n_features)
         state["n_samples"] += design.shape[0]
-        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        for _ in range(params["max_iter"] if call == 0 else 1):
-            order = shuffler.permutation(design.shape[0])
+        # one order key per call, drawn from the model's RandomState (see ref.device_epoch_orders)
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(params["max_iter"] if call == 0 else 1):
+            order = ref.keyed_order(design.shape[0], order_seed, epoch)
             total = ref.fm_projected_epoch(design.indptr, design.indices, design.data, y, order,
                                            1 if classification else 0, w0, w, table, cfg,
                                            params["dense_learning_rate"], params["alpha"], params["alpha_bias"],

@@ -6,7 +6,9 @@ place (parameters and solver state, named as in :mod:`.specs`) and its scalars.
 :func:`bind` checks them once and binds them to a device for the whole call:
 
 * ``"cpu"`` (:mod:`.cpu`): zero-copy; each epoch the samples are gathered into
-  the epoch's order and the Cython kernel is called with keyword arguments;
+  the epoch's order (or, for kernels that read them through an ``order`` array,
+  only the order is computed) and the Cython kernel is called with keyword
+  arguments;
 * ``"cuda"`` (:mod:`.cuda`): uploaded once; each epoch is one kernel launch with
   positional arguments in the spec's order, the order computed on the device;
   :meth:`write_back` copies the trained arrays back into the estimator's NumPy
@@ -16,20 +18,21 @@ Both devices visit an epoch's samples in the same keyed order
 (:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the
 same start and the same sample order on either.
 
-The models not yet on this seam (projected tables, the factorization machine,
-NeuralCF) call the one-shot functions of :mod:`.cpu` once per epoch.
+The models not yet on this seam (NeuralCF) call the one-shot functions of
+:mod:`.cpu` once per epoch; the tests call them too, to run one epoch over an
+order of their own.
 """
 
 from dataclasses import dataclass, field
 
 from . import specs
 from .cpu import (EpochLoss, build_info, effective_n_threads, usable_cpus, table_kwargs, baseline_epoch,
-                  mf_epoch, mf_projected_epoch, mf_predict, fm_epoch, fm_projected_epoch, fm_predict, ncf_epoch,
-                  ncf_sample_negatives)
+                  mf_epoch, mf_projected_epoch, mf_predict, fm_arrays, fm_epoch, fm_projected_epoch, fm_predict,
+                  ncf_epoch, ncf_sample_negatives, projected_arrays)
 from .specs import solver_arrays, solver_config
 
 __all__ = ["Training", "bind", "check_device", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
-           "solver_config", "solver_arrays", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch",
+           "solver_config", "solver_arrays", "projected_arrays", "fm_arrays", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch",
            "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives",
            "specs"]
 
@@ -43,18 +46,28 @@ class Training:
     kernel : str
         A kernel of :data:`.specs.KERNELS` (``"mf_epoch"``).
     samples : dict of str to ndarray
-        Per-sample epoch data (``user_index``, ``item_index``, ``ratings``),
-        visited in each epoch's order.
+        The epoch data, visited in each epoch's order: per-sample arrays
+        (``user_index``, ``item_index``, ``ratings``), or for kernels that
+        read their samples through an order (the factorization machine) the
+        CSR rows and their targets (``indptr``, ``indices``, ``data``,
+        ``targets``).
     arrays : dict of str to ndarray
         Parameters and solver state, trained in place (the estimator's own arrays).
     scalars : dict of str to int or float
         Everything else the kernel takes, except ``t_start`` (given per epoch).
+    n_samples : int, optional
+        Samples per epoch; by default the length of the first array of ``samples``.
     """
 
     kernel: str
     samples: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)
     scalars: dict = field(default_factory=dict)
+    n_samples: int = None
+
+    def __post_init__(self):
+        if self.n_samples is None:
+            self.n_samples = int(next(iter(self.samples.values())).shape[0])
 
 
 def bind(device, training, n_threads):

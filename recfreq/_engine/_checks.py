@@ -10,9 +10,11 @@ them every call.
 
 import numpy as np
 
-from .._solvers import MAX_HOT_ROWS, Solver
+from .._solvers import Solver
+from .specs import projected_table
 
-__all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_index"]
+__all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_mf_projected_epoch", "check_fm_epoch",
+           "check_fm_projected_epoch", "check_index", "check_projected_table"]
 
 
 def check_index(index, n_rows, name):
@@ -79,31 +81,6 @@ def _check_csr(indptr, indices, data, n_rows, n_features, dtype):
         raise ValueError("internal error: indptr is not a valid CSR pointer array for indices/data")
     if indices.shape[0] and (indices.min() < 0 or indices.max() >= n_features):
         raise ValueError(f"internal error: a feature index lies outside [0, {n_features}); refusing to run the kernel")
-
-
-
-def _hot_slot(hot_rows, n_features):
-    """Check the hot-row set the FM kernel indexes unchecked; return its row -> slot map.
-
-    ``hot_rows`` must be a 1-D C-contiguous int32 array of strictly increasing
-    feature rows (so no row has two slots), at most ``MAX_HOT_ROWS`` of them
-    (each thread copies them all). The map holds each row's index in
-    ``hot_rows`` or -1; it is empty when ``hot_rows`` is.
-    """
-    if not isinstance(hot_rows, np.ndarray) or hot_rows.dtype != np.int32 or hot_rows.ndim != 1 \
-            or not hot_rows.flags.c_contiguous:
-        raise TypeError("internal error: hot_rows must be a 1-D C-contiguous int32 array")
-    n_hot = hot_rows.shape[0]
-    if n_hot > MAX_HOT_ROWS:
-        raise ValueError(f"internal error: {n_hot} hot rows, at most {MAX_HOT_ROWS} allowed")
-    if n_hot == 0:
-        return np.empty(0, dtype=np.int32)
-    if hot_rows[0] < 0 or hot_rows[-1] >= n_features or (np.diff(hot_rows) <= 0).any():
-        raise ValueError(f"internal error: hot_rows must be strictly increasing rows in [0, {n_features}); "
-                         "refusing to run the kernel")
-    slot = np.full(n_features, -1, dtype=np.int32)
-    slot[hot_rows] = np.arange(n_hot, dtype=np.int32)
-    return slot
 
 
 
@@ -197,5 +174,157 @@ def check_mf_epoch(a, scalars):
                                                       f"{prefix}_bias_accum": (bias_accum, n_rows)})
 
 
+def _check_positive_int(scalars, name):
+    if int(scalars[name]) < 1:
+        raise ValueError(f"internal error: {name} must be >= 1, got {scalars[name]!r}")
+
+
+def check_projected_table(a, prefix, n_rows, n_factors, dtype):
+    """One table of projected rows (:func:`.specs.projected_table` names) is safe to hand to a kernel.
+
+    Dtypes and contiguity, a row per bias row, and a layout that keeps the
+    kernel inside its arrays: each row's group exists and its raw row lies in
+    the storage, each group's chain of layers is in range, chains widths up
+    and ends at ``n_factors``, and every layer lies in the dense storage.
+    Returns (max_activation, max_width), the least per-thread buffer sizes
+    the kernel may be given for this table.
+    """
+    t = {name[len(prefix) + 1:]: a[name] for name, _ in projected_table(prefix)}
+    for key in ("row_offset", "layer_offset"):
+        _check_same_dtype(np.dtype(np.int64), **{f"{prefix}_{key}": t[key]})
+    for key in ("row_group", "group_in_dim", "group_n_layers", "group_first_layer", "layer_in", "layer_out"):
+        _check_same_dtype(np.dtype(np.int32), **{f"{prefix}_{key}": t[key]})
+    _check_same_dtype(dtype, **{f"{prefix}_{key}": t[key] for key in ("rows", "dense", "rows_accum", "dense_accum")})
+    if t["row_offset"].shape[0] != n_rows or t["row_group"].shape[0] != n_rows:
+        raise ValueError(f"internal error: the projected {prefix} table has {t['row_offset'].shape[0]} rows and does "
+                         f"not match the {n_rows} rows of its bias table")
+    n_groups = t["group_in_dim"].shape[0]
+    if t["group_n_layers"].shape[0] != n_groups or t["group_first_layer"].shape[0] != n_groups \
+            or t["layer_in"].shape[0] != t["layer_out"].shape[0] or t["layer_offset"].shape[0] < t["layer_in"].shape[0]:
+        raise ValueError(f"internal error: the projected {prefix} table's group or layer arrays differ in length")
+    problems = []
+    if n_rows and (t["row_group"].min() < 0 or t["row_group"].max() >= n_groups):
+        problems.append("row_group out of range")
+    elif n_rows:
+        widths = t["group_in_dim"][t["row_group"]].astype(np.int64)
+        if t["row_offset"].min() < 0 or (t["row_offset"] + widths).max() > t["rows"].shape[0]:
+            problems.append("row_offset out of range")
+    max_activation, max_width = 1, int(n_factors)
+    for g in range(n_groups):
+        first, count = int(t["group_first_layer"][g]), int(t["group_n_layers"][g])
+        if first < 0 or count < 0 or first + count > t["layer_in"].shape[0]:
+            problems.append(f"group {g} layers out of range")
+            continue
+        dims = [int(t["group_in_dim"][g])]
+        if dims[0] < 1:
+            problems.append(f"group {g} has width {dims[0]}")
+        for l in range(first, first + count):
+            if t["layer_in"][l] != dims[-1]:
+                problems.append(f"layer {l} input {t['layer_in'][l]} != {dims[-1]}")
+            if t["layer_offset"][l] < 0 or \
+                    t["layer_offset"][l] + int(t["layer_in"][l]) * int(t["layer_out"][l]) > t["dense"].shape[0]:
+                problems.append(f"layer {l} outside the dense storage")
+            dims.append(int(t["layer_out"][l]))
+        if dims[-1] != n_factors:
+            problems.append(f"group {g} ends at width {dims[-1]}, not {n_factors}")
+        max_activation = max(max_activation, sum(dims[1:]))
+        max_width = max(max_width, *dims[:-1]) if len(dims) > 1 else max(max_width, dims[0])
+    for key, ref in (("rows_accum", "rows"), ("dense_accum", "dense")):
+        if t[key].shape[0] not in (0, t[ref].shape[0]):
+            problems.append(f"{key} has the wrong size")
+    if problems:
+        raise ValueError(f"internal error: inconsistent projected {prefix} table: " + "; ".join(problems))
+    return max_activation, max_width
+
+
+def _check_buffer_sizes(scalars, needed):
+    """The per-thread buffer sizes given to a kernel are at least what its inputs need."""
+    for name, least in needed.items():
+        if int(scalars[name]) < least:
+            raise ValueError(f"internal error: {name}={scalars[name]} but the inputs need at least {least}")
+
+
+def check_mf_projected_epoch(a, scalars):
+    """The arrays of ``mf_projected_epoch`` (spec names) are safe to hand to the kernel."""
+    dtype, n_users, n_items = _check_rating_samples(a)
+    k = int(scalars["n_factors"])
+    _check_same_dtype(dtype, user_bias=a["user_bias"], item_bias=a["item_bias"],
+                      user_bias_accum=a["user_bias_accum"], item_bias_accum=a["item_bias_accum"])
+    _check_positive_int(scalars, "dense_batch_size")
+    activation, width = 1, k
+    for prefix, n_rows in (("user", n_users), ("item", n_items)):
+        table_activation, table_width = check_projected_table(a, prefix, n_rows, k, dtype)
+        activation, width = max(activation, table_activation), max(width, table_width)
+        tables = _check_table_arrays(a, prefix, n_rows)
+        _check_state_rows(n_rows, **{f"{prefix}_bias_accum": a[f"{prefix}_bias_accum"]}, **tables)
+        _check_solver_state(scalars, n_rows, tables, {
+            f"{prefix}_bias_accum": (a[f"{prefix}_bias_accum"], n_rows),
+            f"{prefix}_rows_accum": (a[f"{prefix}_rows_accum"], a[f"{prefix}_rows"].shape[0]),
+            f"{prefix}_dense_accum": (a[f"{prefix}_dense_accum"], a[f"{prefix}_dense"].shape[0])})
+    _check_buffer_sizes(scalars, {"max_activation": activation, "max_width": width})
+
+
+def _check_fm_samples(a, scalars):
+    """The FM's CSR rows, targets, task and intercept; returns (dtype, n_rows, n_features)."""
+    targets = a["targets"]
+    if targets.dtype not in (np.float32, np.float64) or not targets.flags.c_contiguous or targets.ndim != 1:
+        raise TypeError(f"internal error: targets must be C-contiguous 1-D float32 or float64, got {targets.dtype}")
+    dtype, n_rows, n_features = targets.dtype, targets.shape[0], a["feature_bias"].shape[0]
+    _check_csr(a["indptr"], a["indices"], a["data"], n_rows, n_features, dtype)
+    if scalars["task"] not in (0, 1):
+        raise ValueError(f"internal error: unknown task code {scalars['task']!r}")
+    if a["intercept"].shape != (1,):
+        raise ValueError("internal error: intercept must be a 1-element array")
+    _check_same_dtype(dtype, intercept=a["intercept"], intercept_accum=a["intercept_accum"],
+                      feature_bias=a["feature_bias"], feature_bias_accum=a["feature_bias_accum"])
+    return dtype, n_rows, n_features
+
+
+def max_row_nnz(indptr):
+    """The most non-zeros of a CSR row (0 without rows): the kernels' per-sample buffer size."""
+    return int(np.diff(indptr).max()) if indptr.shape[0] > 1 else 0
+
+
+def check_fm_epoch(a, scalars):
+    """The arrays of ``fm_epoch`` (spec names) are safe to hand to the kernel."""
+    dtype, n_rows, n_features = _check_fm_samples(a, scalars)
+    V = a["feature_factors"]
+    if V.ndim != 2 or V.shape[0] != n_features:
+        raise ValueError("internal error: feature_factors does not match feature_bias")
+    k = V.shape[1]
+    if int(scalars.get("n_factors", k)) != k:
+        raise ValueError(f"internal error: n_factors={scalars['n_factors']} but feature_factors has {k} columns")
+    factors_accum = a["feature_factors_accum"]
+    if factors_accum.shape[0] and factors_accum.shape[1:] != (k,):
+        raise ValueError(f"internal error: feature_factors_accum has shape {factors_accum.shape}")
+    _check_same_dtype(dtype, feature_factors=V, feature_factors_accum=factors_accum)
+    tables = _check_table_arrays(a, "feature", n_features)
+    _check_state_rows(n_features, feature_factors_accum=factors_accum, feature_bias_accum=a["feature_bias_accum"],
+                      **tables)
+    _check_solver_state(scalars, n_features, tables, {
+        "feature_factors_accum": (factors_accum, n_features),
+        "feature_bias_accum": (a["feature_bias_accum"], n_features),
+        "intercept_accum": (a["intercept_accum"], 1)})
+
+
+def check_fm_projected_epoch(a, scalars):
+    """The arrays of ``fm_projected_epoch`` (spec names) are safe to hand to the kernel."""
+    dtype, n_rows, n_features = _check_fm_samples(a, scalars)
+    _check_positive_int(scalars, "dense_batch_size")
+    activation, width = check_projected_table(a, "feature", n_features, int(scalars["n_factors"]), dtype)
+    tables = _check_table_arrays(a, "feature", n_features)
+    _check_state_rows(n_features, feature_bias_accum=a["feature_bias_accum"], **tables)
+    _check_solver_state(scalars, n_features, tables, {
+        "feature_bias_accum": (a["feature_bias_accum"], n_features),
+        "intercept_accum": (a["intercept_accum"], 1),
+        "feature_rows_accum": (a["feature_rows_accum"], a["feature_rows"].shape[0]),
+        "feature_dense_accum": (a["feature_dense_accum"], a["feature_dense"].shape[0])})
+    # per-thread buffers hold the activations of every non-zero of a sample
+    _check_buffer_sizes(scalars, {"max_nnz": max(1, max_row_nnz(a["indptr"])), "max_activation": activation,
+                                  "max_width": width})
+
+
 #: kernel name -> the check of its spec-named arrays and scalars
-CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch}
+CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
+          "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
+          "fm_projected_epoch": check_fm_projected_epoch}

@@ -3,7 +3,8 @@
 Besides the calls, what only the CPU needs lives here: the thread count
 (``n_jobs`` resolved against OpenMP and the CPU affinity), the per-thread work
 counters, the host-side gathering of an epoch's samples into epoch order (so the
-kernels read them sequentially), and the factorization machine's hot rows.
+kernels read them sequentially; the factorization machine's kernels read their
+CSR rows through the order instead), and the factorization machine's hot rows.
 Binding is zero-copy: the kernels update the estimators' NumPy arrays in place.
 """
 
@@ -12,14 +13,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from .._solvers import Solver
 from ._checks import (CHECKS, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
-                      _check_seeds, _check_solver_state, _check_state_rows, _hot_slot, check_index)
-from .specs import DEVICE_ONLY, solver_arrays, solver_config
+                      _check_seeds, _check_solver_state, _check_state_rows, check_index, max_row_nnz)
+from .specs import CPU_ONLY, DEVICE_ONLY, solver_arrays, solver_config
 
-__all__ = ["CpuBinding", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
-           "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch", "mf_predict",
-           "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives"]
+__all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
+           "hot_rows", "usable_cpus", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch",
+           "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch",
+           "ncf_sample_negatives"]
 
 
 def _openmp():
@@ -126,7 +127,8 @@ def _require_cpu(device, model):
         raise NotImplementedError(f"internal error: {model}'s CPU kernel was asked to run on device={device!r}")
 
 
-_KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf"}
+_KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_projected_epoch": "mf", "fm_epoch": "fm",
+            "fm_projected_epoch": "fm"}
 
 
 def _kernel(name):
@@ -140,10 +142,93 @@ def _cpu_scalars(kernel, scalars):
     return {name: value for name, value in scalars.items() if name not in DEVICE_ONLY[kernel]}
 
 
-def _run_checked(kernel, samples, arrays, scalars, n_threads):
-    """Check, then run one epoch of a spec'd kernel over samples already in epoch order."""
+def _run_checked(kernel, samples, arrays, scalars, n_threads, **cpu_only):
+    """Check, then run one epoch of a spec'd kernel over samples already in epoch order.
+
+    ``cpu_only``: the kernel's :data:`.specs.CPU_ONLY` keywords (``order``, ...).
+    """
     CHECKS[kernel]({**samples, **arrays}, scalars)
-    return _run_epoch_kernel(_kernel(kernel), n_threads, **samples, **arrays, **_cpu_scalars(kernel, scalars))
+    return _run_epoch_kernel(_kernel(kernel), n_threads, **samples, **arrays, **_cpu_scalars(kernel, scalars),
+                             **cpu_only)
+
+
+# ------------------------------------------------------------ FM hot rows
+#: A feature row in at least this share of an epoch's samples is "hot": with
+#: several threads ``fm_epoch`` steps private per-thread copies of it and
+#: publishes their change every 64 samples (see ``recfreq/_kernels/cpu/fm.pyx``).
+#: Such a row is touched about once per publication interval, so a private copy
+#: saves at least as many shared writes as its publication costs. Measured on
+#: MovieLens-100K with side features (benchmarks/bench_fm.py speed, n_jobs=2):
+#: see the FM estimator's ``n_jobs`` documentation.
+HOT_ROW_MIN_SHARE = 1.0 / 64
+
+#: At most this many hot rows (the most frequent), which bounds each thread's
+#: private copies to MAX_HOT_ROWS x (k + 1) values (x 4 under Adagrad: copy,
+#: snapshot and the same for the accumulators).
+MAX_HOT_ROWS = 256
+
+
+def hot_rows(counts, n_samples, min_share=HOT_ROW_MIN_SHARE, max_rows=MAX_HOT_ROWS):
+    """Rows in at least ``min_share`` of ``n_samples`` samples (``counts[r]`` contain row r), at most ``max_rows``.
+
+    The most frequent rows are kept when more qualify (ties: the lower
+    index). Returns a sorted, C-contiguous int32 array (empty without samples).
+    """
+    counts = np.asarray(counts)
+    if n_samples == 0 or max_rows <= 0:
+        return np.empty(0, dtype=np.int32)
+    # n_r / N >= min_share, compared without dividing
+    hot = np.flatnonzero(counts >= min_share * n_samples)
+    if hot.shape[0] > max_rows:
+        # stable sort by descending count: ties keep the lower index
+        hot = hot[np.argsort(-counts[hot], kind="stable")[:max_rows]]
+    return np.ascontiguousarray(np.sort(hot), dtype=np.int32)
+
+
+def _hot_slot(rows, n_features):
+    """Check the hot-row set the FM kernel indexes unchecked; return its row -> slot map.
+
+    ``rows`` must be a 1-D C-contiguous int32 array of strictly increasing
+    feature rows (so no row has two slots), at most ``MAX_HOT_ROWS`` of them
+    (each thread copies them all). The map holds each row's index in
+    ``rows`` or -1; it is empty when ``rows`` is.
+    """
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.int32 or rows.ndim != 1 or not rows.flags.c_contiguous:
+        raise TypeError("internal error: hot_rows must be a 1-D C-contiguous int32 array")
+    n_hot = rows.shape[0]
+    if n_hot > MAX_HOT_ROWS:
+        raise ValueError(f"internal error: {n_hot} hot rows, at most {MAX_HOT_ROWS} allowed")
+    if n_hot == 0:
+        return np.empty(0, dtype=np.int32)
+    if rows[0] < 0 or rows[-1] >= n_features or (np.diff(rows) <= 0).any():
+        raise ValueError(f"internal error: hot_rows must be strictly increasing rows in [0, {n_features}); "
+                         "refusing to run the kernel")
+    slot = np.full(n_features, -1, dtype=np.int32)
+    slot[rows] = np.arange(n_hot, dtype=np.int32)
+    return slot
+
+
+def _hot_row_keywords(rows, indptr, n_features):
+    """``fm_epoch``'s CPU-only keywords for the hot rows ``rows`` (checked)."""
+    slot = _hot_slot(rows, n_features)
+    # the hot path keeps per-thread pointers to every non-zero's rows of a sample
+    return {"hot_rows": rows, "hot_slot": slot, "max_nnz": max(1, max_row_nnz(indptr) if rows.shape[0] else 0)}
+
+
+def _fm_epoch_keywords(training, n_threads):
+    """The hot rows of a bound ``fm_epoch``: only with several threads (one thread runs exactly
+    without them), from the share of this call's samples each feature row is in."""
+    indptr, indices = training.samples["indptr"], training.samples["indices"]
+    n_features = training.arrays["feature_bias"].shape[0]
+    rows = np.empty(0, dtype=np.int32)
+    if n_threads > 1:
+        # a row counts once per sample it is non-zero in (CSR rows hold no duplicate columns)
+        rows = hot_rows(np.bincount(indices, minlength=n_features), training.n_samples)
+    return _hot_row_keywords(rows, indptr, n_features)
+
+
+#: kernel -> f(training, n_threads): its CPU-only keywords other than ``order``, computed once per bind
+_BIND_KEYWORDS = {"fm_epoch": _fm_epoch_keywords}
 
 
 def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_bias,
@@ -190,14 +275,18 @@ def _completed(fn, *args):
 class CpuBinding:
     """A training call bound to the CPU: the estimator's own arrays, zero-copy.
 
-    The inputs are checked once, here. Each epoch the samples are gathered into
-    the epoch's order (the same keyed order a GPU computes in its kernel, see
-    ``_kernels/cpu/order.pxd``) into one of two buffers, so the kernel reads them
-    sequentially; when a core is left idle by the kernel's threads, the next
-    epoch is gathered on a helper thread while the kernel (which releases the
-    GIL) runs. When every core runs the kernel the gather runs inline: a helper
-    thread would only slow one of the kernel's static chunks (measured: n_jobs=2
-    on 2 cores lost a third).
+    The inputs are checked once, here, and the kernel's CPU-only keywords (the
+    FM's hot rows) computed once. Each epoch visits the samples in the epoch's
+    keyed order (the same order a GPU computes in its kernel, see
+    ``_kernels/cpu/order.pxd``). Most kernels get their samples gathered into
+    that order, into one of two buffers, so they read them sequentially;
+    kernels that take an ``order`` keyword (:data:`.specs.CPU_ONLY`) read
+    their samples through it instead, and only the order is computed. When a
+    core is left idle by the kernel's threads, the next epoch is prepared on a
+    helper thread while the kernel (which releases the GIL) runs. When every
+    core runs the kernel it is prepared inline: a helper thread would only slow
+    one of the kernel's static chunks (measured: n_jobs=2 on 2 cores lost a
+    third).
     """
 
     def __init__(self, training, n_threads):
@@ -205,9 +294,16 @@ class CpuBinding:
         self.training = training
         self.n_threads = int(n_threads)
         self._kernel = _kernel(training.kernel)
-        self._scalars = _cpu_scalars(training.kernel, training.scalars)
-        self._n = next(iter(training.samples.values())).shape[0]
-        self._buffers = [{name: np.empty_like(a) for name, a in training.samples.items()} for _ in range(2)]
+        self._n = training.n_samples
+        self._order_only = "order" in CPU_ONLY[training.kernel]
+        self._fixed = {**training.arrays, **_cpu_scalars(training.kernel, training.scalars)}
+        if training.kernel in _BIND_KEYWORDS:
+            self._fixed.update(_BIND_KEYWORDS[training.kernel](training, self.n_threads))
+        if self._order_only:
+            self._fixed.update(training.samples)
+            self._buffers = [{} for _ in range(2)]
+        else:
+            self._buffers = [{name: np.empty_like(a) for name, a in training.samples.items()} for _ in range(2)]
         self._orders = [np.empty(self._n, dtype=np.int64) for _ in range(2)]
         self._pool = ThreadPoolExecutor(max_workers=1) if self.n_threads < usable_cpus() else None
         self._pending = {}
@@ -217,7 +313,11 @@ class CpuBinding:
 
         slot = epoch % 2
         order, buffers = self._orders[slot], self._buffers[slot]
-        epoch_permutation(self._n, order_seed, epoch, order)
+        # inline (every core runs the kernel), the kernel's threads compute the
+        # order; on the helper thread, that one thread does
+        epoch_permutation(self._n, order_seed, epoch, order, n_threads=self.n_threads if self._pool is None else 1)
+        if self._order_only:
+            return {"order": order}
         for name, source in self.training.samples.items():
             np.take(source, order, out=buffers[name])
         return buffers
@@ -227,14 +327,13 @@ class CpuBinding:
         self._pending[epoch] = submit(self._gather, order_seed, epoch)
 
     def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
-        """Train epoch ``epoch`` (gathering ``next_epoch`` meanwhile); return its :class:`EpochLoss`."""
+        """Train epoch ``epoch`` (preparing ``next_epoch`` meanwhile); return its :class:`EpochLoss`."""
         if epoch not in self._pending:
             self._prepare(order_seed, epoch)
-        samples = self._pending.pop(epoch).result()
+        epoch_data = self._pending.pop(epoch).result()
         if next_epoch is not None and self._pool is not None:
             self._prepare(order_seed, next_epoch)
-        return _run_epoch_kernel(self._kernel, self.n_threads, **samples, **self.training.arrays,
-                                 **self._scalars, t_start=int(t_start))
+        return _run_epoch_kernel(self._kernel, self.n_threads, **epoch_data, **self._fixed, t_start=int(t_start))
 
     def write_back(self):
         """Nothing to copy: the kernels trained the estimator's arrays in place."""
@@ -245,51 +344,29 @@ class CpuBinding:
         self._pending.clear()
 
 
+def projected_arrays(prefix, table, state, dtype):
+    """A projected table and its solver state named as the kernels take them (:func:`.specs.projected_table`)."""
+    return {**table.kernel_kwargs(prefix),
+            **solver_arrays(prefix, state, {"bias": (f"{prefix}_bias_accum", None)}, dtype)}
+
+
 def mf_projected_epoch(*, device, user_index, item_index, ratings, user_table, item_table,
                        user_bias, item_bias, user_state, item_state, config, dense_learning_rate,
                        dense_batch_size, global_mean, alpha, alpha_bias, t_start, n_threads):
-    """One epoch of MF with projected rows (factored or mixed tables); returns the SSE."""
+    """One epoch of MF with projected rows (factored or mixed tables) over samples in the order given; returns the SSE."""
     _require_cpu(device, "projected-row matrix factorization")
-    n_users, n_items = user_bias.shape[0], item_bias.shape[0]
-    check_index(user_index, n_users, "user_index")
-    check_index(item_index, n_items, "item_index")
-    _check_same_length(user_index=user_index, item_index=item_index, ratings=ratings)
-    if user_table.n_rows != n_users or item_table.n_rows != n_items:
-        raise ValueError("internal error: projected tables do not match the bias tables")
-    if user_table.n_factors != item_table.n_factors:
-        raise ValueError("internal error: user and item tables project to different widths")
-    if int(dense_batch_size) < 1:
-        raise ValueError("internal error: dense_batch_size must be >= 1")
     dtype = ratings.dtype
-    arrays = {**user_table.kernel_kwargs("user"), **item_table.kernel_kwargs("item")}
-    for table in (user_table, item_table):
-        table.check_layout()
-    _check_same_dtype(dtype, user_bias=user_bias, item_bias=item_bias,
-                      user_bias_accum=user_state.accumulator("bias", dtype),
-                      item_bias_accum=item_state.accumulator("bias", dtype),
-                      **{name: a for name, a in arrays.items() if a.dtype.kind == "f"})
-    user_tables, item_tables = table_kwargs("user", user_state), table_kwargs("item", item_state)
-    _check_state_rows(n_users, **user_tables)
-    _check_state_rows(n_items, **item_tables)
-    for prefix, table, state, tables in (("user", user_table, user_state, user_tables),
-                                         ("item", item_table, item_state, item_tables)):
-        _check_solver_state(config, table.n_rows, tables, {
-            f"{prefix}_bias_accum": (state.accumulator("bias", dtype), table.n_rows),
-            f"{prefix}_rows_accum": (table.rows_accum, table.rows.shape[0]),
-            f"{prefix}_dense_accum": (table.dense_accum, table.dense.shape[0])})
-
-    from .._kernels.cpu.mf import mf_projected_epoch as kernel
-
-    return _run_epoch_kernel(kernel, n_threads,
-        user_index=user_index, item_index=item_index, ratings=ratings, global_mean=float(global_mean),
-        n_factors=int(user_table.n_factors), user_bias=user_bias, item_bias=item_bias,
-        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), user_bias_accum=user_state.accumulator("bias", dtype),
-        item_bias_accum=item_state.accumulator("bias", dtype),
-        max_activation=max(user_table.max_activation, item_table.max_activation),
-        max_width=max(user_table.max_width, item_table.max_width),
-        dense_batch_size=int(dense_batch_size), **config, **arrays, **user_tables, **item_tables,
-    )
+    arrays = {"user_bias": user_bias, "item_bias": item_bias,
+              **projected_arrays("user", user_table, user_state, dtype),
+              **projected_arrays("item", item_table, item_state, dtype)}
+    scalars = {**config, "global_mean": float(global_mean), "n_factors": int(user_table.n_factors),
+               "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha),
+               "alpha_bias": float(alpha_bias), "t_start": int(t_start),
+               "max_activation": max(user_table.max_activation, item_table.max_activation),
+               "max_width": max(user_table.max_width, item_table.max_width),
+               "dense_batch_size": int(dense_batch_size)}
+    samples = {"user_index": user_index, "item_index": item_index, "ratings": ratings}
+    return _run_checked("mf_projected_epoch", samples, arrays, scalars, n_threads)
 
 
 def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factors, user_bias,
@@ -313,21 +390,23 @@ def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factor
     return out
 
 
-def _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task, intercept, feature_bias):
-    """Checks shared by both FM epochs; returns (dtype, n_rows, n_features)."""
-    _require_cpu(device, "FactorizationMachine")
-    dtype = targets.dtype
-    n_rows, n_features = targets.shape[0], feature_bias.shape[0]
-    _check_csr(indptr, indices, data, n_rows, n_features, dtype)
+def _check_order(order, n_rows):
     if order.dtype != np.int64 or not order.flags.c_contiguous:
         raise TypeError(f"internal error: order must be C-contiguous int64, got {order.dtype}")
     if order.shape[0] and (order.min() < 0 or order.max() >= n_rows):
         raise ValueError(f"internal error: order holds a row outside [0, {n_rows})")
-    if task not in (0, 1):
-        raise ValueError(f"internal error: unknown task code {task!r}")
-    if intercept.shape != (1,):
-        raise ValueError("internal error: intercept must be a 1-element array")
-    return dtype, n_rows, n_features
+
+
+def fm_arrays(intercept, intercept_accum, feature_bias, state, dtype, feature_factors=None, table=None):
+    """The FM's parameters and solver state named as its kernels take them: plain factor rows
+    (``feature_factors``, for ``fm_epoch``) or a projected ``table`` (``fm_projected_epoch``)."""
+    arrays = {"intercept": intercept, "intercept_accum": intercept_accum, "feature_bias": feature_bias}
+    if table is not None:
+        return {**arrays, **projected_arrays("feature", table, state, dtype)}
+    k = feature_factors.shape[1]
+    return {**arrays, "feature_factors": feature_factors,
+            **solver_arrays("feature", state, {"factors": ("feature_factors_accum", k),
+                                               "bias": ("feature_bias_accum", None)}, dtype)}
 
 
 def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
@@ -339,41 +418,17 @@ def fm_epoch(*, device, indptr, indices, data, targets, order, task, intercept, 
     ``intercept`` is a 1-element array updated in place; ``intercept_accum``
     its Adagrad accumulator (1 element) or empty. ``hot_rows``: sorted int32
     feature rows that each thread steps on a private copy when
-    ``n_threads > 1`` (:meth:`~recfreq._solvers.TableState.hot_rows`; at most
-    ``MAX_HOT_ROWS``), or an empty array.
+    ``n_threads > 1`` (see :func:`hot_rows`; at most ``MAX_HOT_ROWS``), or an
+    empty array.
     """
-    dtype, n_rows, n_features = _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task,
-                                                       intercept, feature_bias)
-    if feature_factors.ndim != 2 or feature_factors.shape[0] != n_features:
-        raise ValueError("internal error: feature_factors does not match feature_bias")
-    k = feature_factors.shape[1]
-    accum = {
-        "feature_factors_accum": state.accumulator("factors", dtype).reshape(-1, k),
-        "feature_bias_accum": state.accumulator("bias", dtype),
-        "intercept_accum": intercept_accum,
-    }
-    _check_same_dtype(dtype, targets=targets, intercept=intercept, feature_bias=feature_bias,
-                      feature_factors=feature_factors, **accum)
-    tables = table_kwargs("feature", state)
-    _check_state_rows(n_features, feature_factors_accum=accum["feature_factors_accum"],
-                      feature_bias_accum=accum["feature_bias_accum"], **tables)
-    _check_solver_state(config, n_features, tables, {
-        "feature_factors_accum": (accum["feature_factors_accum"], n_features),
-        "feature_bias_accum": (accum["feature_bias_accum"], n_features),
-        "intercept_accum": (accum["intercept_accum"], 1)})
-    hot_slot = _hot_slot(hot_rows, n_features)
-    # the hot path keeps per-thread pointers to every non-zero's rows of a sample
-    max_nnz = int(np.diff(indptr).max()) if n_rows and hot_rows.shape[0] else 0
-
-    from .._kernels.cpu.fm import fm_epoch as kernel
-
-    return _run_epoch_kernel(kernel, n_threads,
-        indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
-        intercept=intercept, feature_bias=feature_bias, feature_factors=feature_factors,
-        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), hot_rows=hot_rows, hot_slot=hot_slot, max_nnz=max(1, max_nnz),
-        **config, **accum, **tables,
-    )
+    _require_cpu(device, "FactorizationMachine")
+    _check_order(order, targets.shape[0])
+    arrays = fm_arrays(intercept, intercept_accum, feature_bias, state, targets.dtype, feature_factors=feature_factors)
+    scalars = {**config, "task": int(task), "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha),
+               "alpha_bias": float(alpha_bias), "t_start": int(t_start)}
+    samples = {"indptr": indptr, "indices": indices, "data": data, "targets": targets}
+    return _run_checked("fm_epoch", samples, arrays, scalars, n_threads, order=order,
+                        **_hot_row_keywords(hot_rows, indptr, feature_bias.shape[0]))
 
 
 def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, intercept, intercept_accum,
@@ -385,36 +440,16 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
     feature rows (its rows, projections and their Adagrad accumulators are
     updated in place); the rest is as in :func:`fm_epoch`.
     """
-    dtype, n_rows, n_features = _check_fm_epoch_inputs(device, indptr, indices, data, targets, order, task,
-                                                       intercept, feature_bias)
-    if table.n_rows != n_features:
-        raise ValueError("internal error: the projected table does not match feature_bias")
-    if int(dense_batch_size) < 1:
-        raise ValueError("internal error: dense_batch_size must be >= 1")
-    table.check_layout()
-    arrays = table.kernel_kwargs("feature")
-    accum = {"feature_bias_accum": state.accumulator("bias", dtype), "intercept_accum": intercept_accum}
-    _check_same_dtype(dtype, targets=targets, intercept=intercept, feature_bias=feature_bias, **accum,
-                      **{name: a for name, a in arrays.items() if a.dtype.kind == "f"})
-    tables = table_kwargs("feature", state)
-    _check_state_rows(n_features, feature_bias_accum=accum["feature_bias_accum"], **tables)
-    _check_solver_state(config, n_features, tables, {
-        "feature_bias_accum": (accum["feature_bias_accum"], n_features),
-        "intercept_accum": (accum["intercept_accum"], 1),
-        "feature_rows_accum": (table.rows_accum, table.rows.shape[0]),
-        "feature_dense_accum": (table.dense_accum, table.dense.shape[0])})
-    # per-thread buffers hold the activations of every non-zero of a sample
-    max_nnz = int(np.diff(indptr).max()) if n_rows else 0
-
-    from .._kernels.cpu.fm import fm_projected_epoch as kernel
-
-    return _run_epoch_kernel(kernel, n_threads,
-        indptr=indptr, indices=indices, data=data, targets=targets, order=order, task=int(task),
-        intercept=intercept, feature_bias=feature_bias, n_factors=int(table.n_factors),
-        dense_learning_rate=float(dense_learning_rate), alpha=float(alpha), alpha_bias=float(alpha_bias),
-        t_start=int(t_start), max_nnz=max(1, max_nnz), max_activation=table.max_activation,
-        max_width=table.max_width, dense_batch_size=int(dense_batch_size), **config, **accum, **arrays, **tables,
-    )
+    _require_cpu(device, "FactorizationMachine")
+    _check_order(order, targets.shape[0])
+    arrays = fm_arrays(intercept, intercept_accum, feature_bias, state, targets.dtype, table=table)
+    scalars = {**config, "task": int(task), "n_factors": int(table.n_factors),
+               "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha),
+               "alpha_bias": float(alpha_bias), "t_start": int(t_start), "max_nnz": max(1, max_row_nnz(indptr)),
+               "max_activation": table.max_activation, "max_width": table.max_width,
+               "dense_batch_size": int(dense_batch_size)}
+    samples = {"indptr": indptr, "indices": indices, "data": data, "targets": targets}
+    return _run_checked("fm_projected_epoch", samples, arrays, scalars, n_threads, order=order)
 
 
 def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factors, n_threads):

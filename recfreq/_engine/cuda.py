@@ -122,7 +122,7 @@ class CudaBinding:
         self.backend = _backend()
         self.dtype = training.samples["ratings"].dtype
         self._module = load_kernels(self.backend, SOURCES[training.kernel])
-        self._n = int(training.samples["ratings"].shape[0])
+        self._n = training.n_samples
         self._device = {name: self.backend.upload(np.ascontiguousarray(array))
                         for name, array in {**training.samples, **training.arrays}.items()}
 

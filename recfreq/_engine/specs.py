@@ -4,20 +4,24 @@ Each entry is the ordered list of (name, C type) of a CUDA kernel's
 parameters. The CUDA host passes them positionally in this order (NumPy
 scalars of exactly the C type's width); the Cython entry point of the same
 kernel takes the same names as keywords, plus what only the CPU needs
-(``n_threads``, ``thread_work``) and less what only the GPU needs (the sample
-count, the epoch-order key, the loss accumulator). ``tests/test_kernel_spec.py``
+(``n_threads``, ``thread_work``, and :data:`CPU_ONLY`) and less what only the GPU
+needs (:data:`DEVICE_ONLY`: the sample count, the epoch-order key, the loss
+accumulator). ``tests/test_kernel_spec.py``
 checks both against the sources.
 
 The solver part (the solver config, and per table its frequency / counter /
-last-seen arrays) is written once here and shared by every kernel.
+last-seen arrays) is written once here and shared by every kernel, as is a
+table of projected rows (:func:`projected_table`). Kernels without a CUDA
+source yet (the projected-row and FM epochs) have their spec already: it is
+what their Cython keywords follow, and what their CUDA kernels will take.
 """
 
 import numpy as np
 
 from .._solvers import ADAGRAD_EPSILON
 
-__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "C_SCALARS", "arguments", "solver_config",
-           "solver_arrays"]
+__all__ = ["SOLVER_CONFIG", "table_state", "projected_table", "KERNELS", "DEVICE_ONLY", "CPU_ONLY", "C_SCALARS",
+           "arguments", "solver_config", "solver_arrays"]
 
 #: The solver's scalar settings (what ``_engine.solver_config`` returns).
 SOLVER_CONFIG = (("solver", "int"), ("learning_rate", "double"), ("frequency_exponent", "double"),
@@ -30,15 +34,36 @@ def table_state(prefix):
             (f"{prefix}_last_seen", "long long*"))
 
 
+def projected_table(prefix):
+    """One table of projected rows (``ProjectedTable.kernel_kwargs(prefix)``, in its order).
+
+    Its raw rows (stored flat, row r at ``row_offset[r]``), the layout of the
+    groups and of their dense layers, the layers themselves, and the Adagrad
+    accumulators of rows and layers (empty for the other solvers).
+    """
+    return ((f"{prefix}_rows", "T*"), (f"{prefix}_row_offset", "const long long*"),
+            (f"{prefix}_row_group", "const int*"), (f"{prefix}_group_in_dim", "const int*"),
+            (f"{prefix}_group_n_layers", "const int*"), (f"{prefix}_group_first_layer", "const int*"),
+            (f"{prefix}_layer_offset", "const long long*"), (f"{prefix}_layer_in", "const int*"),
+            (f"{prefix}_layer_out", "const int*"), (f"{prefix}_dense", "T*"), (f"{prefix}_rows_accum", "T*"),
+            (f"{prefix}_dense_accum", "T*"))
+
+
 _EPOCH_ORDER = (("n_samples", "long long"), ("order_seed", "unsigned long long"),
                 ("order_epoch", "unsigned long long"))
+
+#: the factorization machine's epoch data: a CSR design matrix (a sample is a row) and its targets
+_FM_DATA = (("indptr", "const long long*"), ("indices", "const int*"), ("data", "const T*"),
+            ("targets", "const T*"))
+
+_USER_ITEM_STATE = (*table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2],
+                    *table_state("item")[1:2], *table_state("user")[2:], *table_state("item")[2:])
 
 KERNELS = {
     "baseline_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,
         ("global_mean", "double"), ("user_bias", "T*"), ("item_bias", "T*"), *SOLVER_CONFIG,
-        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
-        *table_state("user")[2:], *table_state("item")[2:],
+        *_USER_ITEM_STATE,
         ("user_bias_accum", "T*"), ("item_bias_accum", "T*"), ("alpha", "double"), ("t_start", "long long"),
         ("loss", "double*"),
     ),
@@ -46,11 +71,32 @@ KERNELS = {
         ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,
         ("global_mean", "double"), ("user_factors", "T*"), ("item_factors", "T*"), ("user_bias", "T*"),
         ("item_bias", "T*"), ("n_factors", "int"), *SOLVER_CONFIG,
-        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
-        *table_state("user")[2:], *table_state("item")[2:],
+        *_USER_ITEM_STATE,
         ("user_factors_accum", "T*"), ("item_factors_accum", "T*"), ("user_bias_accum", "T*"),
         ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
         ("loss", "double*"),
+    ),
+    "mf_projected_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,
+        ("global_mean", "double"), ("n_factors", "int"), *projected_table("user"), *projected_table("item"),
+        ("user_bias", "T*"), ("item_bias", "T*"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
+        *_USER_ITEM_STATE, ("user_bias_accum", "T*"), ("item_bias_accum", "T*"), ("alpha", "double"),
+        ("alpha_bias", "double"), ("t_start", "long long"), ("max_activation", "int"), ("max_width", "int"),
+        ("dense_batch_size", "int"), ("loss", "double*"),
+    ),
+    "fm_epoch": (
+        *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
+        ("feature_factors", "T*"), ("n_factors", "int"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
+        *table_state("feature"), ("intercept_accum", "T*"), ("feature_factors_accum", "T*"),
+        ("feature_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
+        ("loss", "double*"),
+    ),
+    "fm_projected_epoch": (
+        *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
+        ("n_factors", "int"), *projected_table("feature"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
+        *table_state("feature"), ("intercept_accum", "T*"), ("feature_bias_accum", "T*"), ("alpha", "double"),
+        ("alpha_bias", "double"), ("t_start", "long long"), ("max_nnz", "int"), ("max_activation", "int"),
+        ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"),
     ),
     "mf_predict": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
@@ -64,7 +110,25 @@ KERNELS = {
 DEVICE_ONLY = {
     "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
+    "mf_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
+    "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_predict": {"n_samples", "n_factors"},
+}
+
+#: Keywords only the Cython entry points take, besides ``n_threads`` and
+#: ``thread_work`` (every CPU kernel takes those), per kernel: the CPU binding
+#: computes them. ``order`` is the epoch's sample order, for kernels that read
+#: their samples through it instead of having them gathered (the FM's CSR rows
+#: are contiguous, so reading one through the order costs one jump per sample);
+#: the FM's hot rows are a CPU-only remedy for cache lines shared between threads.
+CPU_ONLY = {
+    "baseline_epoch": set(),
+    "mf_epoch": set(),
+    "mf_projected_epoch": set(),
+    "fm_epoch": {"order", "hot_rows", "hot_slot", "max_nnz"},
+    "fm_projected_epoch": {"order"},
+    "mf_predict": set(),
 }
 
 #: NumPy scalar type of each C scalar type (``T`` is the model's float type).

@@ -25,9 +25,9 @@ several Hogwild threads every thread writes those rows (factors, weight and
 solver state) all the time and their cache lines bounce between cores: two
 threads were slower than one. ``fm_epoch`` therefore takes a set of "hot"
 rows (``hot_rows``, with ``hot_slot`` mapping a feature row to its index in
-that set or -1), chosen by the host: the rows whose share of training samples
-is at least ``recfreq._solvers.HOT_ROW_MIN_SHARE`` (1/64), at most
-``MAX_HOT_ROWS`` (256) of them, the most frequent first. With several threads
+that set or -1), chosen by the CPU binding (``recfreq._engine.cpu.hot_rows``):
+the rows whose share of the epoch's samples is at least ``HOT_ROW_MIN_SHARE``
+(1/64), at most ``MAX_HOT_ROWS`` (256) of them, the most frequent first. With several threads
 each thread keeps a private copy of every hot row it touches, loaded from the
 shared row at its first touch after each publication: factors v_j, weight w_j
 and the state the step writes (Adagrad accumulators; cf-sgd's counter and,
