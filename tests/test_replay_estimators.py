@@ -6,7 +6,7 @@ reference epochs of ``_reference.py`` give when they are driven with the same
 initial parameters and the same sample orders: the parameters, the loss curve
 and the solver state (counts, cf-sgd counters, Adagrad accumulators). The
 replay mirrors the estimator's use of its random state: the initial tables
-(drawn in the same order), one shuffler per call (as ``_reference.epoch_orders``
+(drawn in the same order), one order key per call (as ``_reference.device_epoch_orders``
 draws them) and, for NeuralCF, the per-epoch sampler seeds, whose
 negatives the reference takes from the kernel's own sampler
 (``_engine.ncf_sample_negatives``) and whose dropout masks it draws with
@@ -113,9 +113,10 @@ def replay_projected_mf(model_cls, params, batches):
         for state, index in ((ust, users), (ist, items)):
             state["counts"] += np.bincount(index, minlength=state["counts"].shape[0])
             state["n_samples"] += len(y)
-        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        for _ in range(params["max_iter"] if call == 0 else 1):
-            order = shuffler.permutation(len(y))
+        # the order key of the call, from the model's RandomState (see ref.device_epoch_orders)
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(params["max_iter"] if call == 0 else 1):
+            order = ref.keyed_order(len(y), order_seed, epoch)
             sse = ref.mf_projected_epoch(users[order], items[order], y[order], mu, user_table, item_table, bu, bi,
                                          cfg, params["dense_learning_rate"], params["alpha"], params["alpha_bias"],
                                          t, ust, ist, params["dense_batch_size"])
