@@ -13,7 +13,7 @@ from . import _engine
 from ._encoding import UNKNOWN
 from ._solvers import Solver
 from ._validation import as_target_vector
-from .base import BaseRecommender, TrainingData, _max_row_norm, effective_n_threads
+from .base import BaseRecommender, _max_row_norm
 
 __all__ = ["NeuralCF"]
 
@@ -728,54 +728,42 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         # each positive row emits itself and n_negatives sampled negatives
         return int(np.where(data.ratings > 0.5, 1 + self.n_negatives, 1).sum())
 
-    def _epoch_batches(self, data, shuffler):
-        """Shuffled rows plus what the kernel needs to emit and sample for them.
+    def _training(self, data):
+        """The call's :class:`recfreq._engine.Training`: one ``ncf_epoch`` per epoch.
 
-        Each positive row emits itself and ``n_negatives`` sampled negatives,
-        an explicit negative only itself; ``sample_start[i]`` is the step
-        offset of row i within the epoch, and the per-thread seeds of the
-        negative sampler are drawn from the same shuffler, so a given
-        ``random_state`` fixes the negatives too.
+        Every epoch visits the rows in the keyed order of the call and the CPU
+        binding derives each row's step offset from the gathered labels. The
+        random draws (negatives, dropout masks) are keyed on one seed per call,
+        drawn here from the model's RandomState, the epoch, and each row's own
+        index in ``data``: the same draws for any ``n_jobs`` (and device).
         """
-        n_threads = effective_n_threads(self.n_jobs)
-        n_rows = data.ratings.shape[0]
-        n_emitted = int(np.where(data.ratings > 0.5, 1 + self.n_negatives, 1).sum())
-        positives = _sorted_csr(self.positive_items_)
-        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
-
-        def prepare(slot):
-            order = shuffler.permutation(n_rows)
-            for source, target in zip(data, buffers[slot]):
-                np.take(source, order, out=target)
-            emitted = np.where(buffers[slot].ratings > 0.5, 1 + self.n_negatives, 1).astype(np.int64)
-            seeds = shuffler.integers(0, np.iinfo(np.int64).max, size=n_threads).astype(np.uint64)
-            return buffers[slot], np.cumsum(emitted) - emitted, seeds, positives
-
-        return n_emitted, prepare
-
-    def _run_epoch(self, epoch_data, n_threads):
-        data, sample_start, seeds, positives = epoch_data
-        return self._ncf_epoch(data, n_threads, sample_start=sample_start, seeds=seeds, positives=positives)
-
-    def _ncf_epoch(self, data, n_threads, *, sample_start, seeds, positives, negatives=None):
         k, d, sizes = self._network()
-        config = _engine.solver_config(self._solver(), self._learning_rate(),
-                                       self.frequency_exponent, self.counter_halflife)
+        dtype = self._fitted_dtype
+        indptr, indices = _sorted_csr(self.positive_items_)
         p_user, p_item = self._frequencies()
-        if negatives is None:
-            negatives = np.zeros((0, self.n_negatives), dtype=np.int32)
-        return _engine.ncf_epoch(
-            device=self.device, user_index=data.user_index, item_index=data.item_index, labels=data.ratings,
-            sample_start=sample_start, n_factors=k, mlp_dim=d, layer_sizes=sizes,
-            user_gmf=self.user_gmf_factors_, item_gmf=self.item_gmf_factors_,
-            user_mlp=self.user_mlp_factors_, item_mlp=self.item_mlp_factors_, dense=self.dense_parameters_,
-            positive_indptr=positives[0], positive_indices=positives[1], n_negatives=self.n_negatives,
-            negatives=negatives, seeds=seeds, user_state=self.user_state_, item_state=self.item_state_,
-            user_frequency=p_user, item_frequency=p_item, config=config,
-            dense_learning_rate=self._dense_learning_rate(), dense_accum=self.dense_accumulator_,
-            dense_batch_size=self.dense_batch_size, alpha=self.alpha, t_start=self.t_, n_threads=n_threads,
-            dropout=float(self.dropout) if d else 0.0,  # GMF has no tower to drop from
-        )
+        arrays = {"layer_sizes": sizes, "user_gmf": self.user_gmf_factors_, "item_gmf": self.item_gmf_factors_,
+                  "user_mlp": self.user_mlp_factors_, "item_mlp": self.item_mlp_factors_,
+                  "dense": self.dense_parameters_, "positive_indptr": indptr, "positive_indices": indices,
+                  "negatives": np.zeros((0, self.n_negatives), dtype=np.int32),
+                  "user_frequency": p_user, "item_frequency": p_item,
+                  "user_counter": self.user_state_.counter, "item_counter": self.item_state_.counter,
+                  "user_last_seen": self.user_state_.last_seen, "item_last_seen": self.item_state_.last_seen,
+                  "dense_accum": self.dense_accumulator_}
+        for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
+            for block in ("gmf", "mlp"):
+                arrays[f"{prefix}_{block}_accum"] = state.accumulator(block, dtype).reshape(-1)
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "n_factors": k, "mlp_dim": d, "n_items": self.item_state_.n_rows,
+                   "n_negatives": self.n_negatives, "dense_learning_rate": self._dense_learning_rate(),
+                   "alpha": self.alpha, "dense_batch_size": self.dense_batch_size,
+                   "dropout": float(self.dropout) if d else 0.0,  # GMF has no tower to drop from
+                   # the key of this call's random draws (with the epoch and each row's index)
+                   "sample_seed": int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))}
+        return _engine.Training(
+            kernel="ncf_epoch",
+            samples={"user_index": data.user_index, "item_index": data.item_index, "labels": data.ratings},
+            arrays=arrays, scalars=scalars)
 
     # ---------------------------------------------------------- prediction
     def _gather(self, table, rows):

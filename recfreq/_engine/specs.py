@@ -4,8 +4,9 @@ Each entry is the ordered list of (name, C type) of a CUDA kernel's
 parameters. The CUDA host passes them positionally in this order (NumPy
 scalars of exactly the C type's width); the Cython entry point of the same
 kernel takes the same names as keywords, plus what only the CPU needs
-(``n_threads``, ``thread_work``) and less what only the GPU needs (the sample
-count, the epoch-order key, the loss accumulator). ``tests/test_kernel_spec.py``
+(``n_threads``, ``thread_work``, and per kernel :data:`CPU_ONLY`) and less what
+only the GPU needs (:data:`DEVICE_ONLY`: the sample count, the epoch-order key,
+the loss accumulator). ``tests/test_kernel_spec.py``
 checks both against the sources.
 
 The solver part (the solver config, and per table its frequency / counter /
@@ -16,7 +17,7 @@ import numpy as np
 
 from .._solvers import ADAGRAD_EPSILON
 
-__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "C_SCALARS", "arguments", "solver_config",
+__all__ = ["SOLVER_CONFIG", "table_state", "KERNELS", "DEVICE_ONLY", "CPU_ONLY", "C_SCALARS", "arguments", "solver_config",
            "solver_arrays"]
 
 #: The solver's scalar settings (what ``_engine.solver_config`` returns).
@@ -52,6 +53,19 @@ KERNELS = {
         ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
         ("loss", "double*"),
     ),
+    "ncf_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("labels", "const T*"),
+        ("sample_start", "const long long*"), *_EPOCH_ORDER, ("sample_seed", "unsigned long long"),
+        ("n_factors", "int"), ("mlp_dim", "int"), ("layer_sizes", "const int*"), ("user_gmf", "T*"),
+        ("item_gmf", "T*"), ("user_mlp", "T*"), ("item_mlp", "T*"), ("dense", "T*"),
+        ("positive_indptr", "const long long*"), ("positive_indices", "const int*"), ("n_items", "int"),
+        ("n_negatives", "int"), ("negatives", "const int*"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
+        ("alpha", "double"), ("dropout", "double"),
+        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
+        *table_state("user")[2:], *table_state("item")[2:],
+        ("user_gmf_accum", "T*"), ("item_gmf_accum", "T*"), ("user_mlp_accum", "T*"), ("item_mlp_accum", "T*"),
+        ("dense_accum", "T*"), ("dense_batch_size", "int"), ("t_start", "long long"), ("loss", "double*"),
+    ),
     "mf_predict": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
         ("global_mean", "double"), ("user_factors", "const T*"), ("item_factors", "const T*"),
@@ -65,6 +79,16 @@ DEVICE_ONLY = {
     "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "mf_predict": {"n_samples", "n_factors"},
+    # the CPU kernel keys its draws on (sample_seed, order_epoch) like the GPU's
+    "ncf_epoch": {"n_samples", "order_seed", "loss"},
+}
+
+#: Keyword arguments only the Cython kernels take, besides ``n_threads`` and
+#: ``thread_work``, per kernel: ``sample_index`` is each position's own row
+#: index, which the CPU host has from gathering the epoch into order and a GPU
+#: kernel computes from the order key.
+CPU_ONLY = {
+    "ncf_epoch": {"sample_index"},
 }
 
 #: NumPy scalar type of each C scalar type (``T`` is the model's float type).
