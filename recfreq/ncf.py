@@ -154,9 +154,11 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
         At most the usable processors: a larger value warns and is capped.
+        Every ``n_jobs`` draws the same negatives and dropout masks (see
+        Notes); only the interleaving of the updates differs.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, row order, the per-thread negative samplers and
-        the dropout masks.
+        Seeds initialisation, the row order and the key of the negatives and
+        dropout masks (one seed per ``fit``/``partial_fit`` call).
     verbose : int, default=0
     warm_start : bool, default=False
 
@@ -202,7 +204,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
 
     and the loss is the binary cross-entropy ``softplus(logit) - y logit``.
 
-    Epoch: the host shuffles the rows. Each positive row emits itself and then
+    Epoch: the rows are visited in a keyed random order. Each positive row emits itself and then
     ``n_negatives`` samples (u, j, 0) with j uniform over the known items,
     redrawn while (u, j) is a training positive (binary search in the user's
     sorted positives; a user holding nearly all items falls back, after 32
@@ -214,13 +216,21 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     one rate and one cf-sgd counter, with separate Adagrad accumulators) take
     the per-row step with gradient ``dloss/dtheta + alpha theta``.
 
+    Random numbers: the negatives and dropout masks come from a
+    counter-based generator (Philox-4x32-10 [6]_), each draw a function of
+    (one seed per call drawn from ``random_state``, the epoch, the row's own
+    index in the training data, a stream: for emitted sample s of a row,
+    stream 2 s picks negative s and stream 2 s + 1 draws the sample's
+    masks). No draw depends on the thread that makes it, so any ``n_jobs``
+    (and the GPU) samples the same negatives and masks.
+
     Dropout [5]_: with ``dropout`` = rho > 0 (``mlp`` and ``neumf``), layer l
     of the tower computes ``z_l = relu((r_l * z_{l-1}) W_l + b_l)`` in
     training, with ``r_l`` a fresh vector of independent entries, 0 with
     probability rho and ``1 / (1 - rho)`` otherwise, drawn per emitted sample
-    inside the compiled loop from a per-thread generator of its own (seeded
-    from ``random_state`` like the negative sampler's, whose draws it leaves
-    unchanged); the backward pass uses the same ``r_l``, so the gradients are
+    inside the compiled loop from the sample's own stream (so the negative
+    sampler's draws do not change with ``dropout``); the backward pass uses
+    the same ``r_l``, so the gradients are
     those of the masked network. Inference uses the unmasked network (the
     expectation of the masked one's layer inputs). He et al. [1]_ train
     without dropout; PyTorch reimplementations of NCF put it here.
@@ -248,6 +258,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     .. [5] N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever,
        R. Salakhutdinov, "Dropout: a simple way to prevent neural networks
        from overfitting", JMLR 15, 2014.
+    .. [6] J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw, "Parallel
+       random numbers: as easy as 1, 2, 3", SC 2011.
 
     Examples
     --------

@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 
 from recfreq._engine import specs as _kernel_spec
-from recfreq._kernels.cpu import baseline as _baseline, mf as _mf
+from recfreq._kernels.cpu import baseline as _baseline, mf as _mf, ncf as _ncf
 
 CUDA = Path(_kernel_spec.__file__).parents[1] / "_kernels" / "cuda"
 SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "mf.cu"}
-CYTHON = {"baseline_epoch": _baseline.baseline_epoch, "mf_epoch": _mf.mf_epoch, "mf_predict": _mf.mf_predict}
+#: Kernels specified ahead of their CUDA source (a later issue writes them): only
+#: their Cython keywords are checked here, and test_cuda_sources_are_listed fails
+#: as soon as a .cu defines one of them, so that it moves to SOURCES.
+NO_CUDA_YET = {"ncf_epoch"}
+CYTHON = {"baseline_epoch": _baseline.baseline_epoch, "mf_epoch": _mf.mf_epoch, "mf_predict": _mf.mf_predict,
+          "ncf_epoch": _ncf.ncf_epoch}
 CPU_ONLY = {"n_threads", "thread_work"}
 
 
@@ -28,7 +33,16 @@ def cuda_parameters(kernel):
     return tuple(params)
 
 
-@pytest.mark.parametrize("kernel", sorted(_kernel_spec.KERNELS))
+def test_cuda_sources_are_listed():
+    """Every spec'd kernel is checked against its CUDA source, or is known to have none yet."""
+    assert set(SOURCES) | NO_CUDA_YET == set(_kernel_spec.KERNELS) and not set(SOURCES) & NO_CUDA_YET
+    for kernel in NO_CUDA_YET:
+        for source in CUDA.glob("*.cu"):
+            assert not re.search(r"__global__\s+void\s+" + kernel + r"\b", source.read_text()), \
+                f"{source.name} defines {kernel}: move it from NO_CUDA_YET to SOURCES"
+
+
+@pytest.mark.parametrize("kernel", sorted(SOURCES))
 def test_cuda_kernel_parameters_follow_the_spec(kernel):
     assert cuda_parameters(kernel) == _kernel_spec.KERNELS[kernel]
 
@@ -36,7 +50,8 @@ def test_cuda_kernel_parameters_follow_the_spec(kernel):
 @pytest.mark.parametrize("kernel", sorted(_kernel_spec.KERNELS))
 def test_cython_keywords_follow_the_spec(kernel):
     # the CPU epoch returns its loss (the GPU's adds to `loss`); predict writes `out` on both
-    cython_names = set(inspect.signature(CYTHON[kernel]).parameters) - CPU_ONLY
+    cpu_only = CPU_ONLY | _kernel_spec.CPU_ONLY.get(kernel, set())
+    cython_names = set(inspect.signature(CYTHON[kernel]).parameters) - cpu_only
     spec_names = {name for name, _ in _kernel_spec.KERNELS[kernel]} - _kernel_spec.DEVICE_ONLY[kernel]
     assert cython_names == spec_names
 

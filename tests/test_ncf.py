@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.utils import check_random_state
 
 from recfreq import NeuralCF, _engine
 from recfreq._solvers import SOLVER_NAMES, Solver, TableState
@@ -635,3 +636,81 @@ def test_pretrain_pair_is_checked_before_training(pair, error, match):
     est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=1, pretrain=pair)
     with pytest.raises(error, match=match):
         est.fit(_implicit_data(seed=1))
+
+
+# ---------------------------------------------------- estimator against the reference
+def _replay_estimator(params, X, y, n_calls):
+    """Replay NeuralCF(**params).fit(X, y) then (n_calls - 1) x partial_fit(X, y) in NumPy.
+
+    Initialisation as NeuralCF draws it (GMF, then MLP embeddings, then the
+    tower Glorot-uniform and h LeCun-uniform); per call one seed for the draws
+    then one epoch-order key from the model's RandomState; epoch e of a call
+    visits keyed_order(n, order key, e), and every row's negatives and masks
+    are keyed on (seed, e, the row's own index).
+    """
+    rng = check_random_state(params["random_state"])
+    u_of, i_of = ref.row_numbering([X[:, 0]]), ref.row_numbering([X[:, 1]])
+    users = np.array([u_of[v] for v in X[:, 0]])
+    items = np.array([i_of[v] for v in X[:, 1]])
+    n_users, n_items = len(u_of), len(i_of)
+    k, sizes = params["n_factors"], list(params["hidden_layers"])
+    d = sizes[0] // 2
+    P = rng.standard_normal((n_users, k)) * params["init_std"]
+    Q = rng.standard_normal((n_items, k)) * params["init_std"]
+    M = rng.standard_normal((n_users, d)) * params["init_std"]
+    N = rng.standard_normal((n_items, d)) * params["init_std"]
+    dense = np.zeros(_dense_size(k, d, np.array(sizes)))
+    off = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        dense[off:off + n_in * n_out] = rng.uniform(-limit, limit, n_in * n_out)
+        off += n_in * n_out + n_out
+    n_h = k + sizes[-1]
+    dense[off:off + n_h] = rng.uniform(-np.sqrt(3.0 / n_h), np.sqrt(3.0 / n_h), n_h)
+    solver = Solver.from_name(params["solver"])
+    cfg = _engine.solver_config(solver, params["learning_rate"], params["frequency_exponent"], None)
+    n_neg = params["n_negatives"]
+    emitted = np.where(y > 0.5, 1 + n_neg, 1)
+    blocks = {"gmf": (k,), "mlp": (d,)}
+    ust = ref.new_state(n_users, blocks, solver)
+    ist = ref.new_state(n_items, blocks, solver)
+    dense_accum = np.zeros_like(dense)
+    indptr, indices = _positive_csr(users, items, y, n_users, n_items)
+    t, losses = 0, []
+    for call in range(n_calls):
+        # fa-sgd shares of this call's emitted samples (they add up over partial_fit calls)
+        ust["counts"] += np.bincount(users, weights=emitted, minlength=n_users)
+        ist["counts"] += np.bincount(items, minlength=n_items) + n_neg * (y > 0.5).sum() / n_items
+        ust["n_samples"] += emitted.sum()
+        ist["n_samples"] += emitted.sum()
+        sample_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(params["max_iter"] if call == 0 else 1):
+            order = ref.keyed_order(len(y), order_seed, epoch)
+            key = ref.draw_key(sample_seed, epoch)
+            u, i, lab = users[order], items[order], y[order]
+            negatives = ref.sample_negatives(u, order, indptr, indices, n_items, n_neg, key)
+            loss = ref.ncf_epoch(u, i, lab, negatives, k, d, sizes, P, Q, M, N, dense, cfg,
+                                 params["dense_learning_rate"], params["alpha"], t, ust, ist, dense_accum,
+                                 params["dense_batch_size"], dropout=params["dropout"], key=key, rows=order)
+            losses.append(loss / emitted.sum())
+            t += int(emitted.sum())
+    return P, Q, M, N, dense, losses
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.25])
+def test_estimator_fit_and_partial_fit_match_reference(solver, dropout):
+    """NeuralCF on the device seam (bound once per call, keyed epoch order, counter-based
+    draws keyed on each row's own index) replays in NumPy at rtol 1e-10."""
+    users, items, labels = _tiny_implicit(seed=4)
+    X = np.column_stack([users * 3 + 100, items * 7 + 5])  # raw ids: not the rows
+    params = dict(model="neumf", n_factors=3, hidden_layers=(6, 5, 4), n_negatives=N_NEG, dropout=dropout,
+                  solver=solver, learning_rate={"sgd": 0.1, "fa-sgd": 0.4, "cf-sgd": 0.4, "adagrad": 0.1}[solver],
+                  dense_learning_rate=0.05, alpha=0.01, max_iter=2, init_std=0.3, frequency_exponent=0.5,
+                  dense_batch_size=4, dtype="float64", random_state=13)
+    est = NeuralCF(**params).fit(X, labels).partial_fit(X, labels)
+    P, Q, M, N, dense, losses = _replay_estimator(params, X, labels, n_calls=2)
+    for ours, theirs in ((est.user_gmf_factors_, P), (est.item_gmf_factors_, Q), (est.user_mlp_factors_, M),
+                         (est.item_mlp_factors_, N), (est.dense_parameters_, dense)):
+        np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(est.loss_curve_, losses, rtol=RTOL)

@@ -16,8 +16,11 @@ Both devices visit an epoch's samples in the same keyed order
 (:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the
 same start and the same sample order on either.
 
-The models not yet on this seam (projected tables, the factorization machine,
-NeuralCF) call the one-shot functions of :mod:`.cpu` once per epoch.
+NeuralCF draws its negatives and dropout masks inside the kernel from a
+counter-based generator keyed on (a seed per call, the epoch, each row's own
+index, a stream), so those draws are also the same on any device and thread
+count. The models not yet on this seam (projected tables, the factorization
+machine) call the one-shot functions of :mod:`.cpu` once per epoch.
 """
 
 from dataclasses import dataclass, field
