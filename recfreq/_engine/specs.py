@@ -53,6 +53,8 @@ KERNELS = {
         ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
         ("loss", "double*"),
     ),
+    # written ahead of its CUDA kernel (a later issue), which visits position p's
+    # row epoch_sample(order, p) and keys its draws as the CPU kernel does
     "ncf_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("labels", "const T*"),
         ("sample_start", "const long long*"), *_EPOCH_ORDER, ("sample_seed", "unsigned long long"),
