@@ -450,13 +450,20 @@ def sample_negatives(users, rows, indptr, indices, n_items, n_negatives, key):
     return out
 
 
-def dropout_multipliers(stream, n, dropout):
-    """One inverted-dropout mask of width n, drawn as the NCF kernel draws it: one
-    32-bit draw per unit, dropped (0) when below floor(dropout * 2^32), else kept
-    with 1 / (1 - dropout)."""
-    threshold = int(dropout * 2.0 ** 32)
-    keep = np.array([stream.next32() for _ in range(n)]) >= threshold
-    return np.where(keep, 1.0 / (1.0 - dropout), 0.0)
+def dropout_masks(key, row, s, widths, dropout):
+    """The dropout multipliers of emitted sample s of a row, one array per tower layer input
+    (of the given widths), drawn as the NCF kernel draws them: unit a, counted over z_0, ...,
+    z_{L-1}, takes the high (even a) or low (odd a) 16 bits of draw a // 2 of the sample's
+    stream dropout_stream(s), and is dropped (0) when they are below floor(dropout * 2^16),
+    else kept with 1 / (1 - dropout)."""
+    n = int(sum(widths))
+    stream = CounterStream(key, row, dropout_stream(s))
+    bits = []
+    while len(bits) < n:
+        word = stream.next32()
+        bits += [word >> 16, word & 0xFFFF]
+    keep = np.array(bits[:n]) >= int(dropout * 2.0 ** 16)
+    return np.split(np.where(keep, 1.0 / (1.0 - dropout), 0.0), np.cumsum(widths)[:-1])
 
 
 def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks=None):
@@ -517,9 +524,9 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
     under adagrad.
 
     With ``dropout`` > 0 and a tower, emitted sample s of row i draws the masks
-    of z_0, ..., z_{L-1} in that order from ``CounterStream(key, rows[i],
-    dropout_stream(s))`` (``rows[i]``: the row's own index in the training data)
-    before its forward pass.
+    of z_0, ..., z_{L-1} with ``dropout_masks(key, rows[i], s, ...)``
+    (``rows[i]``: the row's own index in the training data) before its forward
+    pass.
     """
     dense_cfg = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
     n_layers = len(sizes) - 1 if d else 0
@@ -536,8 +543,7 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
             m, n = (M[u], N[j]) if d else (np.zeros(0), np.zeros(0))
             masks = None
             if dropout > 0 and n_layers:
-                stream = CounterStream(key, rows[i], dropout_stream(s))
-                masks = [dropout_multipliers(stream, sizes[layer], dropout) for layer in range(n_layers)]
+                masks = dropout_masks(key, rows[i], s, sizes[:n_layers], dropout)
             sample_loss, gp, gq, gm, gn, gd = ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks)
             loss += sample_loss
             g_sum += gd

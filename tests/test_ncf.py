@@ -210,8 +210,7 @@ def test_masked_gradients_match_finite_differences(model):
     rng = np.random.default_rng(4)
     p, q, m, n = rng.normal(0, 0.7, k), rng.normal(0, 0.7, k), rng.normal(0, 0.7, d), rng.normal(0, 0.7, d)
     dense = rng.normal(0, 0.6, _dense_size(k, d, sizes))
-    mask_rng = ref.CounterStream(ref.draw_key(99, 0), 0, ref.dropout_stream(0))
-    masks = [ref.dropout_multipliers(mask_rng, w, 0.4) for w in sizes[:-1]]
+    masks = ref.dropout_masks(ref.draw_key(99, 0), 0, 0, sizes[:-1], 0.4)
     assert any((r == 0).any() for r in masks) and all(np.isin(r, (0, 1 / 0.6)).all() for r in masks)
 
     def loss():
@@ -227,7 +226,7 @@ def test_dropout_drops_the_requested_share():
     """The kernel's masks (replayed by the reference, which the epoch tests tie to the
     kernel) drop about `dropout` of the units and scale the rest by 1 / (1 - dropout)."""
     key = ref.draw_key(3, 0)
-    r = np.concatenate([ref.dropout_multipliers(ref.CounterStream(key, row, ref.dropout_stream(s)), 7, 0.25)
+    r = np.concatenate([np.concatenate(ref.dropout_masks(key, row, s, [4, 3], 0.25))
                         for row in range(800) for s in range(5)])
     assert abs((r == 0).mean() - 0.25) < 0.01
     assert np.all(r[r > 0] == 1 / 0.75)

@@ -33,8 +33,8 @@ stream, so they do not depend on the thread that draws them (nor on the
 row's position in the epoch): any ``n_threads`` and the GPU draw the same
 negatives and masks. For emitted sample s of a row (s = 0 the row itself,
 s >= 1 its s-th negative), stream 2 s chooses the item of a negative and
-stream 2 s + 1 draws the sample's dropout masks, one 32-bit word per unit in
-the order z_0, ..., z_{L-1}. The sampler thus draws the same items whatever
+stream 2 s + 1 draws the sample's dropout masks, 16 bits per unit in the
+order z_0, ..., z_{L-1}. The sampler thus draws the same items whatever
 ``dropout`` is, and dropout = 0 draws nothing.
 """
 
@@ -49,7 +49,7 @@ from recfreq._kernels.cpu.solvers cimport (
 from recfreq._kernels.cpu.vector cimport dot
 from recfreq._kernels.cpu.dense cimport flush_dense
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.rng cimport RngStream, rng_key, rng_stream, rng_next32, rng_bounded
+from recfreq._kernels.cpu.rng cimport RngStream, rng_key, rng_stream, rng_block, rng_bounded
 
 
 cdef extern from *:
@@ -240,13 +240,28 @@ cdef inline int sample_negative(RngStream* rng, const int* positives, Py_ssize_t
     return j
 
 
-cdef inline void _draw_dropout_mask(RngStream* rng, floating* mult, Py_ssize_t n, uint32_t threshold,
-                                    floating keep_scale) noexcept nogil:
-    """mult[a] = 0 (dropped) or keep_scale, for a < n, one 32-bit draw per unit:
-    a unit is dropped when its draw is below `threshold` = floor(dropout 2^32)."""
+cdef inline void _draw_dropout_masks(uint64_t key, int64_t row, uint32_t stream, floating* mult, Py_ssize_t n,
+                                     uint32_t threshold, floating keep_scale) noexcept nogil:
+    """mult[a] = 0 (dropped) or keep_scale for the n units of one sample's masks.
+
+    Unit a takes 16 bits of the sample's dropout stream: the high half of draw
+    a // 2 for even a, the low half for odd a; it is dropped when they are
+    below `threshold` = floor(dropout 2^16). A keep/drop decision needs no more
+    bits (the rate is met to 2^-16), and half-words halve the Philox calls,
+    which are most of dropout's cost; the blocks are drawn in one loop of
+    independent calls, which the CPU overlaps."""
+    cdef uint32_t words[4]
+    cdef uint32_t block
     cdef Py_ssize_t a
-    for a in range(n):
-        mult[a] = 0 if rng_next32(rng) < threshold else keep_scale
+    cdef int w
+    for block in range(<uint32_t>((n + 7) // 8)):
+        rng_block(key, row, stream, block, words)
+        for w in range(4):
+            a = 8 * <Py_ssize_t>block + 2 * w
+            if a < n:
+                mult[a] = 0 if (words[w] >> 16) < threshold else keep_scale
+            if a + 1 < n:
+                mult[a + 1] = 0 if (words[w] & 0xFFFFU) < threshold else keep_scale
 
 
 cdef inline double _softplus(double x) noexcept nogil:
@@ -270,15 +285,13 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
                                      floating* z, floating* dz_a, floating* dz_b,
                                      floating* grad_p, floating* grad_q,
                                      floating* grad_m, floating* grad_n,
-                                     floating* mult, RngStream* mask_rng, uint32_t drop_threshold,
-                                     floating keep_scale) noexcept nogil:
+                                     const floating* mult) noexcept nogil:
     """Loss of one sample; adds the dense gradients to `dense_grad` and writes the
     embedding rows' gradients (loss + alpha * theta) to grad_p/q/m/n.
 
-    `mult` NULL: no dropout. Otherwise the dropout multipliers of z_{l-1} are
-    drawn from the sample's `mask_rng` into mult + z_off[l-1] just before layer
-    l (so unit a of z_{l-1} takes draw z_off[l-1] + a) and kept for the
-    backward pass."""
+    `mult` NULL: no dropout. Otherwise mult + z_off[l-1] holds the sample's
+    dropout multipliers of z_{l-1} (drawn by the caller), applied before layer
+    l reads it and again in the backward pass."""
     cdef int k = net.k, d = net.d, L = net.n_layers
     cdef int l, a, o, last = 0
     cdef double logit, dl
@@ -304,8 +317,6 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
             z[d + a] = nj[a]
         for l in range(1, L + 1):
             if mult != NULL:
-                _draw_dropout_mask(mask_rng, mult + net.z_off[l - 1], net.size[l - 1], drop_threshold,
-                                   keep_scale)
                 for a in range(net.size[l - 1]):
                     z[net.z_off[l - 1] + a] = z[net.z_off[l - 1] + a] * mult[net.z_off[l - 1] + a]
             _layer_forward(z + net.z_off[l - 1], dense + net.w_off[l], dense + net.b_off[l], z + net.z_off[l],
@@ -433,8 +444,8 @@ def ncf_epoch(*,
     cdef floating* dense_ptr = &dense[0]
     cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
     cdef bint use_dropout = dropout > 0 and net.n_layers > 0
-    # dropout * 2^32 is exact in binary and below 2^32 for dropout < 1
-    cdef uint32_t drop_threshold = <uint32_t>(dropout * 4294967296.0) if use_dropout else 0
+    # dropout * 2^16 is exact in binary and below 2^16 for dropout < 1
+    cdef uint32_t drop_threshold = <uint32_t>(dropout * 65536.0) if use_dropout else 0
     cdef floating keep_scale = <floating>(1.0 / (1.0 - dropout)) if use_dropout else 1
     # z, two gradient rows, the embedding gradients, the dense gradient, then
     # the dropout multipliers (indexed like z)
@@ -455,7 +466,6 @@ def ncf_epoch(*,
     cdef floating* m
     cdef floating* nj
     cdef RngStream* rng
-    cdef RngStream* mask_rng
     cdef uint64_t key = rng_key(sample_seed, order_epoch)
     cdef int64_t row
     cdef int* pending
@@ -479,14 +489,13 @@ def ncf_epoch(*,
     # thread-private below; set here so the compiler sees them initialised
     buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = mult = NULL
     p = q = m = nj = NULL
-    rng = mask_rng = NULL
+    rng = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
         tid = omp_get_thread_num()
         buf = <floating*> calloc(buf_size, sizeof(floating))
-        # the current sample's negative draws, then its dropout masks' draws
-        rng = <RngStream*> malloc(2 * sizeof(RngStream))
-        mask_rng = rng + 1
+        # the draws of the current negative
+        rng = <RngStream*> malloc(sizeof(RngStream))
         pending = <int*> calloc(1, sizeof(int))
         z = buf
         dz_a = z + net.n_act
@@ -515,7 +524,9 @@ def ncf_epoch(*,
                                         positive_indptr[u + 1] - positive_indptr[u], n_items)
                     y = 0.0
                 if use_dropout:
-                    mask_rng[0] = rng_stream(key, row, 2 * s + STREAM_DROPOUT)
+                    # the masks of z_0 .. z_{L-1}, laid out like them
+                    _draw_dropout_masks(key, row, 2 * s + STREAM_DROPOUT, mult, net.z_off[net.n_layers],
+                                        drop_threshold, keep_scale)
                 t = t_start + sample_start[i] + s + 1
                 p = p_base + <Py_ssize_t>u * k if k > 0 else NULL
                 q = q_base + <Py_ssize_t>j * k if k > 0 else NULL
@@ -523,7 +534,7 @@ def ncf_epoch(*,
                 nj = n_base + <Py_ssize_t>j * d if d > 0 else NULL
                 loss += _forward_backward(&net, dense_ptr, dense_grad, p, q, m, nj, y, alpha,
                                           z, dz_a, dz_b, grad_p, grad_q, grad_m, grad_n,
-                                          mult, mask_rng, drop_threshold, keep_scale)
+                                          mult)
                 # a user's GMF and MLP blocks share one frequency row (one rate)
                 rate_u = row_learning_rate(&cfg, &user_state, u, t)
                 rate_i = row_learning_rate(&cfg, &item_state, j, t)

@@ -81,6 +81,21 @@ cdef inline RngStream rng_stream(uint64_t key, int64_t index, uint32_t stream) n
     return s
 
 
+cdef inline void rng_block(uint64_t key, int64_t index, uint32_t stream, uint32_t block,
+                           uint32_t* out) noexcept nogil:
+    """Draws 4 block .. 4 block + 3 of (`index`, `stream`) under `key`, at once."""
+    cdef uint32_t counter[4]
+    cdef uint32_t k[2]
+    cdef uint64_t i = <uint64_t>index
+    counter[0] = block
+    counter[1] = stream
+    counter[2] = <uint32_t>i
+    counter[3] = <uint32_t>(i >> 32)
+    k[0] = <uint32_t>key
+    k[1] = <uint32_t>(key >> 32)
+    philox4x32_10(counter, k, out)
+
+
 cdef inline uint32_t rng_next32(RngStream* s) noexcept nogil:
     """The stream's next 32 random bits."""
     if s.used == 4:
