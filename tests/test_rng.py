@@ -58,3 +58,19 @@ def test_cuda_generator_matches_the_reference(device, bound):
         s = ref.CounterStream(key, int(row), stream)
         expected.append([s.next32() if bound == 0 else s.bounded(bound) for _ in range(n_draws)])
     np.testing.assert_array_equal(device.download(out), np.array(expected, dtype=np.uint32))
+
+
+def test_cuda_blocks_are_the_stream_draws(device):
+    """rng_block(b) gives draws 4b..4b+3 of the stream, as the reference's stream does."""
+    spec = {m.filename: m for m in toy_kernel_modules()}["rng_draws.cu"]
+    module = device.load_module(spec.source(), spec.name_expressions, spec.options)
+    rows = np.array([3, 2**40 + 1], dtype=np.int64)
+    out = device.zeros((rows.size, 3 * 4), np.uint32)
+    device.launch(module, "rng_blocks", 1, 32, (device.upload(rows), np.int32(rows.size), np.uint64(77),
+                                               np.uint64(0), np.uint32(5), np.int32(3), out))
+    key = ref.draw_key(77, 0)
+    expected = []
+    for row in rows:
+        s = ref.CounterStream(key, int(row), 5)
+        expected.append([s.next32() for _ in range(12)])
+    np.testing.assert_array_equal(device.download(out), np.array(expected, dtype=np.uint32))

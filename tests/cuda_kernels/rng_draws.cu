@@ -16,3 +16,15 @@ __global__ void rng_draws(const long long* __restrict__ rows, int n_rows, unsign
         out[r * n_draws + d] = bound == 0u ? rng_next32(s) : rng_bounded(s, bound);
     }
 }
+
+// out[r * 4 * n_blocks + 4 b + w]: word w of block b of (rows[r], stream) from rng_block,
+// which must be draws 4 b .. 4 b + 3 of the stream.
+__global__ void rng_blocks(const long long* __restrict__ rows, int n_rows, unsigned long long seed,
+                           unsigned long long epoch, unsigned int stream, int n_blocks,
+                           unsigned int* __restrict__ out) {
+    const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n_rows) return;
+    for (int b = 0; b < n_blocks; ++b) {
+        rng_block(rng_key(seed, epoch), rows[r], stream, (unsigned int)b, out + (r * n_blocks + b) * 4);
+    }
+}

@@ -80,6 +80,15 @@ __device__ __forceinline__ RngStream rng_stream(unsigned long long key, long lon
     return s;
 }
 
+// Draws 4 block .. 4 block + 3 of (`index`, `stream`) under `key`, at once.
+__device__ __forceinline__ void rng_block(unsigned long long key, long long index, unsigned int stream,
+                                          unsigned int block, unsigned int* out) {
+    const unsigned long long i = static_cast<unsigned long long>(index);
+    const unsigned int counter[4] = {block, stream, static_cast<unsigned int>(i), static_cast<unsigned int>(i >> 32)};
+    const unsigned int k[2] = {static_cast<unsigned int>(key), static_cast<unsigned int>(key >> 32)};
+    philox4x32_10(counter, k, out);
+}
+
 // The stream's next 32 random bits.
 __device__ __forceinline__ unsigned int rng_next32(RngStream& s) {
     if (s.used == 4) {
