@@ -13,7 +13,6 @@ import numbers
 import warnings
 from abc import abstractmethod
 from collections import namedtuple
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,7 +25,6 @@ from ._encoding import IdEncoder, UNKNOWN
 from . import _engine
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
-from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
 from ._param_validation import validate_parameters
 from ._validation import (COMMON_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer,
@@ -70,11 +68,13 @@ def _ndim(X):
 class BaseRecommender(BaseEstimator):
     """Base class of the rating models (not for direct use).
 
-    Subclasses define ``_default_learning_rates``, ``_run_epoch`` and
-    ``_parameter_arrays``. Models on (user, item, rating) rows also define
-    ``_allocate_parameters``, ``_grow_parameters``, ``_state_blocks``,
-    ``_predict_rows`` and ``_score_items``; models on other data override the
-    training hooks (``_read_training_data`` ... ``_epoch_batches``) instead.
+    Subclasses define ``_default_learning_rates``, ``_training`` (what a call
+    trains: an :class:`recfreq._engine.Training`, bound to the device once per
+    call), ``_parameter_arrays`` and ``_score_bound``. Models on (user, item,
+    rating) rows also define ``_allocate_parameters``, ``_grow_parameters``,
+    ``_state_blocks``, ``_predict_rows`` and ``_score_items``; models on other
+    data override the training hooks (``_read_training_data`` ...
+    ``_n_epoch_samples``) instead.
 
     Notes
     -----
@@ -110,12 +110,6 @@ class BaseRecommender(BaseEstimator):
     def _state_blocks(self):
         """Per-row parameter blocks of the user and item tables: two dicts of name -> shape."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _state_blocks")
-
-    def _run_epoch(self, data, n_threads):
-        """Run one epoch over what ``_epoch_batches`` prepared, through
-        :mod:`recfreq._engine`; return the summed loss of its samples (models
-        not on the device seam, whose ``_training`` is None)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement _run_epoch")
 
     def _predict_rows(self, user_rows, item_rows):
         """Predictions for encoded rows; -1 marks an unknown user or item."""
@@ -549,25 +543,6 @@ class BaseRecommender(BaseEstimator):
         pred = self._predict_rows(users, items).astype(np.float64)
         return "val_rmse", float(np.sqrt(np.mean((pred - targets) ** 2)))
 
-    def _epoch_batches(self, data, shuffler):
-        """(n_samples, prepare): ``prepare(slot)`` returns the next epoch's data.
-
-        The default gathers the per-sample arrays into a shuffled copy (two
-        buffers, so one can be filled while the kernel reads the other): the
-        kernels then read samples sequentially instead of jumping through an
-        index, which cost three cache misses per sample.
-        """
-        n_samples = data.ratings.shape[0]
-        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
-
-        def prepare(slot):
-            order = shuffler.permutation(n_samples)
-            for source, target in zip(data, buffers[slot]):
-                np.take(source, order, out=target)
-            return buffers[slot]
-
-        return n_samples, prepare
-
     def _sync_ids(self):
         self.user_ids_ = self._user_encoder.classes_
         self.item_ids_ = self._item_encoder.classes_
@@ -594,13 +569,9 @@ class BaseRecommender(BaseEstimator):
         self.user_items_ = self._merge_rows(self.user_items_, data.user_index, data.item_index, shape)
         return data
 
+    @abstractmethod
     def _training(self, data):
-        """The :class:`recfreq._engine.Training` of a call, for models on the device seam.
-
-        None (the default) keeps the model on per-epoch one-shot engine calls
-        (``_epoch_batches`` and ``_run_epoch``).
-        """
-        return None
+        """The :class:`recfreq._engine.Training` of a call: the kernel, its samples, arrays and scalars."""
 
     def _after_epoch(self):
         """Derive what prediction reads from the trained arrays, after each epoch of a bound call.
@@ -633,31 +604,6 @@ class BaseRecommender(BaseEstimator):
         finally:
             bound.close()
 
-    def _legacy_epochs(self, data, n_threads, n_epochs):
-        """Epoch losses of a model not yet on the device seam: one engine call per epoch."""
-        # Generator.permutation is several times faster than RandomState's,
-        # which matters when an epoch itself takes milliseconds.
-        shuffler = np.random.default_rng(self._rng.randint(np.iinfo(np.int32).max))
-        _, prepare = self._epoch_batches(data, shuffler)
-        # When a core is left idle by the kernel's threads, the next epoch's
-        # data is prepared on a helper thread while the kernel (which releases
-        # the GIL) runs the current one; when every core runs the kernel, a
-        # helper thread would only slow one of its static chunks (measured:
-        # n_jobs=2 on 2 cores lost a third), so the shuffle runs inline. One
-        # shuffler, consumed in epoch order, keeps the orders deterministic.
-        overlap = n_threads < _engine.usable_cpus()
-        pool = ThreadPoolExecutor(max_workers=1)
-        submit = pool.submit if overlap else _completed
-        try:
-            upcoming = submit(prepare, 0)
-            for epoch in range(n_epochs):
-                epoch_data = upcoming.result()
-                if epoch + 1 < n_epochs:
-                    upcoming = submit(prepare, (epoch + 1) % 2)
-                yield self._run_epoch(epoch_data, n_threads)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
     def _train(self, data, n_epochs, validation, stop_early):
         """The Python epoch loop: one kernel call per epoch, then the bookkeeping."""
         from tqdm.auto import tqdm
@@ -666,9 +612,7 @@ class BaseRecommender(BaseEstimator):
         n_samples = self._n_epoch_samples(data)
         limit = self._score_limit(data)
         bound_inputs = self._bound_inputs(data)
-        training = self._training(data)
-        epochs = (self._legacy_epochs(data, n_threads, n_epochs) if training is None
-                  else self._bound_epochs(training, n_threads, n_epochs))
+        epochs = self._bound_epochs(self._training(data), n_threads, n_epochs)
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",

@@ -13,7 +13,7 @@ from ._encoding import UNKNOWN
 from ._param_validation import Interval, StrOptions
 from ._solvers import Solver
 from ._validation import as_target_vector
-from .base import BaseRecommender, TrainingData, _max_row_norm, effective_n_threads
+from .base import BaseRecommender, _max_row_norm
 
 __all__ = ["NeuralCF"]
 
@@ -154,9 +154,11 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
         At most the usable processors: a larger value warns and is capped.
+        Every ``n_jobs`` draws the same negatives and dropout masks (see
+        Notes); only the interleaving of the updates differs.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, row order, the per-thread negative samplers and
-        the dropout masks.
+        Seeds initialisation, the row order and the key of the negatives and
+        dropout masks (one seed per ``fit``/``partial_fit`` call).
     verbose : int, default=0
     warm_start : bool, default=False
 
@@ -202,7 +204,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
 
     and the loss is the binary cross-entropy ``softplus(logit) - y logit``.
 
-    Epoch: the host shuffles the rows. Each positive row emits itself and then
+    Epoch: the rows are visited in a keyed random order. Each positive row emits itself and then
     ``n_negatives`` samples (u, j, 0) with j uniform over the known items,
     redrawn while (u, j) is a training positive (binary search in the user's
     sorted positives; a user holding nearly all items falls back, after 32
@@ -214,13 +216,21 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     one rate and one cf-sgd counter, with separate Adagrad accumulators) take
     the per-row step with gradient ``dloss/dtheta + alpha theta``.
 
+    Random numbers: the negatives and dropout masks come from a
+    counter-based generator (Philox-4x32-10 [6]_), each draw a function of
+    (one seed per call drawn from ``random_state``, the epoch, the row's own
+    index in the training data, a stream: for emitted sample s of a row,
+    stream 2 s picks negative s and stream 2 s + 1 draws the sample's
+    masks). No draw depends on the thread that makes it, so any ``n_jobs``
+    (and the GPU) samples the same negatives and masks.
+
     Dropout [5]_: with ``dropout`` = rho > 0 (``mlp`` and ``neumf``), layer l
     of the tower computes ``z_l = relu((r_l * z_{l-1}) W_l + b_l)`` in
     training, with ``r_l`` a fresh vector of independent entries, 0 with
     probability rho and ``1 / (1 - rho)`` otherwise, drawn per emitted sample
-    inside the compiled loop from a per-thread generator of its own (seeded
-    from ``random_state`` like the negative sampler's, whose draws it leaves
-    unchanged); the backward pass uses the same ``r_l``, so the gradients are
+    inside the compiled loop from the sample's own stream (so the negative
+    sampler's draws do not change with ``dropout``); the backward pass uses
+    the same ``r_l``, so the gradients are
     those of the masked network. Inference uses the unmasked network (the
     expectation of the masked one's layer inputs). He et al. [1]_ train
     without dropout; PyTorch reimplementations of NCF put it here.
@@ -248,6 +258,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     .. [5] N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever,
        R. Salakhutdinov, "Dropout: a simple way to prevent neural networks
        from overfitting", JMLR 15, 2014.
+    .. [6] J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw, "Parallel
+       random numbers: as easy as 1, 2, 3", SC 2011.
 
     Examples
     --------
@@ -728,54 +740,42 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         # each positive row emits itself and n_negatives sampled negatives
         return int(np.where(data.ratings > 0.5, 1 + self.n_negatives, 1).sum())
 
-    def _epoch_batches(self, data, shuffler):
-        """Shuffled rows plus what the kernel needs to emit and sample for them.
+    def _training(self, data):
+        """The call's :class:`recfreq._engine.Training`: one ``ncf_epoch`` per epoch.
 
-        Each positive row emits itself and ``n_negatives`` sampled negatives,
-        an explicit negative only itself; ``sample_start[i]`` is the step
-        offset of row i within the epoch, and the per-thread seeds of the
-        negative sampler are drawn from the same shuffler, so a given
-        ``random_state`` fixes the negatives too.
+        Every epoch visits the rows in the keyed order of the call and the CPU
+        binding derives each row's step offset from the gathered labels. The
+        random draws (negatives, dropout masks) are keyed on one seed per call,
+        drawn here from the model's RandomState, the epoch, and each row's own
+        index in ``data``: the same draws for any ``n_jobs`` (and device).
         """
-        n_threads = effective_n_threads(self.n_jobs)
-        n_rows = data.ratings.shape[0]
-        n_emitted = int(np.where(data.ratings > 0.5, 1 + self.n_negatives, 1).sum())
-        positives = _sorted_csr(self.positive_items_)
-        buffers = [TrainingData(*(np.empty_like(a) for a in data)) for _ in range(2)]
-
-        def prepare(slot):
-            order = shuffler.permutation(n_rows)
-            for source, target in zip(data, buffers[slot]):
-                np.take(source, order, out=target)
-            emitted = np.where(buffers[slot].ratings > 0.5, 1 + self.n_negatives, 1).astype(np.int64)
-            seeds = shuffler.integers(0, np.iinfo(np.int64).max, size=n_threads).astype(np.uint64)
-            return buffers[slot], np.cumsum(emitted) - emitted, seeds, positives
-
-        return n_emitted, prepare
-
-    def _run_epoch(self, epoch_data, n_threads):
-        data, sample_start, seeds, positives = epoch_data
-        return self._ncf_epoch(data, n_threads, sample_start=sample_start, seeds=seeds, positives=positives)
-
-    def _ncf_epoch(self, data, n_threads, *, sample_start, seeds, positives, negatives=None):
         k, d, sizes = self._network()
-        config = _engine.solver_config(self._solver(), self._learning_rate(),
-                                       self.frequency_exponent, self.counter_halflife)
+        dtype = self._fitted_dtype
+        indptr, indices = _sorted_csr(self.positive_items_)
         p_user, p_item = self._frequencies()
-        if negatives is None:
-            negatives = np.zeros((0, self.n_negatives), dtype=np.int32)
-        return _engine.ncf_epoch(
-            device=self.device, user_index=data.user_index, item_index=data.item_index, labels=data.ratings,
-            sample_start=sample_start, n_factors=k, mlp_dim=d, layer_sizes=sizes,
-            user_gmf=self.user_gmf_factors_, item_gmf=self.item_gmf_factors_,
-            user_mlp=self.user_mlp_factors_, item_mlp=self.item_mlp_factors_, dense=self.dense_parameters_,
-            positive_indptr=positives[0], positive_indices=positives[1], n_negatives=self.n_negatives,
-            negatives=negatives, seeds=seeds, user_state=self.user_state_, item_state=self.item_state_,
-            user_frequency=p_user, item_frequency=p_item, config=config,
-            dense_learning_rate=self._dense_learning_rate(), dense_accum=self.dense_accumulator_,
-            dense_batch_size=self.dense_batch_size, alpha=self.alpha, t_start=self.t_, n_threads=n_threads,
-            dropout=float(self.dropout) if d else 0.0,  # GMF has no tower to drop from
-        )
+        arrays = {"layer_sizes": sizes, "user_gmf": self.user_gmf_factors_, "item_gmf": self.item_gmf_factors_,
+                  "user_mlp": self.user_mlp_factors_, "item_mlp": self.item_mlp_factors_,
+                  "dense": self.dense_parameters_, "positive_indptr": indptr, "positive_indices": indices,
+                  "negatives": np.zeros((0, self.n_negatives), dtype=np.int32),
+                  "user_frequency": p_user, "item_frequency": p_item,
+                  "user_counter": self.user_state_.counter, "item_counter": self.item_state_.counter,
+                  "user_last_seen": self.user_state_.last_seen, "item_last_seen": self.item_state_.last_seen,
+                  "dense_accum": self.dense_accumulator_}
+        for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
+            for block in ("gmf", "mlp"):
+                arrays[f"{prefix}_{block}_accum"] = state.accumulator(block, dtype).reshape(-1)
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "n_factors": k, "mlp_dim": d, "n_items": self.item_state_.n_rows,
+                   "n_negatives": self.n_negatives, "dense_learning_rate": self._dense_learning_rate(),
+                   "alpha": self.alpha, "dense_batch_size": self.dense_batch_size,
+                   "dropout": float(self.dropout) if d else 0.0,  # GMF has no tower to drop from
+                   # the key of this call's random draws (with the epoch and each row's index)
+                   "sample_seed": int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))}
+        return _engine.Training(
+            kernel="ncf_epoch",
+            samples={"user_index": data.user_index, "item_index": data.item_index, "labels": data.ratings},
+            arrays=arrays, scalars=scalars)
 
     # ---------------------------------------------------------- prediction
     def _gather(self, table, rows):

@@ -166,6 +166,7 @@ def toy_kernel_modules():
             in_tests=True,
         ),
         CudaModule("solver_codes.cu", ("solver_codes",), defines=SOLVER_DEFINES, in_tests=True),
+        CudaModule("rng_draws.cu", ("rng_draws", "rng_blocks"), in_tests=True),
     ]
 
 

@@ -78,22 +78,6 @@ def row_numbering(batches):
     return rows
 
 
-def epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
-    """The sample orders of the models not yet on the device seam: one shuffler per
-    fit/partial_fit call (see :func:`device_epoch_orders` for the others).
-
-    Yields one list of orders per call, mirroring ``BaseRecommender._train``.
-    """
-    rng = check_random_state(random_state)
-    for n_samples, n_epochs in zip(n_samples_per_call, n_epochs_per_call):
-        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        yield [shuffler.permutation(n_samples) for _ in range(n_epochs)]
-
-
-
-_MASK64 = (1 << 64) - 1
-
-
 def _mix64(z):
     """SplitMix64's finalizer, on Python integers modulo 2**64."""
     z = (z + 0x9E3779B97F4A7C15) & _MASK64
@@ -363,58 +347,109 @@ def ncf_unpack(dense, k, d, sizes):
     return Ws, bs, dense[off:off + n_h], dense[off + n_h:off + n_h + 1]
 
 
-_U64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
+_U32 = 0xFFFFFFFF
 
 
-def _rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & _U64
+def philox4x32_10(counter, key):
+    """Philox-4x32-10 (Salmon et al., SC 2011) of four 32-bit counter words under two key
+    words, in Python integers (written from the paper, independently of rng.pxd)."""
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & _U32, (k1 + 0xBB67AE85) & _U32
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _U32, (p0 >> 32) ^ c3 ^ k1, p0 & _U32
+    return c0, c1, c2, c3
 
 
-class Xoshiro256:
-    """The kernels' per-thread generator (recfreq/_kernels/cpu/rng.pxd) in Python integers.
-
-    ``stream`` as in ``rng_seed_stream``: 0 is the negative sampler's generator,
-    1 the dropout masks' one, for the same host seed.
-    """
-
-    def __init__(self, seed, stream=0):
-        x = (int(seed) + stream * 4 * _GOLDEN) & _U64
-        self.s = []
-        for _ in range(4):  # splitmix64
-            x = (x + _GOLDEN) & _U64
-            z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _U64
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
-            self.s.append(z ^ (z >> 31))
-
-    def next(self):
-        """xoshiro256**: the next 64 random bits."""
-        s = self.s
-        result = (_rotl((s[1] * 5) & _U64, 7) * 9) & _U64
-        t = (s[1] << 17) & _U64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = _rotl(s[3], 45)
-        return result
+def draw_key(seed, epoch):
+    """The 64-bit key of one epoch's draws: SplitMix64-mixed (seed, epoch)."""
+    return _mix64((int(seed) ^ _mix64(int(epoch))) & _MASK64)
 
 
-def dropout_multipliers(rng, n, dropout):
-    """One inverted-dropout mask of width n, drawn as the NCF kernel draws it.
+class CounterStream:
+    """The 32-bit draws of (sample index, stream) under a key, as the kernels make them
+    (recfreq/_kernels/cpu/rng.pxd): Philox block n of counter (n, stream, index low,
+    index high) gives draws 4n..4n+3."""
 
-    Each 64-bit draw decides two units (high 32 bits first); a unit is dropped
-    (0) when its 32 bits are below floor(dropout * 2^32), else kept with
-    1 / (1 - dropout).
-    """
-    threshold = int(dropout * 2.0 ** 32)
+    def __init__(self, key, index, stream):
+        self.key = (key & _U32, key >> 32)
+        self.index, self.stream = int(index) & _MASK64, int(stream)
+        self.block, self.words = 0, []
+
+    def next32(self):
+        if not self.words:
+            counter = (self.block, self.stream, self.index & _U32, self.index >> 32)
+            self.words = list(philox4x32_10(counter, self.key))
+            self.block += 1
+        return self.words.pop(0)
+
+    def bounded(self, n):
+        """Uniform in [0, n) by Lemire's multiply-shift with rejection."""
+        m = self.next32() * n
+        if (m & _U32) < n:
+            threshold = (-n) % (1 << 32) % n
+            while (m & _U32) < threshold:
+                m = self.next32() * n
+        return m >> 32
+
+
+#: streams of emitted sample s of a row (s = 0: the row, s >= 1: its s-th negative)
+def negative_stream(s):
+    return 2 * s
+
+
+def dropout_stream(s):
+    return 2 * s + 1
+
+
+def sample_negative(stream, positives, n_items, max_rejections=32):
+    """An item the user (sorted ``positives``) does not hold: uniform draws rejected
+    while they hit a positive; after ``max_rejections`` misses the r-th non-positive
+    for a uniform r; a user holding every item gets a uniform item."""
+    positives = [int(p) for p in positives]
+    held = set(positives)
+    if len(positives) >= n_items:
+        return stream.bounded(n_items)
+    for _ in range(max_rejections):
+        j = stream.bounded(n_items)
+        if j not in held:
+            return j
+    j = stream.bounded(n_items - len(positives))
+    for p in positives:
+        if p <= j:
+            j += 1
+        else:
+            break
+    return j
+
+
+def sample_negatives(users, rows, indptr, indices, n_items, n_negatives, key):
+    """(len(users), n_negatives) negatives: row r's s-th negative from stream
+    negative_stream(s + 1) of its own index rows[r]."""
+    out = np.zeros((len(users), n_negatives), dtype=np.int32)
+    for r, (u, row) in enumerate(zip(users, rows)):
+        for s in range(n_negatives):
+            out[r, s] = sample_negative(CounterStream(key, row, negative_stream(s + 1)),
+                                        indices[indptr[u]:indptr[u + 1]], n_items)
+    return out
+
+
+def dropout_masks(key, row, s, widths, dropout):
+    """The dropout multipliers of emitted sample s of a row, one array per tower layer input
+    (of the given widths), drawn as the NCF kernel draws them: unit a, counted over z_0, ...,
+    z_{L-1}, takes the high (even a) or low (odd a) 16 bits of draw a // 2 of the sample's
+    stream dropout_stream(s), and is dropped (0) when they are below floor(dropout * 2^16),
+    else kept with 1 / (1 - dropout)."""
+    n = int(sum(widths))
+    stream = CounterStream(key, row, dropout_stream(s))
     bits = []
     while len(bits) < n:
-        x = rng.next()
-        bits += [x >> 32, x & 0xFFFFFFFF]
-    keep = np.array(bits[:n]) >= threshold
-    return np.where(keep, 1.0 / (1.0 - dropout), 0.0)
+        word = stream.next32()
+        bits += [word >> 16, word & 0xFFFF]
+    keep = np.array(bits[:n]) >= int(dropout * 2.0 ** 16)
+    return np.split(np.where(keep, 1.0 / (1.0 - dropout), 0.0), np.cumsum(widths)[:-1])
 
 
 def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks=None):
@@ -463,7 +498,7 @@ def ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks=None):
 
 def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, cfg, dense_learning_rate,
               alpha, t_start, user_state, item_state, dense_accum, dense_batch_size, dropout=0.0,
-              mask_rng=None):
+              key=None, rows=None):
     """One NeuralCF epoch over rows already in epoch order; updates in place, returns the summed loss.
 
     A positive row emits itself, then (u, negatives[i, s], 0) for each s; an
@@ -474,9 +509,10 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
     samples (and at the end): SGD with ``dense_learning_rate``, or Adagrad
     under adagrad.
 
-    With ``dropout`` > 0 and a tower, every sample draws the masks of z_0, ...,
-    z_{L-1} in that order from ``mask_rng`` (a ``Xoshiro256``; the kernel's is
-    stream 1 of the thread's seed) before its forward pass.
+    With ``dropout`` > 0 and a tower, emitted sample s of row i draws the masks
+    of z_0, ..., z_{L-1} with ``dropout_masks(key, rows[i], s, ...)``
+    (``rows[i]``: the row's own index in the training data) before its forward
+    pass.
     """
     dense_cfg = dict(cfg, solver=ADAGRAD if cfg["solver"] == ADAGRAD else SGD)
     n_layers = len(sizes) - 1 if d else 0
@@ -487,13 +523,13 @@ def ncf_epoch(users, items, labels, negatives, k, d, sizes, P, Q, M, N, dense, c
         samples = [(items[i], labels[i])]
         if labels[i] == 1:
             samples += [(j, 0.0) for j in negatives[i]]
-        for j, y in samples:
+        for s, (j, y) in enumerate(samples):
             t += 1
             p, q = (P[u], Q[j]) if k else (np.zeros(0), np.zeros(0))
             m, n = (M[u], N[j]) if d else (np.zeros(0), np.zeros(0))
             masks = None
             if dropout > 0 and n_layers:
-                masks = [dropout_multipliers(mask_rng, sizes[layer], dropout) for layer in range(n_layers)]
+                masks = dropout_masks(key, rows[i], s, sizes[:n_layers], dropout)
             sample_loss, gp, gq, gm, gn, gd = ncf_loss_and_grads(k, d, sizes, dense, p, q, m, n, y, masks)
             loss += sample_loss
             g_sum += gd

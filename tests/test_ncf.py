@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.utils import check_random_state
 
 from recfreq import NeuralCF, _engine
 from recfreq._solvers import SOLVER_NAMES, Solver, TableState
@@ -67,14 +68,17 @@ def test_ncf_epoch_matches_reference(model, solver, dense_batch_size):
 @pytest.mark.parametrize("dense_batch_size", [1, 4])
 @pytest.mark.parametrize("sampled", [False, True], ids=["given-negatives", "sampled-negatives"])
 def test_ncf_epoch_with_dropout_matches_reference(model, solver, dense_batch_size, sampled):
-    """Dropout 0.3: the reference replays the kernel's mask generator (stream 1 of the
-    thread's seed) in Python. ``sampled``: the kernel also samples its negatives in
-    the loop (stream 0), which the reference takes from ncf_sample_negatives."""
+    """Dropout 0.3: the reference draws the masks from its own Philox-4x32-10, keyed on
+    (seed, epoch, the row's own index, stream). ``sampled``: the kernel also samples
+    its negatives in the loop, which the reference draws with its own sampler."""
     _check_epochs_against_reference(model, solver, dense_batch_size, dropout=0.3, sampled=sampled)
 
 
 def _check_epochs_against_reference(model, solver, dense_batch_size, dropout=0.0, sampled=False):
-    """Two compiled epochs (float64, one thread) against ``_reference.ncf_epoch``."""
+    """Two compiled epochs (float64, one thread) against ``_reference.ncf_epoch``.
+
+    The rows are visited in a shuffled order and each keeps its own index
+    (``sample_index``), which keys its draws."""
     users, items, labels = _tiny_implicit()
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
     k, d, sizes = _network(model)
@@ -111,28 +115,26 @@ def _check_epochs_against_reference(model, solver, dense_batch_size, dropout=0.0
     for epoch in range(2):
         order = rng.permutation(len(users))
         u, i, y = users[order].copy(), items[order].copy(), labels[order].copy()
-        seeds = np.array([7 + epoch], dtype=np.uint64)
+        sample_seed = 7
+        key = ref.draw_key(sample_seed, epoch)
         if sampled:
-            # what the kernel's own sampler draws for the positive rows, in order
-            negatives = np.zeros((len(u), N_NEG), dtype=np.int32)
-            negatives[y > 0.5] = _engine.ncf_sample_negatives(
-                user_index=u[y > 0.5], positive_indptr=indptr, positive_indices=indices, n_items=n_items,
-                n_negatives=N_NEG, seeds=seeds, n_threads=1)
+            # the reference's own sampler, keyed as the kernel's (row = the row's own index)
+            negatives = ref.sample_negatives(u, order, indptr, indices, n_items, N_NEG, key)
             given = np.zeros((0, N_NEG), dtype=np.int32)
         else:
             negatives = given = _non_positive_negatives(u, y, indptr, indices, n_items, rng)
         em = np.where(y > 0.5, 1 + N_NEG, 1).astype(np.int64)
         loss = _engine.ncf_epoch(
             device="cpu", user_index=u, item_index=i, labels=y, sample_start=np.cumsum(em) - em,
-            n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=P, item_gmf=Q, user_mlp=M, item_mlp=N,
+            sample_index=order.astype(np.int64), n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=P, item_gmf=Q, user_mlp=M, item_mlp=N,
             dense=dense, positive_indptr=indptr, positive_indices=indices, n_negatives=N_NEG,
-            negatives=given, seeds=seeds, user_state=user_state,
+            negatives=given, sample_seed=sample_seed, order_epoch=epoch, user_state=user_state,
             item_state=item_state, user_frequency=freq[0], item_frequency=freq[1], config=cfg,
             dense_learning_rate=0.05, dense_accum=dense_accum, dense_batch_size=dense_batch_size,
             alpha=0.02, t_start=t, n_threads=1, dropout=dropout)
         ref_loss = ref.ncf_epoch(u, i, y, negatives, k, d, list(sizes), *theirs, cfg, 0.05, 0.02, t,
                                  ref_states[0], ref_states[1], ref_dense_accum, dense_batch_size,
-                                 dropout=dropout, mask_rng=ref.Xoshiro256(seeds[0], stream=1))
+                                 dropout=dropout, key=key, rows=order)
         t += int(em.sum())
         np.testing.assert_allclose(loss, ref_loss, rtol=RTOL)
         for a, b in zip(ours, theirs):
@@ -189,7 +191,8 @@ def test_gradients_match_finite_differences(model, y):
         labels=np.array([y]), sample_start=np.zeros(1, np.int64), n_factors=k, mlp_dim=d,
         layer_sizes=sizes, user_gmf=tables[0], item_gmf=tables[1], user_mlp=tables[2], item_mlp=tables[3],
         dense=new_dense, positive_indptr=np.array([0, 1], np.int64), positive_indices=np.zeros(1, np.int32),
-        n_negatives=0, negatives=np.zeros((0, 0), np.int32), seeds=np.zeros(1, np.uint64),
+        n_negatives=0, negatives=np.zeros((0, 0), np.int32), sample_index=np.zeros(1, np.int64),
+        sample_seed=0, order_epoch=0,
         user_state=states[0], item_state=states[1], user_frequency=np.zeros(0), item_frequency=np.zeros(0),
         config=_engine.solver_config(code, lr, 0.5, None), dense_learning_rate=lr,
         dense_accum=np.zeros(0), dense_batch_size=1, alpha=0.0, t_start=0, n_threads=1)
@@ -207,8 +210,7 @@ def test_masked_gradients_match_finite_differences(model):
     rng = np.random.default_rng(4)
     p, q, m, n = rng.normal(0, 0.7, k), rng.normal(0, 0.7, k), rng.normal(0, 0.7, d), rng.normal(0, 0.7, d)
     dense = rng.normal(0, 0.6, _dense_size(k, d, sizes))
-    mask_rng = ref.Xoshiro256(99, stream=1)
-    masks = [ref.dropout_multipliers(mask_rng, w, 0.4) for w in sizes[:-1]]
+    masks = ref.dropout_masks(ref.draw_key(99, 0), 0, 0, sizes[:-1], 0.4)
     assert any((r == 0).any() for r in masks) and all(np.isin(r, (0, 1 / 0.6)).all() for r in masks)
 
     def loss():
@@ -223,8 +225,9 @@ def test_masked_gradients_match_finite_differences(model):
 def test_dropout_drops_the_requested_share():
     """The kernel's masks (replayed by the reference, which the epoch tests tie to the
     kernel) drop about `dropout` of the units and scale the rest by 1 / (1 - dropout)."""
-    mask_rng = ref.Xoshiro256(3, stream=1)
-    r = np.concatenate([ref.dropout_multipliers(mask_rng, 7, 0.25) for _ in range(4000)])
+    key = ref.draw_key(3, 0)
+    r = np.concatenate([np.concatenate(ref.dropout_masks(key, row, s, [4, 3], 0.25))
+                        for row in range(800) for s in range(5)])
     assert abs((r == 0).mean() - 0.25) < 0.01
     assert np.all(r[r > 0] == 1 / 0.75)
 
@@ -246,8 +249,9 @@ def test_sampler_never_returns_a_positive(n_threads):
     indptr, indices, n_items = _sampler_data()
     users = np.repeat(np.array([0, 1, 3, 2], dtype=np.int32), 500)
     neg = _engine.ncf_sample_negatives(
-        user_index=users, positive_indptr=indptr, positive_indices=indices, n_items=n_items,
-        n_negatives=8, seeds=np.array([11, 12], dtype=np.uint64), n_threads=n_threads)
+        user_index=users, sample_index=np.arange(len(users), dtype=np.int64), positive_indptr=indptr,
+        positive_indices=indices, n_items=n_items, n_negatives=8, sample_seed=11, order_epoch=0,
+        n_threads=n_threads)
     assert neg.shape == (2000, 8) and neg.min() >= 0 and neg.max() < n_items
     for u in (0, 1, 3):
         drawn = neg[users == u].ravel()
@@ -259,8 +263,78 @@ def test_sampler_never_returns_a_positive(n_threads):
     assert len(np.unique(neg[users == 0])) == n_items - 4
 
 
+def test_sampler_draws_are_keyed_on_the_row_not_the_thread():
+    """The same negatives for any thread count, bit for bit the reference's (Philox
+    keyed on seed, epoch, row index, stream); a row keeps its draws wherever it sits
+    in the epoch; another epoch or seed draws others."""
+    indptr, indices, n_items = _sampler_data()
+    rng = np.random.default_rng(2)
+    users = rng.choice(np.array([0, 1, 3], dtype=np.int32), 300)  # every sampler branch but "all items"
+    rows = rng.permutation(1000)[:300].astype(np.int64)
+
+    def draw(n_threads, users=users, rows=rows, seed=123, epoch=4):
+        return _engine.ncf_sample_negatives(
+            user_index=users, sample_index=rows, positive_indptr=indptr, positive_indices=indices,
+            n_items=n_items, n_negatives=5, sample_seed=seed, order_epoch=epoch, n_threads=n_threads)
+
+    one = draw(1)
+    np.testing.assert_array_equal(draw(2), one)
+    np.testing.assert_array_equal(one, ref.sample_negatives(users, rows, indptr, indices, n_items, 5,
+                                                            ref.draw_key(123, 4)))
+    flip = np.arange(len(users))[::-1]
+    np.testing.assert_array_equal(draw(2, users=users[flip].copy(), rows=rows[flip].copy()), one[flip])
+    light = users == 0  # 46 non-positives: other keys must give other draws
+    assert (draw(1, epoch=5)[light] != one[light]).mean() > 0.9
+    assert (draw(1, seed=124)[light] != one[light]).mean() > 0.9
+
+
+def _sampled_epoch(n_threads, dropout):
+    """One NeuMF epoch that only measures its loss (learning rates 0): the loss is a sum
+    over the negatives and masks drawn, so it shows whether they depend on the thread."""
+    rng = np.random.default_rng(0)
+    n = 400
+    users = rng.integers(0, 20, n).astype(np.int32)
+    items = rng.integers(0, 30, n).astype(np.int32)
+    labels = (rng.random(n) < 0.8).astype(np.float64)
+    k, d, sizes = 3, 3, np.array([6, 5, 4], dtype=np.int32)
+    indptr, indices = _positive_csr(users, items, labels, 20, 30)
+    em = np.where(labels > 0.5, 1 + N_NEG, 1).astype(np.int64)
+    prng = np.random.default_rng(5)
+    arrays = [prng.normal(0, 0.5, s) for s in ((20, k), (30, k), (20, d), (30, d), _dense_size(k, d, sizes))]
+    states = [TableState.allocate(Solver.SGD, m, {}, np.float64) for m in (20, 30)]
+    rows = prng.permutation(n).astype(np.int64)
+    loss = _engine.ncf_epoch(
+        device="cpu", user_index=users, item_index=items, labels=labels, sample_start=np.cumsum(em) - em,
+        sample_index=rows, n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=arrays[0], item_gmf=arrays[1],
+        user_mlp=arrays[2], item_mlp=arrays[3], dense=arrays[4], positive_indptr=indptr, positive_indices=indices,
+        n_negatives=N_NEG, negatives=np.zeros((0, N_NEG), np.int32), sample_seed=99, order_epoch=1,
+        user_state=states[0], item_state=states[1], user_frequency=np.zeros(0), item_frequency=np.zeros(0),
+        config=_engine.solver_config(Solver.SGD, 0.0, 0.5, None), dense_learning_rate=0.0,
+        dense_accum=np.zeros(0), dense_batch_size=3, alpha=0.0, t_start=0, n_threads=n_threads, dropout=dropout)
+    return loss, (users, items, labels, rows, indptr, indices, k, d, sizes, arrays)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_epoch_draws_the_same_for_any_thread_count(dropout):
+    """Two threads draw the negatives and dropout masks of one: the loss of an epoch at
+    zero learning rates (a sum over those draws) agrees up to summation order, and
+    equals the reference's with its own draws."""
+    one, _ = _sampled_epoch(1, dropout)
+    two, (users, items, labels, rows, indptr, indices, k, d, sizes, arrays) = _sampled_epoch(2, dropout)
+    if _engine.build_info()["openmp"]:
+        assert (two.samples_per_thread > 0).sum() == 2  # both threads ran rows
+    np.testing.assert_allclose(two, one, rtol=1e-12)
+    key = ref.draw_key(99, 1)
+    negatives = ref.sample_negatives(users, rows, indptr, indices, 30, N_NEG, key)
+    states = [ref.new_state(m, {"gmf": (k,), "mlp": (d,)}, Solver.SGD) for m in (20, 30)]
+    cfg = _engine.solver_config(Solver.SGD, 0.0, 0.5, None)
+    expected = ref.ncf_epoch(users, items, labels, negatives, k, d, list(sizes), *[a.copy() for a in arrays], cfg,
+                             0.0, 0.0, 0, states[0], states[1], np.zeros(0), 3, dropout=dropout, key=key, rows=rows)
+    np.testing.assert_allclose(one, expected, rtol=1e-10)
+
+
 def test_epoch_samples_exactly_what_the_sampler_draws():
-    """ncf_epoch's in-loop sampler is ncf_sample_negatives: same seeds, same updates."""
+    """ncf_epoch's in-loop sampler is ncf_sample_negatives: same key, same updates."""
     rng = np.random.default_rng(0)
     users = rng.integers(0, 6, 40).astype(np.int32)
     items = rng.integers(0, 10, 40).astype(np.int32)
@@ -270,21 +344,21 @@ def test_epoch_samples_exactly_what_the_sampler_draws():
     m.sum_duplicates()
     m.sort_indices()
     indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
-    seeds = np.array([2024], dtype=np.uint64)
+    rows = rng.permutation(40).astype(np.int64)
     start = np.arange(40, dtype=np.int64) * (1 + N_NEG)
     results = []
     for negatives in (np.zeros((0, N_NEG), np.int32),
-                      _engine.ncf_sample_negatives(user_index=users, positive_indptr=indptr,
+                      _engine.ncf_sample_negatives(user_index=users, sample_index=rows, positive_indptr=indptr,
                                                    positive_indices=indices, n_items=10, n_negatives=N_NEG,
-                                                   seeds=seeds, n_threads=1)):
+                                                   sample_seed=2024, order_epoch=3, n_threads=1)):
         prng = np.random.default_rng(5)
         arrays = [prng.normal(0, 0.3, s) for s in ((6, k), (10, k), (6, d), (10, d), _dense_size(k, d, sizes))]
         states = [TableState.allocate(Solver.SGD, n, {}, np.float64) for n in (6, 10)]
         _engine.ncf_epoch(
             device="cpu", user_index=users, item_index=items, labels=labels, sample_start=start,
-            n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=arrays[0], item_gmf=arrays[1],
+            sample_index=rows, n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=arrays[0], item_gmf=arrays[1],
             user_mlp=arrays[2], item_mlp=arrays[3], dense=arrays[4], positive_indptr=indptr,
-            positive_indices=indices, n_negatives=N_NEG, negatives=negatives, seeds=seeds,
+            positive_indices=indices, n_negatives=N_NEG, negatives=negatives, sample_seed=2024, order_epoch=3,
             user_state=states[0], item_state=states[1], user_frequency=np.zeros(0),
             item_frequency=np.zeros(0), config=_engine.solver_config(Solver.SGD, 0.1, 0.5, None),
             dense_learning_rate=0.01, dense_accum=np.zeros(0), dense_batch_size=3, alpha=0.0, t_start=0,
@@ -561,3 +635,81 @@ def test_pretrain_pair_is_checked_before_training(pair, error, match):
     est = NeuralCF(model="neumf", n_factors=4, hidden_layers=(8, 4), max_iter=1, pretrain=pair)
     with pytest.raises(error, match=match):
         est.fit(_implicit_data(seed=1))
+
+
+# ---------------------------------------------------- estimator against the reference
+def _replay_estimator(params, X, y, n_calls):
+    """Replay NeuralCF(**params).fit(X, y) then (n_calls - 1) x partial_fit(X, y) in NumPy.
+
+    Initialisation as NeuralCF draws it (GMF, then MLP embeddings, then the
+    tower Glorot-uniform and h LeCun-uniform); per call one seed for the draws
+    then one epoch-order key from the model's RandomState; epoch e of a call
+    visits keyed_order(n, order key, e), and every row's negatives and masks
+    are keyed on (seed, e, the row's own index).
+    """
+    rng = check_random_state(params["random_state"])
+    u_of, i_of = ref.row_numbering([X[:, 0]]), ref.row_numbering([X[:, 1]])
+    users = np.array([u_of[v] for v in X[:, 0]])
+    items = np.array([i_of[v] for v in X[:, 1]])
+    n_users, n_items = len(u_of), len(i_of)
+    k, sizes = params["n_factors"], list(params["hidden_layers"])
+    d = sizes[0] // 2
+    P = rng.standard_normal((n_users, k)) * params["init_std"]
+    Q = rng.standard_normal((n_items, k)) * params["init_std"]
+    M = rng.standard_normal((n_users, d)) * params["init_std"]
+    N = rng.standard_normal((n_items, d)) * params["init_std"]
+    dense = np.zeros(_dense_size(k, d, np.array(sizes)))
+    off = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        dense[off:off + n_in * n_out] = rng.uniform(-limit, limit, n_in * n_out)
+        off += n_in * n_out + n_out
+    n_h = k + sizes[-1]
+    dense[off:off + n_h] = rng.uniform(-np.sqrt(3.0 / n_h), np.sqrt(3.0 / n_h), n_h)
+    solver = Solver.from_name(params["solver"])
+    cfg = _engine.solver_config(solver, params["learning_rate"], params["frequency_exponent"], None)
+    n_neg = params["n_negatives"]
+    emitted = np.where(y > 0.5, 1 + n_neg, 1)
+    blocks = {"gmf": (k,), "mlp": (d,)}
+    ust = ref.new_state(n_users, blocks, solver)
+    ist = ref.new_state(n_items, blocks, solver)
+    dense_accum = np.zeros_like(dense)
+    indptr, indices = _positive_csr(users, items, y, n_users, n_items)
+    t, losses = 0, []
+    for call in range(n_calls):
+        # fa-sgd shares of this call's emitted samples (they add up over partial_fit calls)
+        ust["counts"] += np.bincount(users, weights=emitted, minlength=n_users)
+        ist["counts"] += np.bincount(items, minlength=n_items) + n_neg * (y > 0.5).sum() / n_items
+        ust["n_samples"] += emitted.sum()
+        ist["n_samples"] += emitted.sum()
+        sample_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(params["max_iter"] if call == 0 else 1):
+            order = ref.keyed_order(len(y), order_seed, epoch)
+            key = ref.draw_key(sample_seed, epoch)
+            u, i, lab = users[order], items[order], y[order]
+            negatives = ref.sample_negatives(u, order, indptr, indices, n_items, n_neg, key)
+            loss = ref.ncf_epoch(u, i, lab, negatives, k, d, sizes, P, Q, M, N, dense, cfg,
+                                 params["dense_learning_rate"], params["alpha"], t, ust, ist, dense_accum,
+                                 params["dense_batch_size"], dropout=params["dropout"], key=key, rows=order)
+            losses.append(loss / emitted.sum())
+            t += int(emitted.sum())
+    return P, Q, M, N, dense, losses
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.25])
+def test_estimator_fit_and_partial_fit_match_reference(solver, dropout):
+    """NeuralCF on the device seam (bound once per call, keyed epoch order, counter-based
+    draws keyed on each row's own index) replays in NumPy at rtol 1e-10."""
+    users, items, labels = _tiny_implicit(seed=4)
+    X = np.column_stack([users * 3 + 100, items * 7 + 5])  # raw ids: not the rows
+    params = dict(model="neumf", n_factors=3, hidden_layers=(6, 5, 4), n_negatives=N_NEG, dropout=dropout,
+                  solver=solver, learning_rate={"sgd": 0.1, "fa-sgd": 0.4, "cf-sgd": 0.4, "adagrad": 0.1}[solver],
+                  dense_learning_rate=0.05, alpha=0.01, max_iter=2, init_std=0.3, frequency_exponent=0.5,
+                  dense_batch_size=4, dtype="float64", random_state=13)
+    est = NeuralCF(**params).fit(X, labels).partial_fit(X, labels)
+    P, Q, M, N, dense, losses = _replay_estimator(params, X, labels, n_calls=2)
+    for ours, theirs in ((est.user_gmf_factors_, P), (est.item_gmf_factors_, Q), (est.user_mlp_factors_, M),
+                         (est.item_mlp_factors_, N), (est.dense_parameters_, dense)):
+        np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(est.loss_curve_, losses, rtol=RTOL)

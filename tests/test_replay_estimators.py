@@ -7,10 +7,9 @@ initial parameters and the same sample orders: the parameters, the loss curve
 and the solver state (counts, cf-sgd counters, Adagrad accumulators). The
 replay mirrors the estimator's use of its random state: the initial tables
 (drawn in the same order), one order key per call (as ``_reference.device_epoch_orders``
-draws them) and, for NeuralCF, the per-epoch sampler seeds, whose
-negatives the reference takes from the kernel's own sampler
-(``_engine.ncf_sample_negatives``) and whose dropout masks it draws with
-``_reference.Xoshiro256``.
+draws them) and, for NeuralCF, one seed per call for the draws keyed on each
+row's own index: the reference draws the negatives and the dropout masks with
+its own Philox (``_reference.draw_key``, ``_reference.sample_negatives``).
 
 Each replay runs at two ``dense_batch_size`` values and checks that they
 give different models: a kernel or estimator that ignored the setting would
@@ -274,19 +273,19 @@ def replay_ncf(params, batches):
         csr = sp.csr_matrix((np.ones(pos_u.shape[0]), (pos_u, pos_i)), shape=(n_u, n_i))
         csr.sort_indices()
         indptr, indices = csr.indptr.astype(np.int64), csr.indices.astype(np.int32)
-        shuffler = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-        for _ in range(params["max_iter"] if call == 0 else 1):
-            order = shuffler.permutation(len(y))
+        # per call: the seed of the row-keyed draws, then the epoch-order key (as NeuralCF._training
+        # draws them); a row's negatives and masks are keyed on (seed, epoch, its own index)
+        sample_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        order_seed = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+        for epoch in range(params["max_iter"] if call == 0 else 1):
+            order = ref.keyed_order(len(y), order_seed, epoch)
             u, i, lab = users[order], items[order], y[order]
-            seeds = shuffler.integers(0, np.iinfo(np.int64).max, size=1).astype(np.uint64)
-            negatives = np.zeros((len(u), n_neg), dtype=np.int32)
-            negatives[lab > 0.5] = _engine.ncf_sample_negatives(
-                user_index=np.ascontiguousarray(u[lab > 0.5]), positive_indptr=indptr, positive_indices=indices,
-                n_items=n_i, n_negatives=n_neg, seeds=seeds, n_threads=1)
+            key = ref.draw_key(sample_seed, epoch)
+            negatives = ref.sample_negatives(u, order, indptr, indices, int(n_i), n_neg, key)
             loss = ref.ncf_epoch(u, i, lab, negatives, k, d, sizes, *tables, dense, cfg,
                                  params["dense_learning_rate"], params["alpha"], t, ust, ist, dense_accum,
                                  params["dense_batch_size"], dropout=params["dropout"] if d else 0.0,
-                                 mask_rng=ref.Xoshiro256(seeds[0], stream=1))
+                                 key=key, rows=order)
             n_emitted = int(np.where(lab > 0.5, 1 + n_neg, 1).sum())
             losses.append(loss / n_emitted)
             t += n_emitted

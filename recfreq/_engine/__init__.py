@@ -18,9 +18,11 @@ Both devices visit an epoch's samples in the same keyed order
 (:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the
 same start and the same sample order on either.
 
-The models not yet on this seam (NeuralCF) call the one-shot functions of
-:mod:`.cpu` once per epoch; the tests call them too, to run one epoch over an
-order of their own.
+NeuralCF draws its negatives and dropout masks inside the kernel from a
+counter-based generator keyed on (a seed per call, the epoch, each row's own
+index, a stream), so those draws are also the same on any device and thread
+count. Every model trains through a binding; the one-shot functions of
+:mod:`.cpu` remain for the tests, to run one epoch over an order of their own.
 """
 
 from dataclasses import dataclass, field

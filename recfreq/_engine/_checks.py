@@ -14,7 +14,8 @@ from .._solvers import Solver
 from .specs import projected_table
 
 __all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_mf_projected_epoch", "check_fm_epoch",
-           "check_fm_projected_epoch", "check_index", "check_projected_table"]
+           "check_fm_projected_epoch", "check_ncf_epoch", "check_index", "check_projected_table",
+           "check_sample_index", "check_sample_start", "ncf_dense_size"]
 
 
 def check_index(index, n_rows, name):
@@ -106,11 +107,26 @@ def _check_positive_csr(indptr, indices, n_users, n_items):
 
 
 
-def _check_seeds(seeds, n_threads):
-    if seeds.dtype != np.uint64 or not seeds.flags.c_contiguous or seeds.ndim != 1:
-        raise TypeError("internal error: seeds must be a C-contiguous 1-D uint64 array")
-    if seeds.shape[0] < max(1, int(n_threads)):
-        raise ValueError(f"internal error: {seeds.shape[0]} seeds for {n_threads} threads")
+def check_sample_index(sample_index, n_rows):
+    """Each position's own row index (it keys NeuralCF's random draws): int64, non-negative."""
+    if sample_index.dtype != np.int64 or not sample_index.flags.c_contiguous or sample_index.ndim != 1:
+        raise TypeError(f"internal error: sample_index must be a C-contiguous 1-D int64 array, "
+                        f"got {sample_index.dtype}")
+    if sample_index.shape[0] != n_rows:
+        raise ValueError(f"internal error: sample_index has {sample_index.shape[0]} entries for {n_rows} rows")
+    if n_rows and sample_index.min() < 0:
+        raise ValueError("internal error: sample_index holds a negative row index")
+
+
+def check_sample_start(labels, sample_start, n_negatives):
+    """``sample_start`` must be the exclusive cumulative sum of the samples each row emits."""
+    if sample_start.dtype != np.int64 or not sample_start.flags.c_contiguous:
+        raise TypeError("internal error: sample_start must be C-contiguous int64")
+    _check_same_length(labels=labels, sample_start=sample_start)
+    if labels.shape[0]:
+        emitted = np.where(labels > 0.5, 1 + int(n_negatives), 1)
+        if sample_start[0] != 0 or (np.diff(sample_start) != emitted[:-1]).any():
+            raise ValueError("internal error: sample_start is not the exclusive cumulative sum of emitted samples")
 
 
 
@@ -328,3 +344,84 @@ def check_fm_projected_epoch(a, scalars):
 CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
           "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
           "fm_projected_epoch": check_fm_projected_epoch}
+
+
+def ncf_dense_size(n_factors, mlp_dim, layer_sizes):
+    """Entries of NeuralCF's flat dense vector: the tower's W_l and b_l, then h and h0."""
+    k, d = int(n_factors), int(mlp_dim)
+    size = sum(int(a) * int(b) + int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) if d > 0 else 0
+    return size + k + (int(layer_sizes[-1]) if d > 0 else 0) + 1
+
+
+def check_ncf_epoch(a, scalars):
+    """The arrays of ``ncf_epoch`` (spec names) are safe to hand to the kernel.
+
+    ``sample_start`` and ``sample_index`` are derived per epoch by the CPU
+    binding from the checked labels and the epoch order; the one-shot call
+    checks the ones it is given (:func:`check_sample_start`, :func:`check_sample_index`).
+    """
+    labels = a["labels"]
+    dtype = labels.dtype
+    if dtype not in (np.float32, np.float64) or not labels.flags.c_contiguous:
+        raise TypeError(f"internal error: labels must be C-contiguous float32 or float64, got {dtype}")
+    k, d, n_items = int(scalars["n_factors"]), int(scalars["mlp_dim"]), int(scalars["n_items"])
+    n_users = a["user_gmf"].shape[0]
+    n_negatives = int(scalars["n_negatives"])
+    check_index(a["user_index"], n_users, "user_index")
+    check_index(a["item_index"], n_items, "item_index")
+    _check_same_length(user_index=a["user_index"], item_index=a["item_index"], labels=labels)
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("internal error: labels must be 0 or 1")
+    layer_sizes = a["layer_sizes"]
+    if layer_sizes.dtype != np.int32 or not layer_sizes.flags.c_contiguous or layer_sizes.ndim != 1:
+        raise TypeError("internal error: layer_sizes must be a C-contiguous 1-D int32 array")
+    if k < 0 or d < 0 or k + d == 0:
+        raise ValueError("internal error: the network needs a GMF or an MLP part")
+    if d > 0 and (layer_sizes.shape[0] < 1 or layer_sizes[0] != 2 * d or (layer_sizes < 1).any()
+                  or layer_sizes.shape[0] - 1 > 32):
+        raise ValueError("internal error: layer_sizes must start with 2 * mlp_dim and hold at most 32 layers")
+    n_dense = ncf_dense_size(k, d, layer_sizes)
+    for name, rows, width in (("user_gmf", n_users, k), ("item_gmf", n_items, k),
+                              ("user_mlp", n_users, d), ("item_mlp", n_items, d)):
+        if a[name].ndim != 2 or a[name].shape != (rows, width):
+            raise ValueError(f"internal error: {name} has shape {a[name].shape}, expected {(rows, width)}")
+    if a["dense"].shape != (n_dense,):
+        raise ValueError(f"internal error: dense has {a['dense'].shape} entries, expected {n_dense}")
+    accum_names = ("user_gmf_accum", "item_gmf_accum", "user_mlp_accum", "item_mlp_accum", "dense_accum")
+    _check_same_dtype(dtype, **{name: a[name] for name in ("user_gmf", "item_gmf", "user_mlp", "item_mlp",
+                                                           "dense", *accum_names)})
+    expected = {"user_gmf_accum": n_users * k, "item_gmf_accum": n_items * k,
+                "user_mlp_accum": n_users * d, "item_mlp_accum": n_items * d, "dense_accum": n_dense}
+    for name in accum_names:
+        if a[name].ndim != 1:
+            raise ValueError(f"internal error: {name} must be flat (1-D)")
+    _check_solver_state(scalars, 0, {}, {name: (a[name], size) for name, size in expected.items()})
+    _check_positive_csr(a["positive_indptr"], a["positive_indices"], n_users, n_items)
+    if n_negatives < 0:
+        raise ValueError("internal error: n_negatives must be >= 0")
+    negatives = a["negatives"]
+    if negatives.dtype != np.int32 or not negatives.flags.c_contiguous or negatives.ndim != 2:
+        raise TypeError("internal error: negatives must be a C-contiguous 2-D int32 array")
+    if negatives.shape[0]:
+        if negatives.shape != (labels.shape[0], n_negatives):
+            raise ValueError(f"internal error: negatives has shape {negatives.shape}, expected "
+                             f"{(labels.shape[0], n_negatives)}")
+        if negatives.min() < 0 or negatives.max() >= n_items:
+            raise ValueError(f"internal error: a negative item lies outside [0, {n_items})")
+    elif labels.shape[0] and n_items < 1:
+        raise ValueError("internal error: no items to sample negatives from")
+    if int(scalars["dense_batch_size"]) < 1:
+        raise ValueError("internal error: dense_batch_size must be >= 1")
+    dropout = float(scalars["dropout"])
+    if not 0.0 <= dropout < 1.0:  # NaN fails too
+        raise ValueError(f"internal error: dropout must lie in [0, 1), got {dropout!r}")
+    for prefix, n_rows in (("user", n_users), ("item", n_items)):
+        tables = _check_table_arrays(a, prefix, n_rows)
+        _check_state_rows(n_rows, **tables)
+        _check_solver_state(scalars, n_rows, tables)
+
+
+#: kernel name -> the check of its spec-named arrays and scalars
+CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
+          "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
+          "fm_projected_epoch": check_fm_projected_epoch, "ncf_epoch": check_ncf_epoch}

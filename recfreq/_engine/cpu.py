@@ -14,7 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from ._checks import (CHECKS, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
-                      _check_seeds, _check_solver_state, _check_state_rows, check_index, max_row_nnz)
+                      _check_solver_state, _check_state_rows, check_index, check_sample_index,
+                      check_sample_start, max_row_nnz)
 from .specs import CPU_ONLY, DEVICE_ONLY, solver_arrays, solver_config
 
 __all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
@@ -128,7 +129,7 @@ def _require_cpu(device, model):
 
 
 _KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_projected_epoch": "mf", "fm_epoch": "fm",
-            "fm_projected_epoch": "fm"}
+            "fm_projected_epoch": "fm", "ncf_epoch": "ncf"}
 
 
 def _kernel(name):
@@ -272,6 +273,27 @@ def _completed(fn, *args):
     return future
 
 
+def _ncf_epoch_arguments(samples, order, epoch, scalars):
+    """NeuralCF's per-epoch arguments, from the samples gathered into epoch order.
+
+    ``sample_index``: each position's own row index (the gather's order), which
+    keys the row's random draws with ``order_epoch``, so they do not depend on
+    the row's position or thread; ``sample_start``: the exclusive cumulative sum
+    of the samples each row emits in epoch order (a positive row emits itself and
+    ``n_negatives`` negatives), the step offset of each row.
+    """
+    emitted = np.where(samples["labels"] > 0.5, 1 + int(scalars["n_negatives"]), 1).astype(np.int64)
+    start = np.cumsum(emitted)
+    start -= emitted
+    return {"sample_index": order, "sample_start": start, "order_epoch": int(epoch)}
+
+
+#: kernel -> fn(samples in epoch order, order, epoch, scalars) -> the per-epoch
+#: arguments its Cython kernel takes besides the gathered samples (kernels that
+#: need none are absent)
+_EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments}
+
+
 class CpuBinding:
     """A training call bound to the CPU: the estimator's own arrays, zero-copy.
 
@@ -286,7 +308,9 @@ class CpuBinding:
     helper thread while the kernel (which releases the GIL) runs. When every
     core runs the kernel it is prepared inline: a helper thread would only slow
     one of the kernel's static chunks (measured: n_jobs=2 on 2 cores lost a
-    third).
+    third). A kernel that needs more per-epoch arguments derived from the
+    gathered samples (NeuralCF's row indices and step offsets) gets them from its
+    ``_EPOCH_ARGUMENTS`` hook.
     """
 
     def __init__(self, training, n_threads):
@@ -320,7 +344,10 @@ class CpuBinding:
             return {"order": order}
         for name, source in self.training.samples.items():
             np.take(source, order, out=buffers[name])
-        return buffers
+        derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
+        if derive is None:
+            return buffers
+        return {**buffers, **derive(buffers, order, epoch, self.training.scalars)}
 
     def _prepare(self, order_seed, epoch):
         submit = self._pool.submit if self._pool is not None else _completed
@@ -469,120 +496,65 @@ def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factor
     return out
 
 
-def ncf_epoch(*, device, user_index, item_index, labels, sample_start, n_factors, mlp_dim, layer_sizes,
-              user_gmf, item_gmf, user_mlp, item_mlp, dense, positive_indptr, positive_indices,
-              n_negatives, negatives, seeds, user_state, item_state, user_frequency, item_frequency,
-              config, dense_learning_rate, dense_accum, dense_batch_size, alpha, t_start, n_threads,
-              dropout=0.0):
-    """One epoch of NeuralCF (GMF / MLP / NeuMF); returns the summed log loss.
+def ncf_epoch(*, device, user_index, item_index, labels, sample_start, sample_index, n_factors, mlp_dim,
+              layer_sizes, user_gmf, item_gmf, user_mlp, item_mlp, dense, positive_indptr, positive_indices,
+              n_negatives, negatives, sample_seed, order_epoch, user_state, item_state, user_frequency,
+              item_frequency, config, dense_learning_rate, dense_accum, dense_batch_size, alpha, t_start,
+              n_threads, dropout=0.0):
+    """One epoch of NeuralCF (GMF / MLP / NeuMF) over rows in the order given; returns the summed log loss.
 
+    The one-shot form of the bound ``ncf_epoch`` (same check, same kernel), for
+    tests. ``sample_start``: the exclusive cumulative sum of the samples each
+    row emits; ``sample_index``: each row's own index in the training data,
+    which with ``(sample_seed, order_epoch)`` keys the row's random draws.
     ``user_frequency``/``item_frequency``: the fa-sgd shares p_r of the
     emitted samples (sampled negatives included), or empty arrays.
     ``negatives``: (n_rows, n_negatives) int32 to replace sampling (test hook),
-    or an empty (0, n_negatives) array.
-    ``dropout``: in [0, 1), the tower's training-time dropout rate (0: none,
-    and no random draws for it).
+    or an empty (0, n_negatives) array. ``dropout``: in [0, 1), the tower's
+    training-time dropout rate (0: none, and no random draws for it).
     """
     _require_cpu(device, "NeuralCF")
     dtype = labels.dtype
-    n_users, n_items = user_state.n_rows, item_state.n_rows
-    n_rows = labels.shape[0]
-    check_index(user_index, n_users, "user_index")
-    check_index(item_index, n_items, "item_index")
-    _check_same_length(user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start)
-    if sample_start.dtype != np.int64 or not sample_start.flags.c_contiguous:
-        raise TypeError("internal error: sample_start must be C-contiguous int64")
-    if n_rows:
-        emitted = np.where(labels > 0.5, 1 + int(n_negatives), 1)
-        if sample_start[0] != 0 or (np.diff(sample_start) != emitted[:-1]).any():
-            raise ValueError("internal error: sample_start is not the exclusive cumulative sum of emitted samples")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("internal error: labels must be 0 or 1")
-    k, d = int(n_factors), int(mlp_dim)
-    layer_sizes = np.ascontiguousarray(layer_sizes, dtype=np.int32)
-    if k < 0 or d < 0 or k + d == 0:
-        raise ValueError("internal error: the network needs a GMF or an MLP part")
-    if d > 0 and (layer_sizes.shape[0] < 1 or layer_sizes[0] != 2 * d or (layer_sizes < 1).any()
-                  or layer_sizes.shape[0] - 1 > 32):
-        raise ValueError("internal error: layer_sizes must start with 2 * mlp_dim and hold at most 32 layers")
-    last = int(layer_sizes[-1]) if d > 0 else 0
-    n_dense = sum(int(a) * int(b) + int(b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])) if d > 0 else 0
-    n_dense += k + last + 1
-    for table, rows, width, name in ((user_gmf, n_users, k, "user_gmf"), (item_gmf, n_items, k, "item_gmf"),
-                                     (user_mlp, n_users, d, "user_mlp"), (item_mlp, n_items, d, "item_mlp")):
-        if table.ndim != 2 or table.shape != (rows, width):
-            raise ValueError(f"internal error: {name} has shape {table.shape}, expected {(rows, width)}")
-    if dense.shape != (n_dense,):
-        raise ValueError(f"internal error: dense has {dense.shape} entries, expected {n_dense}")
-    accum = {
-        "user_gmf_accum": user_state.accumulator("gmf", dtype).reshape(-1),
-        "item_gmf_accum": item_state.accumulator("gmf", dtype).reshape(-1),
-        "user_mlp_accum": user_state.accumulator("mlp", dtype).reshape(-1),
-        "item_mlp_accum": item_state.accumulator("mlp", dtype).reshape(-1),
-        "dense_accum": dense_accum,
-    }
-    _check_same_dtype(dtype, user_gmf=user_gmf, item_gmf=item_gmf, user_mlp=user_mlp, item_mlp=item_mlp,
-                      dense=dense, **accum)
-    expected = {"user_gmf_accum": n_users * k, "item_gmf_accum": n_items * k,
-                "user_mlp_accum": n_users * d, "item_mlp_accum": n_items * d, "dense_accum": n_dense}
-    _check_solver_state(config, 0, {}, {name: (accum[name], size) for name, size in expected.items()})
-    _check_positive_csr(positive_indptr, positive_indices, n_users, n_items)
-    if int(n_negatives) < 0:
-        raise ValueError("internal error: n_negatives must be >= 0")
-    if negatives.dtype != np.int32 or not negatives.flags.c_contiguous or negatives.ndim != 2:
-        raise TypeError("internal error: negatives must be a C-contiguous 2-D int32 array")
-    if negatives.shape[0]:
-        if negatives.shape != (n_rows, int(n_negatives)):
-            raise ValueError(f"internal error: negatives has shape {negatives.shape}, expected "
-                             f"{(n_rows, int(n_negatives))}")
-        if negatives.min() < 0 or negatives.max() >= n_items:
-            raise ValueError(f"internal error: a negative item lies outside [0, {n_items})")
-    elif n_rows and n_items < 1:
-        raise ValueError("internal error: no items to sample negatives from")
-    _check_seeds(seeds, n_threads)
-    if int(dense_batch_size) < 1:
-        raise ValueError("internal error: dense_batch_size must be >= 1")
-    dropout = float(dropout)
-    if not 0.0 <= dropout < 1.0:  # NaN fails too
-        raise ValueError(f"internal error: dropout must lie in [0, 1), got {dropout!r}")
-    tables = {
-        "user_frequency": user_frequency, "item_frequency": item_frequency,
-        "user_counter": user_state.counter, "item_counter": item_state.counter,
-        "user_last_seen": user_state.last_seen, "item_last_seen": item_state.last_seen,
-    }
-    user_tables = {key: v for key, v in tables.items() if key.startswith("user")}
-    item_tables = {key: v for key, v in tables.items() if key.startswith("item")}
-    _check_state_rows(n_users, **user_tables)
-    _check_state_rows(n_items, **item_tables)
-    _check_solver_state(config, n_users, user_tables)
-    _check_solver_state(config, n_items, item_tables)
-
-    from .._kernels.cpu.ncf import ncf_epoch as kernel
-
-    return _run_epoch_kernel(kernel, n_threads,
-        user_index=user_index, item_index=item_index, labels=labels, sample_start=sample_start,
-        n_factors=k, mlp_dim=d, layer_sizes=layer_sizes, user_gmf=user_gmf, item_gmf=item_gmf,
-        user_mlp=user_mlp, item_mlp=item_mlp, dense=dense, positive_indptr=positive_indptr,
-        positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),
-        negatives=negatives, seeds=seeds, dense_learning_rate=float(dense_learning_rate),
-        alpha=float(alpha), t_start=int(t_start), dense_batch_size=int(dense_batch_size),
-        dropout=dropout, **config, **accum, **tables,
-    )
+    check_sample_start(labels, sample_start, n_negatives)
+    check_sample_index(sample_index, labels.shape[0])
+    arrays = {"layer_sizes": np.ascontiguousarray(layer_sizes, dtype=np.int32), "user_gmf": user_gmf,
+              "item_gmf": item_gmf, "user_mlp": user_mlp, "item_mlp": item_mlp, "dense": dense,
+              "positive_indptr": positive_indptr, "positive_indices": positive_indices, "negatives": negatives,
+              "user_frequency": user_frequency, "item_frequency": item_frequency,
+              "user_counter": user_state.counter, "item_counter": item_state.counter,
+              "user_last_seen": user_state.last_seen, "item_last_seen": item_state.last_seen,
+              "user_gmf_accum": user_state.accumulator("gmf", dtype).reshape(-1),
+              "item_gmf_accum": item_state.accumulator("gmf", dtype).reshape(-1),
+              "user_mlp_accum": user_state.accumulator("mlp", dtype).reshape(-1),
+              "item_mlp_accum": item_state.accumulator("mlp", dtype).reshape(-1), "dense_accum": dense_accum}
+    scalars = {**config, "n_factors": int(n_factors), "mlp_dim": int(mlp_dim), "n_items": int(item_state.n_rows),
+               "n_negatives": int(n_negatives), "sample_seed": int(sample_seed), "order_epoch": int(order_epoch),
+               "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha), "dropout": float(dropout),
+               "dense_batch_size": int(dense_batch_size), "t_start": int(t_start)}
+    samples = {"user_index": user_index, "item_index": item_index, "labels": labels, "sample_start": sample_start,
+               "sample_index": sample_index}
+    return _run_checked("ncf_epoch", samples, arrays, scalars, n_threads)
 
 
-def ncf_sample_negatives(*, user_index, positive_indptr, positive_indices, n_items, n_negatives, seeds,
-                         n_threads):
-    """The NeuralCF epoch's negative sampler alone: (len(user_index), n_negatives) int32 items."""
+def ncf_sample_negatives(*, user_index, sample_index, positive_indptr, positive_indices, n_items, n_negatives,
+                         sample_seed, order_epoch, n_threads):
+    """The NeuralCF epoch's negative sampler alone: (len(user_index), n_negatives) int32 items.
+
+    Row i gets exactly the negatives ``ncf_epoch`` draws for a positive row of
+    user ``user_index[i]`` whose own index is ``sample_index[i]``, under the
+    same ``(sample_seed, order_epoch)``, whatever ``n_threads``.
+    """
     n_users = positive_indptr.shape[0] - 1
     check_index(user_index, n_users, "user_index")
+    check_sample_index(sample_index, user_index.shape[0])
     _check_positive_csr(positive_indptr, positive_indices, n_users, int(n_items))
-    _check_seeds(seeds, n_threads)
     if int(n_items) < 1 or int(n_negatives) < 0:
         raise ValueError("internal error: need n_items >= 1 and n_negatives >= 0")
     out = np.empty((user_index.shape[0], int(n_negatives)), dtype=np.int32)
 
     from .._kernels.cpu.ncf import ncf_sample_negatives as kernel
 
-    kernel(user_index=user_index, positive_indptr=positive_indptr, positive_indices=positive_indices,
-           n_items=int(n_items), n_negatives=int(n_negatives), seeds=seeds, out=out, n_threads=int(n_threads))
+    kernel(user_index=user_index, sample_index=sample_index, positive_indptr=positive_indptr,
+           positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),
+           sample_seed=int(sample_seed), order_epoch=int(order_epoch), out=out, n_threads=int(n_threads))
     return out

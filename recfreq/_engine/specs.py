@@ -98,6 +98,21 @@ KERNELS = {
         ("alpha_bias", "double"), ("t_start", "long long"), ("max_nnz", "int"), ("max_activation", "int"),
         ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"),
     ),
+    # written ahead of its CUDA kernel (a later issue), which visits position p's
+    # row epoch_sample(order, p) and keys its draws as the CPU kernel does
+    "ncf_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("labels", "const T*"),
+        ("sample_start", "const long long*"), *_EPOCH_ORDER, ("sample_seed", "unsigned long long"),
+        ("n_factors", "int"), ("mlp_dim", "int"), ("layer_sizes", "const int*"), ("user_gmf", "T*"),
+        ("item_gmf", "T*"), ("user_mlp", "T*"), ("item_mlp", "T*"), ("dense", "T*"),
+        ("positive_indptr", "const long long*"), ("positive_indices", "const int*"), ("n_items", "int"),
+        ("n_negatives", "int"), ("negatives", "const int*"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
+        ("alpha", "double"), ("dropout", "double"),
+        *table_state("user")[:1], *table_state("item")[:1], *table_state("user")[1:2], *table_state("item")[1:2],
+        *table_state("user")[2:], *table_state("item")[2:],
+        ("user_gmf_accum", "T*"), ("item_gmf_accum", "T*"), ("user_mlp_accum", "T*"), ("item_mlp_accum", "T*"),
+        ("dense_accum", "T*"), ("dense_batch_size", "int"), ("t_start", "long long"), ("loss", "double*"),
+    ),
     "mf_predict": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
         ("global_mean", "double"), ("user_factors", "const T*"), ("item_factors", "const T*"),
@@ -114,6 +129,8 @@ DEVICE_ONLY = {
     "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_predict": {"n_samples", "n_factors"},
+    # the CPU kernel keys its draws on (sample_seed, order_epoch) like the GPU's
+    "ncf_epoch": {"n_samples", "order_seed", "loss"},
 }
 
 #: Keywords only the Cython entry points take, besides ``n_threads`` and
@@ -129,6 +146,9 @@ CPU_ONLY = {
     "fm_epoch": {"order", "hot_rows", "hot_slot", "max_nnz"},
     "fm_projected_epoch": {"order"},
     "mf_predict": set(),
+    # each position's own row, from the gather: NeuralCF keys its draws on it (a GPU
+    # kernel computes it from the order key)
+    "ncf_epoch": {"sample_index"},
 }
 
 #: NumPy scalar type of each C scalar type (``T`` is the model's float type).

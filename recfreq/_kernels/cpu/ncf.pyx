@@ -25,15 +25,22 @@ z_0, ..., z_{L-1}, is multiplied elementwise by a fresh mask r of
 PyTorch NCF puts ``nn.Dropout`` before each ``nn.Linear`` of the tower); z_L,
 the GMF vector and the output layer are never masked. The masked vector is what
 layer l and its weight gradient see, and the backward pass multiplies
-d loss / d z_{l-1} by the same r. Masks come from a second per-thread
-generator (stream 1 of the thread's seed, ``rng_seed_stream``), so the negative
-sampler draws the same items whatever ``dropout`` is, and dropout = 0 draws
-nothing.
+d loss / d z_{l-1} by the same r.
+
+Random numbers come from the counter-based generator of ``rng.pxd``, keyed on
+(seed, epoch) and then on the row's own index in the training data and a
+stream, so they do not depend on the thread that draws them (nor on the
+row's position in the epoch): any ``n_threads`` and the GPU draw the same
+negatives and masks. For emitted sample s of a row (s = 0 the row itself,
+s >= 1 its s-th negative), stream 2 s chooses the item of a negative and
+stream 2 s + 1 draws the sample's dropout masks, 16 bits per unit in the
+order z_0, ..., z_{L-1}. The sampler thus draws the same items whatever
+``dropout`` is, and dropout = 0 draws nothing.
 """
 
 from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport exp, log1p
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
@@ -42,7 +49,7 @@ from recfreq._kernels.cpu.solvers cimport (
 from recfreq._kernels.cpu.vector cimport dot
 from recfreq._kernels.cpu.dense cimport flush_dense
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.rng cimport RNG_STATE_WORDS, rng_seed, rng_seed_stream, rng_next, rng_bounded
+from recfreq._kernels.cpu.rng cimport RngStream, rng_key, rng_stream, rng_block, rng_bounded
 
 
 cdef extern from *:
@@ -132,6 +139,9 @@ cdef enum:
     MAX_LAYERS = 32
     # uniform draws tried before the exact (rank-mapping) fallback of a dense user
     MAX_REJECTIONS = 32
+    # the streams of emitted sample s of a row: 2 s + STREAM_NEGATIVE, 2 s + STREAM_DROPOUT
+    STREAM_NEGATIVE = 0
+    STREAM_DROPOUT = 1
 
 
 cdef struct Net:
@@ -202,7 +212,7 @@ cdef inline bint _contains(const int* sorted_items, Py_ssize_t n, int item) noex
     return lo < n and sorted_items[lo] == item
 
 
-cdef inline int sample_negative(uint64_t* rng, const int* positives, Py_ssize_t n_pos,
+cdef inline int sample_negative(RngStream* rng, const int* positives, Py_ssize_t n_pos,
                                 int n_items) noexcept nogil:
     """An item in [0, n_items) that is not in the user's sorted `positives`.
 
@@ -230,21 +240,28 @@ cdef inline int sample_negative(uint64_t* rng, const int* positives, Py_ssize_t 
     return j
 
 
-cdef inline void _draw_dropout_mask(uint64_t* rng, floating* mult, Py_ssize_t n, uint32_t threshold,
-                                    floating keep_scale) noexcept nogil:
-    """mult[a] = 0 (dropped) or keep_scale, for a < n; each 64-bit draw decides two
-    units, the high 32 bits the even one, the low 32 bits the next. A unit is
-    dropped when its 32 bits are below `threshold` = floor(dropout 2^32)."""
-    cdef Py_ssize_t a = 0
-    cdef uint64_t x
-    while a + 1 < n:
-        x = rng_next(rng)
-        mult[a] = 0 if <uint32_t>(x >> 32) < threshold else keep_scale
-        mult[a + 1] = 0 if <uint32_t>x < threshold else keep_scale
-        a += 2
-    if a < n:
-        x = rng_next(rng)
-        mult[a] = 0 if <uint32_t>(x >> 32) < threshold else keep_scale
+cdef inline void _draw_dropout_masks(uint64_t key, int64_t row, uint32_t stream, floating* mult, Py_ssize_t n,
+                                     uint32_t threshold, floating keep_scale) noexcept nogil:
+    """mult[a] = 0 (dropped) or keep_scale for the n units of one sample's masks.
+
+    Unit a takes 16 bits of the sample's dropout stream: the high half of draw
+    a // 2 for even a, the low half for odd a; it is dropped when they are
+    below `threshold` = floor(dropout 2^16). A keep/drop decision needs no more
+    bits (the rate is met to 2^-16), and half-words halve the Philox calls,
+    which are most of dropout's cost; the blocks are drawn in one loop of
+    independent calls, which the CPU overlaps."""
+    cdef uint32_t words[4]
+    cdef uint32_t block
+    cdef Py_ssize_t a
+    cdef int w
+    for block in range(<uint32_t>((n + 7) // 8)):
+        rng_block(key, row, stream, block, words)
+        for w in range(4):
+            a = 8 * <Py_ssize_t>block + 2 * w
+            if a < n:
+                mult[a] = 0 if (words[w] >> 16) < threshold else keep_scale
+            if a + 1 < n:
+                mult[a + 1] = 0 if (words[w] & 0xFFFFU) < threshold else keep_scale
 
 
 cdef inline double _softplus(double x) noexcept nogil:
@@ -268,14 +285,13 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
                                      floating* z, floating* dz_a, floating* dz_b,
                                      floating* grad_p, floating* grad_q,
                                      floating* grad_m, floating* grad_n,
-                                     floating* mult, uint64_t* mask_rng, uint32_t drop_threshold,
-                                     floating keep_scale) noexcept nogil:
+                                     const floating* mult) noexcept nogil:
     """Loss of one sample; adds the dense gradients to `dense_grad` and writes the
     embedding rows' gradients (loss + alpha * theta) to grad_p/q/m/n.
 
-    `mult` NULL: no dropout. Otherwise the dropout multipliers of z_{l-1} are
-    drawn from `mask_rng` into mult + z_off[l-1] just before layer l and kept
-    for the backward pass."""
+    `mult` NULL: no dropout. Otherwise mult + z_off[l-1] holds the sample's
+    dropout multipliers of z_{l-1} (drawn by the caller), applied before layer
+    l reads it and again in the backward pass."""
     cdef int k = net.k, d = net.d, L = net.n_layers
     cdef int l, a, o, last = 0
     cdef double logit, dl
@@ -301,8 +317,6 @@ cdef inline double _forward_backward(const Net* net, const floating* dense, floa
             z[d + a] = nj[a]
         for l in range(1, L + 1):
             if mult != NULL:
-                _draw_dropout_mask(mask_rng, mult + net.z_off[l - 1], net.size[l - 1], drop_threshold,
-                                   keep_scale)
                 for a in range(net.size[l - 1]):
                     z[net.z_off[l - 1] + a] = z[net.z_off[l - 1] + a] * mult[net.z_off[l - 1] + a]
             _layer_forward(z + net.z_off[l - 1], dense + net.w_off[l], dense + net.b_off[l], z + net.z_off[l],
@@ -367,7 +381,9 @@ def ncf_epoch(*,
               int n_items,
               int n_negatives,
               const int[:, ::1] negatives,
-              const unsigned long long[::1] seeds,
+              const long long[::1] sample_index,
+              unsigned long long sample_seed,
+              unsigned long long order_epoch,
               int solver,
               double learning_rate,
               double dense_learning_rate,
@@ -397,11 +413,13 @@ def ncf_epoch(*,
     its negatives) and 1 sample otherwise; its s-th sample is step
     ``t = t_start + sample_start[i] + s + 1`` (``sample_start``: the host's
     exclusive cumulative sum of the emitted counts, so threads need no
-    coordination). ``negatives`` (rows x n_negatives) replaces sampling when it
-    has rows (test hook); otherwise thread ``r`` draws from a generator seeded
-    with ``seeds[r]``. ``dropout`` in [0, 1) masks the tower's layer inputs (see
-    the module docstring) with a second generator of thread ``r``, stream 1 of
-    ``seeds[r]``; with 0, or without tower layers, nothing is masked or drawn.
+    coordination). ``sample_index[i]`` is row i's own index in the training data
+    (the epoch order maps positions to it): with the key
+    ``rng_key(sample_seed, order_epoch)`` it keys every draw made for the row
+    (see the module docstring). ``negatives`` (rows x n_negatives) replaces
+    sampling when it has rows (test hook). ``dropout`` in [0, 1) masks the
+    tower's layer inputs; with 0, or without tower layers, nothing is masked or
+    drawn.
     """
     cdef int tid
     cdef Net net = _layout(n_factors, mlp_dim, layer_sizes)
@@ -426,8 +444,8 @@ def ncf_epoch(*,
     cdef floating* dense_ptr = &dense[0]
     cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
     cdef bint use_dropout = dropout > 0 and net.n_layers > 0
-    # dropout * 2^32 is exact in binary and below 2^32 for dropout < 1
-    cdef uint32_t drop_threshold = <uint32_t>(dropout * 4294967296.0) if use_dropout else 0
+    # dropout * 2^16 is exact in binary and below 2^16 for dropout < 1
+    cdef uint32_t drop_threshold = <uint32_t>(dropout * 65536.0) if use_dropout else 0
     cdef floating keep_scale = <floating>(1.0 / (1.0 - dropout)) if use_dropout else 1
     # z, two gradient rows, the embedding gradients, the dense gradient, then
     # the dropout multipliers (indexed like z)
@@ -447,8 +465,9 @@ def ncf_epoch(*,
     cdef floating* q
     cdef floating* m
     cdef floating* nj
-    cdef uint64_t* rng
-    cdef uint64_t* mask_rng
+    cdef RngStream* rng
+    cdef uint64_t key = rng_key(sample_seed, order_epoch)
+    cdef int64_t row
     cdef int* pending
     cdef SolverConfig cfg, dense_cfg
     cdef RowFrequencyState user_state, item_state
@@ -470,17 +489,14 @@ def ncf_epoch(*,
     # thread-private below; set here so the compiler sees them initialised
     buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = mult = NULL
     p = q = m = nj = NULL
-    rng = mask_rng = NULL
+    rng = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
         tid = omp_get_thread_num()
         buf = <floating*> calloc(buf_size, sizeof(floating))
-        # the sampler's state (words 0-3), then the dropout masks' (4-7)
-        rng = <uint64_t*> malloc(2 * RNG_STATE_WORDS * sizeof(uint64_t))
+        # the draws of the current negative
+        rng = <RngStream*> malloc(sizeof(RngStream))
         pending = <int*> calloc(1, sizeof(int))
-        rng_seed(rng, seeds[omp_get_thread_num()])
-        mask_rng = rng + RNG_STATE_WORDS
-        rng_seed_stream(mask_rng, seeds[omp_get_thread_num()], 1)
         z = buf
         dz_a = z + net.n_act
         dz_b = dz_a + net.max_width
@@ -494,6 +510,7 @@ def ncf_epoch(*,
             thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             y = labels[i]
+            row = sample_index[i]
             n_emit = 1 + n_negatives if y > 0.5 else 1
             for s in range(n_emit):
                 if s == 0:
@@ -502,9 +519,14 @@ def ncf_epoch(*,
                     j = negatives[i, s - 1]
                     y = 0.0
                 else:
+                    rng[0] = rng_stream(key, row, 2 * s + STREAM_NEGATIVE)
                     j = sample_negative(rng, pos_ptr + positive_indptr[u],
                                         positive_indptr[u + 1] - positive_indptr[u], n_items)
                     y = 0.0
+                if use_dropout:
+                    # the masks of z_0 .. z_{L-1}, laid out like them
+                    _draw_dropout_masks(key, row, 2 * s + STREAM_DROPOUT, mult, net.z_off[net.n_layers],
+                                        drop_threshold, keep_scale)
                 t = t_start + sample_start[i] + s + 1
                 p = p_base + <Py_ssize_t>u * k if k > 0 else NULL
                 q = q_base + <Py_ssize_t>j * k if k > 0 else NULL
@@ -512,7 +534,7 @@ def ncf_epoch(*,
                 nj = n_base + <Py_ssize_t>j * d if d > 0 else NULL
                 loss += _forward_backward(&net, dense_ptr, dense_grad, p, q, m, nj, y, alpha,
                                           z, dz_a, dz_b, grad_p, grad_q, grad_m, grad_n,
-                                          mult, mask_rng, drop_threshold, keep_scale)
+                                          mult)
                 # a user's GMF and MLP blocks share one frequency row (one rate)
                 rate_u = row_learning_rate(&cfg, &user_state, u, t)
                 rate_i = row_learning_rate(&cfg, &item_state, j, t)
@@ -537,31 +559,34 @@ def ncf_epoch(*,
 
 def ncf_sample_negatives(*,
                          const int[::1] user_index,
+                         const long long[::1] sample_index,
                          const long long[::1] positive_indptr,
                          const int[::1] positive_indices,
                          int n_items,
                          int n_negatives,
-                         const unsigned long long[::1] seeds,
+                         unsigned long long sample_seed,
+                         unsigned long long order_epoch,
                          int[:, ::1] out,
                          int n_threads):
-    """The epoch's negative sampler on its own: ``out[i]`` gets ``n_negatives`` draws
-    for user ``user_index[i]``, with the per-thread generators of ``ncf_epoch``.
-
-    With the same seeds and thread count and only positive rows, these are
-    exactly the negatives ``ncf_epoch`` would draw.
+    """The epoch's negative sampler on its own: ``out[i]`` gets the ``n_negatives``
+    draws for user ``user_index[i]`` of the row whose own index is
+    ``sample_index[i]``, exactly those ``ncf_epoch`` draws for that positive row
+    with the same ``sample_seed`` and ``order_epoch``, for any ``n_threads``.
     """
     cdef Py_ssize_t n = user_index.shape[0]
     cdef Py_ssize_t i
     cdef int u, s
-    cdef uint64_t* rng
+    cdef RngStream* rng
+    cdef uint64_t key = rng_key(sample_seed, order_epoch)
     cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
     rng = NULL
     with nogil, parallel(num_threads=n_threads):
-        rng = <uint64_t*> malloc(RNG_STATE_WORDS * sizeof(uint64_t))
-        rng_seed(rng, seeds[omp_get_thread_num()])
+        rng = <RngStream*> malloc(sizeof(RngStream))
         for i in prange(n, schedule="static"):
             u = user_index[i]
             for s in range(n_negatives):
+                # negative s is emitted sample s + 1 of its row
+                rng[0] = rng_stream(key, sample_index[i], 2 * (s + 1) + STREAM_NEGATIVE)
                 out[i, s] = sample_negative(rng, pos_ptr + positive_indptr[u],
                                             positive_indptr[u + 1] - positive_indptr[u], n_items)
         free(rng)

@@ -1,74 +1,117 @@
-# Per-thread random numbers for the nogil loops (negative sampling, dropout masks).
+# Counter-based random numbers for the nogil loops (negative sampling, dropout
+# masks): the CPU side of ../cuda/rng.cuh, function for function.
 #
-# Each OpenMP thread keeps its own xoshiro256** state (Blackman & Vigna 2018),
-# seeded from one 64-bit host seed through splitmix64 (the seeding its authors
-# recommend). Seeds are drawn on the host from `random_state` for every epoch,
-# one per thread, so a run with n_jobs=1 is bit-for-bit reproducible and threads
-# never share a generator. Bounded integers use Lemire's multiply-shift method
-# with rejection (unbiased, usually without a division).
+# A draw is a pure function of (key, sample index, stream, draw number), never
+# of the thread that makes it, so any thread count and the GPU draw the same
+# numbers. The generator is Philox-4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel
+# random numbers: as easy as 1, 2, 3", SC 2011): a 10-round keyed bijection of a
+# 128-bit counter, one call giving four 32-bit words. Why Philox rather than a
+# SplitMix64-style hash of (key + n * golden ratio): keyed SplitMix streams are
+# shifts of one sequence, so with ~10^9 (row, stream) pairs per epoch some of
+# them would overlap; Philox takes the row and the stream in separate counter
+# words, passes BigCrush for every key (its authors' tests), and is what cuRAND,
+# JAX and PyTorch use on GPUs. Cost: 20 32x32->64-bit multiplies per four words,
+# a few nanoseconds on a CPU, against the microsecond of a NeuralCF sample's
+# forward and backward pass.
+#
+# Layout: the 64-bit key is mix64(seed ^ mix64(epoch)) (SplitMix64's finalizer,
+# as the epoch order derives its key), split into two words; the counter is
+# (block, stream, sample index low word, sample index high word), where block
+# n gives draw numbers 4n..4n+3 of that (sample index, stream). Bounded
+# integers use Lemire's multiply-shift method with rejection (unbiased).
 
-from libc.stdint cimport uint32_t, uint64_t
-
-cdef enum:
-    RNG_STATE_WORDS = 4
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 
-cdef inline uint64_t splitmix64(uint64_t* x) noexcept nogil:
-    cdef uint64_t z
-    x[0] = x[0] + <uint64_t>0x9E3779B97F4A7C15ULL
-    z = x[0]
+cdef struct RngStream:
+    uint32_t key[2]
+    uint32_t counter[4]      # (next block, stream, index low, index high)
+    uint32_t block[4]        # the words of the current block
+    int used                 # words of `block` already returned (4: draw the next block)
+
+
+cdef inline uint64_t rng_mix64(uint64_t z) noexcept nogil:
+    """SplitMix64's finalizer (Steele, Lea, Flood 2014)."""
+    z = z + <uint64_t>0x9E3779B97F4A7C15ULL
     z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
     z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
     return z ^ (z >> 31)
 
 
-cdef inline void rng_seed(uint64_t* s, uint64_t seed) noexcept nogil:
-    """Fill the 4-word xoshiro256** state from one seed (never all zero)."""
-    cdef uint64_t x = seed
-    s[0] = splitmix64(&x)
-    s[1] = splitmix64(&x)
-    s[2] = splitmix64(&x)
-    s[3] = splitmix64(&x)
+cdef inline uint64_t rng_key(uint64_t seed, uint64_t epoch) noexcept nogil:
+    """The draws' key of one epoch of a call (one host seed per call)."""
+    return rng_mix64(seed ^ rng_mix64(epoch))
 
 
-cdef inline void rng_seed_stream(uint64_t* s, uint64_t seed, uint64_t stream) noexcept nogil:
-    """Seed generator number `stream` of one host seed.
-
-    Stream 0 is ``rng_seed(seed)``; stream n starts from splitmix64 outputs
-    4n..4n+3 of the same sequence (splitmix64's state only adds its constant),
-    so one seed gives independent generators for independent uses and adding a
-    stream never changes the draws of another.
-    """
-    rng_seed(s, seed + stream * <uint64_t>4 * <uint64_t>0x9E3779B97F4A7C15ULL)
-
-
-cdef inline uint64_t _rotl(uint64_t x, int k) noexcept nogil:
-    return (x << k) | (x >> (64 - k))
-
-
-cdef inline uint64_t rng_next(uint64_t* s) noexcept nogil:
-    """xoshiro256**: the next 64 random bits."""
-    cdef uint64_t result = _rotl(s[1] * 5, 7) * 9
-    cdef uint64_t t = s[1] << 17
-    s[2] ^= s[0]
-    s[3] ^= s[1]
-    s[1] ^= s[2]
-    s[0] ^= s[3]
-    s[2] ^= t
-    s[3] = _rotl(s[3], 45)
-    return result
+cdef inline void philox4x32_10(const uint32_t* counter, const uint32_t* key, uint32_t* out) noexcept nogil:
+    """Philox-4x32-10 of `counter` under `key` into out[0..3] (Random123's round and key schedule)."""
+    cdef uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3]
+    cdef uint32_t k0 = key[0], k1 = key[1]
+    cdef uint64_t p0, p1
+    cdef int r
+    for r in range(10):
+        if r > 0:
+            k0 = k0 + <uint32_t>0x9E3779B9U
+            k1 = k1 + <uint32_t>0xBB67AE85U
+        p0 = <uint64_t>0xD2511F53U * c0
+        p1 = <uint64_t>0xCD9E8D57U * c2
+        c0 = <uint32_t>(p1 >> 32) ^ c1 ^ k0
+        c2 = <uint32_t>(p0 >> 32) ^ c3 ^ k1
+        c1 = <uint32_t>p1
+        c3 = <uint32_t>p0
+    out[0] = c0
+    out[1] = c1
+    out[2] = c2
+    out[3] = c3
 
 
-cdef inline uint32_t rng_bounded(uint64_t* s, uint32_t n) noexcept nogil:
+cdef inline RngStream rng_stream(uint64_t key, int64_t index, uint32_t stream) noexcept nogil:
+    """The draws of (`index`, `stream`) under `key`, from draw number 0."""
+    cdef RngStream s
+    cdef uint64_t i = <uint64_t>index
+    s.key[0] = <uint32_t>key
+    s.key[1] = <uint32_t>(key >> 32)
+    s.counter[0] = 0
+    s.counter[1] = stream
+    s.counter[2] = <uint32_t>i
+    s.counter[3] = <uint32_t>(i >> 32)
+    # no block drawn yet (zeroed only so that no word is ever read uninitialised)
+    s.block[0] = s.block[1] = s.block[2] = s.block[3] = 0
+    s.used = 4
+    return s
+
+
+cdef inline void rng_block(uint64_t key, int64_t index, uint32_t stream, uint32_t block,
+                           uint32_t* out) noexcept nogil:
+    """Draws 4 block .. 4 block + 3 of (`index`, `stream`) under `key`, at once."""
+    cdef uint32_t counter[4]
+    cdef uint32_t k[2]
+    cdef uint64_t i = <uint64_t>index
+    counter[0] = block
+    counter[1] = stream
+    counter[2] = <uint32_t>i
+    counter[3] = <uint32_t>(i >> 32)
+    k[0] = <uint32_t>key
+    k[1] = <uint32_t>(key >> 32)
+    philox4x32_10(counter, k, out)
+
+
+cdef inline uint32_t rng_next32(RngStream* s) noexcept nogil:
+    """The stream's next 32 random bits."""
+    if s.used == 4:
+        philox4x32_10(s.counter, s.key, s.block)
+        s.counter[0] = s.counter[0] + 1
+        s.used = 0
+    s.used = s.used + 1
+    return s.block[s.used - 1]
+
+
+cdef inline uint32_t rng_bounded(RngStream* s, uint32_t n) noexcept nogil:
     """Uniform integer in [0, n), n >= 1 (Lemire, ACM TOMACS 2019)."""
-    cdef uint32_t x = <uint32_t>(rng_next(s) >> 32)
-    cdef uint64_t m = <uint64_t>x * <uint64_t>n
-    cdef uint32_t low = <uint32_t>m
+    cdef uint64_t m = <uint64_t>rng_next32(s) * <uint64_t>n
     cdef uint32_t threshold
-    if low < n:
+    if <uint32_t>m < n:
         threshold = (<uint32_t>(0 - n)) % n
-        while low < threshold:
-            x = <uint32_t>(rng_next(s) >> 32)
-            m = <uint64_t>x * <uint64_t>n
-            low = <uint32_t>m
+        while <uint32_t>m < threshold:
+            m = <uint64_t>rng_next32(s) * <uint64_t>n
     return <uint32_t>(m >> 32)
