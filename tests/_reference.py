@@ -78,6 +78,9 @@ def row_numbering(batches):
     return rows
 
 
+_MASK64 = (1 << 64) - 1
+
+
 def _mix64(z):
     """SplitMix64's finalizer, on Python integers modulo 2**64."""
     z = (z + 0x9E3779B97F4A7C15) & _MASK64
