@@ -8,6 +8,8 @@ fallback and vectorized top-N ``recommend``. A model subclass supplies its
 parameter tables and one engine call per epoch.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
 import warnings
@@ -30,6 +32,7 @@ from ._engine.cpu import _completed
 from ._solvers import Solver, TableState
 from ._param_validation import validate_parameters
 from ._validation import COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer, check_ratings, resolve_dtype
+from ._typing import ArrayLike, RecommenderT
 
 __all__ = ["BaseRecommender", "TrainingData"]
 
@@ -157,7 +160,7 @@ class BaseRecommender(BaseEstimator):
         validate_parameters(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ------------------------------------------------------------ public API
-    def fit(self, X, y):
+    def fit(self: RecommenderT, X: ArrayLike, y: ArrayLike) -> RecommenderT:
         """Fit the model on (user, item) rows ``X`` and ratings ``y``.
 
         Parameters
@@ -228,7 +231,7 @@ class BaseRecommender(BaseEstimator):
             self._train(data, self.max_iter, validation, stop_early=True)
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self: RecommenderT, X: ArrayLike, y: ArrayLike) -> RecommenderT:
         """Run one more epoch over ``X``, keeping every solver state.
 
         The first call initialises the model (ids, tables, global mean).
@@ -360,7 +363,7 @@ class BaseRecommender(BaseEstimator):
                 setattr(self, name, value)
             raise
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict ratings for (user, item) rows.
 
         Unknown ids never raise: the prediction falls back to the global mean
@@ -380,7 +383,8 @@ class BaseRecommender(BaseEstimator):
         users, items = self._check_ids(X, reset=False)
         return self._predict_rows(self._user_encoder.transform(users), self._item_encoder.transform(items))
 
-    def recommend(self, users, n=10, exclude_seen=True, batch_size=1024):
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True,
+                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user, best first.
 
         Parameters
