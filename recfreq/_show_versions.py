@@ -1,8 +1,11 @@
 """``recfreq.show_versions()``: what a bug report needs to know about this install."""
 
+from __future__ import annotations
+
 import platform
 import sys
 from importlib import metadata
+from typing import TextIO
 
 __all__ = ["show_versions"]
 
@@ -43,7 +46,7 @@ def _cuda_info():
         return {"usable": False, "reason": str(exc)}
 
 
-def show_versions(file=None):
+def show_versions(file: TextIO | None = None) -> None:
     """Print versions of recfreq and its dependencies, OpenMP and CUDA status.
 
     Parameters

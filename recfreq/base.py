@@ -8,6 +8,8 @@ fallback and vectorized top-N ``recommend``. A model subclass supplies its
 parameter tables and one engine call per epoch.
 """
 
+from __future__ import annotations
+
 import copy
 import numbers
 import warnings
@@ -27,6 +29,7 @@ from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 from ._solvers import Solver, TableState
 from ._param_validation import validate_parameters
+from ._typing import ArrayLike, RecommenderT
 from ._validation import (COMMON_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer,
                           check_ratings, resolve_dtype)
 
@@ -152,7 +155,7 @@ class BaseRecommender(BaseEstimator):
         validate_parameters(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ------------------------------------------------------------ public API
-    def fit(self, X, y):
+    def fit(self: RecommenderT, X: ArrayLike, y: ArrayLike) -> RecommenderT:
         """Fit the model on (user, item) rows ``X`` and ratings ``y``.
 
         Parameters
@@ -223,7 +226,7 @@ class BaseRecommender(BaseEstimator):
             self._train(data, self.max_iter, validation, stop_early=True)
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self: RecommenderT, X: ArrayLike, y: ArrayLike) -> RecommenderT:
         """Run one more epoch over ``X``, keeping every solver state.
 
         The first call initialises the model (ids, tables, global mean).
@@ -355,7 +358,7 @@ class BaseRecommender(BaseEstimator):
                 setattr(self, name, value)
             raise
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predict ratings for (user, item) rows.
 
         Unknown ids never raise: the prediction falls back to the global mean
@@ -375,7 +378,8 @@ class BaseRecommender(BaseEstimator):
         users, items = self._check_ids(X, reset=False)
         return self._predict_rows(self._user_encoder.transform(users), self._item_encoder.transform(items))
 
-    def recommend(self, users, n=10, exclude_seen=True, batch_size=1024):
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True,
+                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user, best first.
 
         Parameters

@@ -1,5 +1,7 @@
 """Factorization machines (Rendle 2010) with side features and frequency-aware solvers."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -16,6 +18,7 @@ from ._features import FeatureEncoder
 from ._param_validation import Interval, StrOptions
 from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
+from ._typing import ArrayLike, FeatureColumns, MatrixLike, RecommenderT
 from ._validation import (
     as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
@@ -338,7 +341,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         self.user_items_ = seen
 
     # ------------------------------------------------------------ public API
-    def fit(self, X, y):
+    def fit(self: RecommenderT, X: MatrixLike, y: ArrayLike) -> RecommenderT:
         """Fit the factorization machine.
 
         Parameters
@@ -356,7 +359,8 @@ class _BaseFactorizationMachine(BaseRecommender):
         """
         return super().fit(X, y)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self: RecommenderT, X: MatrixLike, y: ArrayLike,
+                    classes: ArrayLike | None = None) -> RecommenderT:
         """Run one more epoch over ``X``, keeping every solver state.
 
         The first call initialises the model; later calls add categories
@@ -382,7 +386,7 @@ class _BaseFactorizationMachine(BaseRecommender):
             del self._partial_fit_classes
 
     @available_if(_is_classifier)
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Raw FM score y_hat(x) of each row (log-odds for classification).
 
         Feature values unseen in fit contribute nothing.
@@ -390,7 +394,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         raw = self._read_X(X, reset=False)
         return self._raw_scores(self._design(self._feature_encoder.transform(raw)))
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted rating (clipped to the training range), or class label for classification.
 
         Parameters
@@ -408,13 +412,13 @@ class _BaseFactorizationMachine(BaseRecommender):
         return pred
 
     @available_if(_is_classifier)
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Class probabilities (classification only), shape (n_samples, 2)."""
         check_is_fitted(self)
         p = _sigmoid(self.decision_function(X))
         return np.column_stack([1 - p, p]).astype(self._fitted_dtype)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """R^2 (regression) or mean accuracy (classification)."""
         if self._task == "classification":
             return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
@@ -445,8 +449,10 @@ class _BaseFactorizationMachine(BaseRecommender):
         return scores
 
     # ------------------------------------------------------------ recommend
-    def recommend(self, users, n=10, exclude_seen=True, *, items=None, user_features=None,
-                  item_features=None, batch_size=1024):
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
+                  items: ArrayLike | None = None, user_features: FeatureColumns | None = None,
+                  item_features: FeatureColumns | None = None,
+                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user, scored with the users' and items' side features.
 
         Parameters
@@ -840,7 +846,7 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         # a fitted model predicts for the task it was trained on, whatever set_params changed since
         return self._fitted_param("task")
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """R^2 (regression) or mean accuracy (classification)."""
         return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
 

@@ -42,14 +42,20 @@ instance scikit-learn's own ``scoring="neg_root_mean_squared_error"`` works
 directly with the rating estimators because they are regressors.
 """
 
+from __future__ import annotations
+
 import numbers
 import re
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from sklearn.metrics import make_scorer
 
 from .model_selection import _check_id_values, _factorize, _interaction_ids, _lookup, _tidy_ids
+
+RankingMetric = Literal["hit_rate", "ndcg", "precision", "recall", "mrr"]
 
 __all__ = [
     "rmse",
@@ -96,7 +102,7 @@ def _as_real_vector(values, name):
         raise TypeError(f"{name} must hold numbers: {exc}") from None
 
 
-def _check_ratings(y_true, y_pred):
+def _check_ratings(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     y_true = _as_real_vector(y_true, "y_true")
     y_pred = _as_real_vector(y_pred, "y_pred")
     if y_true.ndim != 1 or y_pred.ndim != 1:
@@ -116,7 +122,7 @@ def _check_ratings(y_true, y_pred):
     return y_true, y_pred
 
 
-def rmse(y_true, y_pred):
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error.
 
     Parameters
@@ -150,7 +156,7 @@ def rmse(y_true, y_pred):
     return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
 
 
-def mae(y_true, y_pred):
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error.
 
     Parameters
@@ -389,23 +395,38 @@ _RANKING_RETURNS = """
 """
 
 
-def precision_at_k(relevant, recommended, k=10, *, average=True):
+def precision_at_k(
+    relevant: ArrayLike | Sequence[Any], recommended: ArrayLike | tuple[ArrayLike, ArrayLike],
+    k: int = 10, *, average: bool = True,
+) -> float | np.ndarray:
     return _ranking_metric("precision", relevant, recommended, k, average)
 
 
-def recall_at_k(relevant, recommended, k=10, *, average=True):
+def recall_at_k(
+    relevant: ArrayLike | Sequence[Any], recommended: ArrayLike | tuple[ArrayLike, ArrayLike],
+    k: int = 10, *, average: bool = True,
+) -> float | np.ndarray:
     return _ranking_metric("recall", relevant, recommended, k, average)
 
 
-def hit_rate_at_k(relevant, recommended, k=10, *, average=True):
+def hit_rate_at_k(
+    relevant: ArrayLike | Sequence[Any], recommended: ArrayLike | tuple[ArrayLike, ArrayLike],
+    k: int = 10, *, average: bool = True,
+) -> float | np.ndarray:
     return _ranking_metric("hit_rate", relevant, recommended, k, average)
 
 
-def ndcg_at_k(relevant, recommended, k=10, *, average=True):
+def ndcg_at_k(
+    relevant: ArrayLike | Sequence[Any], recommended: ArrayLike | tuple[ArrayLike, ArrayLike],
+    k: int = 10, *, average: bool = True,
+) -> float | np.ndarray:
     return _ranking_metric("ndcg", relevant, recommended, k, average)
 
 
-def mean_reciprocal_rank(relevant, recommended, k=None, *, average=True):
+def mean_reciprocal_rank(
+    relevant: ArrayLike | Sequence[Any], recommended: ArrayLike | tuple[ArrayLike, ArrayLike],
+    k: int | None = None, *, average: bool = True,
+) -> float | np.ndarray:
     if k is None:
         return _ranking_metric("mrr", relevant, recommended, None, average, full_list=True)
     return _ranking_metric("mrr", relevant, recommended, k, average)
@@ -622,7 +643,7 @@ class RankingScorer:
             return y > 0
         return y >= self.threshold
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: Any, X: ArrayLike, y: ArrayLike | None = None) -> float:
         """Score ``estimator`` on held-out interactions ``(X, y)``."""
         if not hasattr(estimator, "recommend"):
             raise TypeError(
@@ -652,7 +673,10 @@ class RankingScorer:
         )
 
 
-def make_ranking_scorer(metric, k=10, *, threshold=None, exclude_seen=True):
+def make_ranking_scorer(
+    metric: RankingMetric, k: int = 10, *, threshold: float | None = None,
+    exclude_seen: bool = True,
+) -> RankingScorer:
     """Build a :class:`RankingScorer` (see it for the parameters).
 
     Examples
@@ -677,7 +701,7 @@ SCORERS = (
 _RANKING_NAME = re.compile(r"^(hit_rate|ndcg|precision|recall|mrr)@(\d+)$")
 
 
-def get_scorer(name):
+def get_scorer(name: str | Callable[..., float]) -> Callable[..., float]:
     """Return a scorer ``(estimator, X, y) -> float`` (greater is better) by name.
 
     Parameters

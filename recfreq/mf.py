@@ -1,5 +1,7 @@
 """Biased matrix factorization: r_hat = mu + b_u + b_i + p_u . q_i."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -11,6 +13,7 @@ from ._param_validation import Interval
 from ._encoding import UNKNOWN
 from ._projection import ProjectedTable
 from ._solvers import Solver
+from ._typing import ArrayLike
 from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer
 from .base import BaseRecommender, _bias_bound, _max_row_norm, effective_n_threads
 
@@ -376,7 +379,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return scores
 
     # ------------------------------------------------------------ neighbours
-    def similar_items(self, items, n=10):
+    def similar_items(self, items: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Items whose factor vectors are closest in cosine similarity.
 
         Parameters

@@ -24,12 +24,17 @@ RatingKFold
     K-fold cross-validation splitter usable as ``cv=`` in scikit-learn.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
+
+from ._typing import ArrayLike, RandomStateLike
 
 __all__ = [
     "train_test_split",
@@ -398,15 +403,15 @@ def _user_test_mask(users, test_size, shuffle, rng):
 
 
 def train_test_split(
-    X,
-    y=None,
-    timestamps=None,
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    timestamps: ArrayLike | None = None,
     *,
-    test_size=0.2,
-    strategy="random",
-    shuffle=True,
-    random_state=None,
-):
+    test_size: float | int = 0.2,
+    strategy: Literal["random", "user", "time"] = "random",
+    shuffle: bool = True,
+    random_state: RandomStateLike = None,
+) -> list[Any]:
     """Split interactions into a training and a test set.
 
     Parameters
@@ -525,7 +530,10 @@ def train_test_split(
 # --------------------------------------------------------------------------
 
 
-def leave_one_out_split(X, y=None, timestamps=None, random_state=None):
+def leave_one_out_split(
+    X: ArrayLike, y: ArrayLike | None = None, timestamps: ArrayLike | None = None,
+    random_state: RandomStateLike = None,
+) -> list[Any]:
     """Hold out one interaction per user: the latest one (NCF protocol).
 
     Parameters
@@ -667,8 +675,10 @@ def _distinct_ranks(m, k, rng):
 
 
 def sample_negatives(
-    X, users=None, n_negatives=99, random_state=None, items=None, exclude=None
-):
+    X: ArrayLike, users: ArrayLike | None = None, n_negatives: int = 99,
+    random_state: RandomStateLike = None, items: ArrayLike | None = None,
+    exclude: ArrayLike | None = None,
+) -> np.ndarray:
     """Sample items each user never interacted with.
 
     Parameters
@@ -832,7 +842,8 @@ class RatingKFold(BaseCrossValidator):
         self.random_state = random_state
         self.stratify = stratify
 
-    def get_n_splits(self, X=None, y=None, groups=None):
+    def get_n_splits(self, X: ArrayLike | None = None, y: ArrayLike | None = None,
+                     groups: object = None) -> int:
         """Return the number of splitting iterations, ``n_splits``."""
         return self.n_splits
 
@@ -845,7 +856,8 @@ class RatingKFold(BaseCrossValidator):
         if self.stratify not in ("user", None):
             raise ValueError(f'stratify must be "user" or None, got {self.stratify!r}.')
 
-    def split(self, X, y=None, groups=None):
+    def split(self, X: ArrayLike, y: ArrayLike | None = None,
+              groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Generate train and test row indices.
 
         Parameters

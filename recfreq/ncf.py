@@ -1,5 +1,7 @@
 """Neural Collaborative Filtering (He et al., WWW 2017): GMF, MLP and NeuMF on implicit feedback."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -12,6 +14,7 @@ from . import _engine
 from ._encoding import UNKNOWN
 from ._param_validation import Interval, StrOptions
 from ._solvers import Solver
+from ._typing import ArrayLike, RecommenderT
 from ._validation import as_target_vector
 from .base import BaseRecommender, _max_row_norm
 
@@ -379,28 +382,28 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         return layout, off, off + h_size, off + h_size + 1
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[np.ndarray]:
         """Tower weight matrices W_l (in x out), views of ``dense_parameters_``."""
         check_is_fitted(self)
         layout, _, _, _ = self._dense_layout()
         return [self.dense_parameters_[w:b].reshape(n_in, n_out) for w, n_in, n_out, b in layout]
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[np.ndarray]:
         """Tower biases b_l, views of ``dense_parameters_``."""
         check_is_fitted(self)
         layout, _, _, _ = self._dense_layout()
         return [self.dense_parameters_[b:b + n_out] for _, _, n_out, b in layout]
 
     @property
-    def output_weights_(self):
+    def output_weights_(self) -> np.ndarray:
         """h: [GMF part ; MLP part] of the output layer."""
         check_is_fitted(self)
         _, h, h0, _ = self._dense_layout()
         return self.dense_parameters_[h:h0]
 
     @property
-    def output_bias_(self):
+    def output_bias_(self) -> float:
         """h0."""
         check_is_fitted(self)
         _, _, h0, _ = self._dense_layout()
@@ -589,7 +592,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
                 raise ValueError(f"pretrain: the {est.model.upper()} part has dtype={est.dtype!r}, this NeuMF has "
                                  f"{self.dtype!r}.")
 
-    def fit(self, X, y=None):
+    def fit(self: RecommenderT, X: ArrayLike, y: ArrayLike | None = None) -> RecommenderT:
         """Fit on interactions ``X`` (and optional 0/1 labels or ratings ``y``).
 
         Parameters
@@ -606,7 +609,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         """
         return super().fit(X, y)
 
-    def partial_fit(self, X, y=None, classes=None):
+    def partial_fit(self: RecommenderT, X: ArrayLike, y: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> RecommenderT:
         """One more epoch over ``X``, keeping every solver state (new ids become new rows).
 
         Parameters
@@ -838,7 +842,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         users, items = self._check_ids(X, reset=False)
         return self._user_encoder.transform(users), self._item_encoder.transform(items)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Logits of (user, item) rows (unknown ids: zero embeddings on that side).
 
         Parameters
@@ -851,7 +855,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         """
         return self._predict_rows(*self._encoded(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """[P(y=0), P(y=1)] for (user, item) rows.
 
         Returns
@@ -861,7 +865,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         p = _sigmoid(self.decision_function(X)).astype(self._fitted_dtype)
         return np.column_stack([1 - p, p])
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """1 where P(y=1) >= 0.5, else 0.
 
         Returns
@@ -871,7 +875,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         logits = self.decision_function(X)  # checks that the model is fitted
         return self.classes_[(logits >= 0).astype(np.intp)]
 
-    def recommend(self, users, n=10, exclude_seen=True, batch_size=1024):
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True,
+                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items per user by logit, best first (see BaseRecommender.recommend).
 
         Unknown users are ranked with zero user embeddings. ``exclude_seen``

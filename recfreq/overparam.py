@@ -1,5 +1,7 @@
 """Overparameterized matrix factorization: P = U A, trained factored, served collapsed."""
 
+from __future__ import annotations
+
 import copy
 import numbers
 
@@ -162,18 +164,18 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
         return [table.rows.reshape(table.n_rows, int(table.group_in_dim[0])), *table.layers(0)]
 
     @property
-    def user_embedding_layers_(self):
+    def user_embedding_layers_(self) -> list[np.ndarray]:
         """[U, A_1, ..., A_{L-1}] of the user table (views of the trained arrays)."""
         check_is_fitted(self)
         return self._layers_of(self.user_embedding_)
 
     @property
-    def item_embedding_layers_(self):
+    def item_embedding_layers_(self) -> list[np.ndarray]:
         """[V, B_1, ..., B_{L-1}] of the item table (views of the trained arrays)."""
         check_is_fitted(self)
         return self._layers_of(self.item_embedding_)
 
-    def to_matrix_factorization(self):
+    def to_matrix_factorization(self) -> MatrixFactorization:
         """An equivalent fitted :class:`MatrixFactorization` (the collapsed model).
 
         Predictions, ``recommend`` and ``similar_items`` are identical. Its

@@ -1,5 +1,7 @@
 """Shared helpers for the dataset loaders: cache folder, downloads, pandas."""
 
+from __future__ import annotations
+
 import hashlib
 import http.client
 import os
@@ -9,12 +11,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._typing import PathLike
+
 __all__ = ["get_data_home", "clear_data_home"]
 
 _CHUNK = 1 << 20
 
 
-def get_data_home(data_home=None):
+def get_data_home(data_home: PathLike | None = None) -> Path:
     """Return the folder where recfreq caches downloaded data sets.
 
     The folder is, in order of precedence: ``data_home`` if given, the
@@ -44,7 +48,7 @@ def get_data_home(data_home=None):
     return path
 
 
-def clear_data_home(data_home=None):
+def clear_data_home(data_home: PathLike | None = None) -> None:
     """Delete the cache folder and everything in it.
 
     Parameters

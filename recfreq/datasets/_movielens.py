@@ -1,5 +1,7 @@
 """MovieLens loaders: the bundled ml-100k and the downloadable GroupLens zips."""
 
+from __future__ import annotations
+
 import csv
 import gzip
 import io
@@ -10,10 +12,12 @@ import zipfile
 import zlib
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._typing import PathLike
 from ._base import _download, _file_digest, _import_pandas
 
 __all__ = ["load_movielens", "fetch_movielens"]
@@ -165,7 +169,9 @@ def _make_bunch(user, item, rating, timestamp, users, movies, descr, as_frame, r
                  target_names=["rating"], DESCR=descr)
 
 
-def load_movielens(variant="100k", *, as_frame=False, return_X_y=False):
+def load_movielens(
+    variant: Literal["100k"] = "100k", *, as_frame: bool = False, return_X_y: bool = False,
+) -> Bunch | tuple[Any, Any]:
     """Load the MovieLens 100K ratings bundled with recfreq.
 
     100,000 ratings (1-5 stars) from 943 users on 1,682 movies, with user
@@ -625,8 +631,10 @@ def _check_variant(variant):
     return _VARIANTS[variant]
 
 
-def fetch_movielens(variant, data_home=None, download_if_missing=True, as_frame=False,
-                    return_X_y=False, *, base_url=None):
+def fetch_movielens(variant: Literal["1m", "10m", "20m", "25m", "32m", "latest-small"],
+                    data_home: PathLike | None = None, download_if_missing: bool = True,
+                    as_frame: bool = False, return_X_y: bool = False, *,
+                    base_url: str | None = None) -> Bunch | tuple[Any, Any]:
     """Load a MovieLens data set, downloading the official zip once if needed.
 
     The zip from GroupLens is stored in the cache folder

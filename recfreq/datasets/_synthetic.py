@@ -1,9 +1,13 @@
 """Synthetic ratings with a planted low-rank model and power-law frequencies."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+
+from .._typing import RandomStateLike
 
 __all__ = ["make_synthetic_ratings"]
 
@@ -78,11 +82,13 @@ def _sample_pairs(p_user, p_item, n_ratings, rng):
     )
 
 
-def make_synthetic_ratings(n_users=1000, n_items=500, n_ratings=20_000, n_factors=8, *,
-                           user_skew=1.0, item_skew=1.0, noise=0.5, rating_range=(1, 5),
-                           global_mean=None, bias_scale=0.5, factor_scale=1.0,
-                           integer=False, shuffle=True, return_truth=False,
-                           random_state=None):
+def make_synthetic_ratings(n_users: int = 1000, n_items: int = 500, n_ratings: int = 20_000,
+                           n_factors: int = 8, *, user_skew: float = 1.0, item_skew: float = 1.0,
+                           noise: float = 0.5, rating_range: tuple[float, float] = (1, 5),
+                           global_mean: float | None = None, bias_scale: float = 0.5,
+                           factor_scale: float = 1.0, integer: bool = False, shuffle: bool = True,
+                           return_truth: bool = False, random_state: RandomStateLike = None,
+                           ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, Bunch]:
     """Generate explicit ratings from a planted biased low-rank model.
 
     Each rating is
