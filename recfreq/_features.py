@@ -138,7 +138,9 @@ class FeatureEncoder:
                 values = np.asarray(values)
                 if values.dtype.kind == "c" or (values.dtype.kind == "O" and any(
                         isinstance(v, (complex, np.complexfloating)) for v in values.tolist())):
-                    raise ValueError(f"Complex data not supported: column {names[j]!r} holds complex numbers.")
+                    what = ("the user ids", "the item ids")[j] if j < 2 else "a side feature"
+                    raise ValueError(f"Complex data not supported: column {names[j]!r} ({what}) holds complex "
+                                     "numbers.")
                 cols.append((None, values))
         return _RawColumns(cols, n_rows, names)
 

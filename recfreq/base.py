@@ -651,14 +651,16 @@ class BaseRecommender(BaseEstimator):
         """Steps one epoch advances ``t_`` by (the samples the kernel visits)."""
         return data.ratings.shape[0]
 
-    #: A regression model whose predictions could exceed this multiple of its
-    #: largest training target (plus one) has diverged: no least-squares fit
-    #: of those targets predicts anything near that.
-    _DIVERGENCE_SCALE = 1e6
+    #: A regression model some of whose predictions could lie further than this
+    #: many spreads of the training targets from their mean has diverged: a
+    #: least-squares fit moves its predictions away from the mean by at most a
+    #: few spreads, and the bound below is tight within a small factor.
+    _DIVERGENCE_SPREADS = 100.0
 
-    def _target_scale(self, data):
-        """Largest |target| of the training batch for regression models, None for classifiers."""
-        return float(np.max(np.abs(data.ratings))) if data.ratings.shape[0] else 0.0
+    def _target_range(self, data):
+        """(lowest, highest) training target of the call for regression models, None for classifiers."""
+        targets = data.ratings
+        return (float(np.min(targets)), float(np.max(targets))) if targets.shape[0] else (0.0, 0.0)
 
     def _bound_inputs(self, data):
         """What :meth:`_score_bound` needs to know of the training data (computed once per call)."""
@@ -674,13 +676,24 @@ class BaseRecommender(BaseEstimator):
         """
 
     def _score_limit(self, data):
-        """(limit, why): the largest raw score bound a healthy model may have."""
+        """(limit, why): the largest raw score bound a healthy model may have.
+
+        Any model: below half the dtype's range, so no prediction can overflow.
+        A regression model: within ``_DIVERGENCE_SPREADS`` spreads of the targets
+        (hi - lo, at least 1 and at least 1e-3 of the largest |target|) of the
+        mean it predicts around, i.e. |score| <= |mean| + 100 spreads.
+        """
         limit = float(np.finfo(self._fitted_dtype).max) / 2
         why = f"could overflow {self._fitted_dtype}"
-        scale = self._target_scale(data)
-        if scale is not None and self._DIVERGENCE_SCALE * (scale + 1.0) < limit:
-            limit = self._DIVERGENCE_SCALE * (scale + 1.0)
-            why = f"could exceed {limit:.3g}, far beyond the training targets (|y| <= {scale:.4g})"
+        target_range = self._target_range(data)
+        if target_range is not None:
+            lo, hi = target_range
+            spread = max(hi - lo, 1.0, 1e-3 * max(abs(lo), abs(hi)))
+            allowed = abs(self.global_mean_) + self._DIVERGENCE_SPREADS * spread
+            if allowed < limit:
+                limit = allowed
+                why = (f"could lie {self._DIVERGENCE_SPREADS:g} spreads of the training targets (here "
+                       f"{lo:.4g} to {hi:.4g}) from their mean")
         return limit, why
 
     def _check_divergence(self, loss, epoch, bound_inputs, limit):

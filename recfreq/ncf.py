@@ -470,7 +470,7 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             self.dense_accumulator_ = (np.zeros_like(self.dense_parameters_) if adagrad
                                        else np.zeros(0, dtype=self._fitted_dtype))
 
-    def _target_scale(self, data):
+    def _target_range(self, data):
         return None  # logits: only overflow counts
 
     def _score_bound(self, bound_inputs):

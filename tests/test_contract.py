@@ -179,8 +179,9 @@ def test_partial_fit_continues_and_grows(make, solver, data):
 
 def test_two_threads_are_close_to_one(make, solver, data):
     """Hogwild changes the trajectory, not the quality: held-out RMSE medians over seeds agree,
-    two threads both do work (the kernels count each thread's samples) and the two-thread
-    trajectory is not the one-thread one."""
+    and two threads both do work (the kernels count each thread's samples). (Whether the
+    trajectory differs is not asserted: a loaded machine may run one thread's half of the
+    epoch entirely before the other's, which replays the one-thread order exactly.)"""
     X, y = data
     train, test = np.arange(len(y)) % 5 != 0, np.arange(len(y)) % 5 == 0
     models = {n_jobs: [make(solver=solver, random_state=seed, n_jobs=n_jobs, max_iter=10).fit(X[train], y[train])
@@ -188,10 +189,9 @@ def test_two_threads_are_close_to_one(make, solver, data):
     one, two = (np.median([_rmse(m, X[test], y[test]) for m in models[n]]) for n in (1, 2))
     assert np.isfinite(two)
     assert abs(one - two) < 0.05 * one
-    first, second = models[1][0], models[2][0]
+    second = models[2][0]
     if second.device == "cpu" and usable_cpus() >= 2 and build_info()["openmp"]:
         assert second._samples_per_thread.shape == (2,) and (second._samples_per_thread > 0).all()
-        assert not np.array_equal(first.predict(X[test]), second.predict(X[test]))
 
 
 def test_divergence_raises_and_leaves_the_estimator_unfitted(make, data):

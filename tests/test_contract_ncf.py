@@ -172,18 +172,18 @@ def _hit_rate(model, X_train, X_test):
 
 def test_two_threads_are_close_to_one(make, solver):
     """Hogwild changes the trajectory, not the quality: training log loss medians over seeds agree,
-    two threads both do work (the kernels count each thread's samples) and the two-thread
-    trajectory is not the one-thread one."""
+    and two threads both do work (the kernels count each thread's samples). (Whether the
+    trajectory differs is not asserted: a loaded machine may run one thread's half of the
+    epoch entirely before the other's, which replays the one-thread order exactly.)"""
     X, y = planted_ratings(n_ratings=3000)
     models = {n_jobs: [make(solver=solver, random_state=seed, n_jobs=n_jobs, max_iter=6).fit(X, y)
                        for seed in range(3)] for n_jobs in (1, 2)}
     one, two = (np.median([m.loss_curve_[-1] for m in models[n]]) for n in (1, 2))
     assert np.isfinite(two)
     assert abs(one - two) < 0.05 * one
-    first, second = models[1][0], models[2][0]
+    second = models[2][0]
     if usable_cpus() >= 2 and build_info()["openmp"]:
         assert second._samples_per_thread.shape == (2,) and (second._samples_per_thread > 0).all()
-        assert not np.array_equal(first.decision_function(X[:200]), second.decision_function(X[:200]))
 
 
 def test_divergence_raises_and_leaves_the_estimator_unfitted(make, data):

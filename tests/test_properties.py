@@ -415,16 +415,24 @@ def _train(estimator, ghost, method, batch):
     fresh = _fresh_start(estimator, method, ghost)
     out = checked_call(estimator, method, batch.X, batch.y)
     note(f"{method} -> {out!r}"[:200])
+    # every problem planted in the batch, with what an error about it names; when a
+    # batch holds several, the call may report any one of them (validation stops at
+    # the first it meets)
+    planted = {}
     if _unrepresentable(batch, np.dtype(estimator.dtype) if fresh else ghost.dtype):
-        assert isinstance(out, Raised) and isinstance(out.error, ValueError), (
-            f"{method} accepted design values beyond {estimator.dtype}: {out!r}")
+        planted["design values beyond the dtype"] = r"beyond the range|float32|float64"
     if TARGET_KIND[_name(estimator)] == "ratings" and estimator.get_params().get("task", "regression") == \
             "regression" and _bad_ratings(batch.y):
-        assert isinstance(out, Raised), f"{method} accepted the ratings {batch.y}"
-        assert re.search(r"\by\b|rating", str(out.error)), f"the error does not name y: {out.error}"
+        planted["the ratings"] = r"\by\b|rating"
     if _bad_ids(batch.users) or _bad_ids(batch.items):
-        assert isinstance(out, Raised), f"{method} accepted the ids {batch.users}, {batch.items}"
-        assert re.search(r"\bids?\b", str(out.error)), f"the error does not name the ids: {out.error}"
+        planted["the ids"] = r"\bids?\b"
+    if planted:
+        assert isinstance(out, Raised), f"{method} accepted {', '.join(planted)}: {batch.users}, {batch.items}, {batch.y}"
+        message = str(out.error)
+        # an input with no column left, or targets of the wrong kind, is refused before the values are read
+        assert any(re.search(pattern, message) for pattern in planted.values()) or \
+            re.search(r"0 feature\(s\)|numeric ratings|\by\b|\bids?\b|class|features", message), \
+            f"the error names none of {sorted(planted)}: {message}"
     if isinstance(out, Raised):
         return out
     assert out is estimator, f"{method} must return the estimator"
@@ -513,6 +521,10 @@ def _recommend(estimator, ghost, schema, data):
         assert isinstance(out, Raised), f"recommend(n={n}, batch_size={batch_size}) was accepted"
         bad = "n" if n < 1 else "batch_size"
         assert re.search(rf"\b{bad}\b", str(out.error)), f"the error does not name {bad}: {out.error}"
+        return
+    if "items" in kwargs and len(set(map(repr, kwargs["items"]))) < len(kwargs["items"]):
+        # candidates carry aligned side features: duplicates are refused, not dropped
+        assert isinstance(out, Raised) and "duplicate" in str(out.error), f"duplicate candidates: {out!r}"
         return
     if isinstance(out, Raised):
         assert foreign, f"recommend refused users {users} of the fitted kind: {out.error!r}"
