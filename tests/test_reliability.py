@@ -296,17 +296,16 @@ def test_n_jobs_is_capped_at_the_usable_processors_with_a_warning(data):
 @pytest.mark.skipif(not _openmp_helpers.openmp_enabled() or usable_cpus() < 2,
                     reason="needs OpenMP and two usable processors")
 @pytest.mark.parametrize("make", ALL_MODELS, ids=IDS)
-def test_two_threads_do_the_work_and_change_the_result(make):
+def test_two_threads_both_do_work(make):
     X, y = make_synthetic_ratings(n_users=120, n_items=80, n_ratings=3000, random_state=1)
     one = _fit(make().set_params(n_jobs=1), X, y)
     two = _fit(make().set_params(n_jobs=2), X, y)
     np.testing.assert_array_equal(one._samples_per_thread, [one._samples_per_thread.sum()])
     assert two._samples_per_thread.shape == (2,) and (two._samples_per_thread > 0).all()
     assert two._samples_per_thread.sum() == one._samples_per_thread.sum()
-    # Hogwild: the second thread starts halfway through the epoch, so the
-    # update order (and with it the parameters) differs from one thread's
-    scores = "decision_function" if hasattr(one, "decision_function") else "predict"
-    assert not np.allclose(getattr(one, scores)(X[:200]), getattr(two, scores)(X[:200]))
+    # (that the two-thread parameters differ is not asserted: a loaded machine may run
+    # one thread's half of the epoch entirely before the other's, which replays the
+    # one-thread order exactly)
 
 
 # ------------------------------------------------------- inputs the dtype cannot hold
