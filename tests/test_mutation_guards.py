@@ -146,3 +146,87 @@ def test_continuation_accepts_an_equal_structure_given_as_another_sequence():
     model.set_params(hidden_layers=[4, 3])
     with pytest.raises(ValueError, match=r"hidden_layers=\[4, 3\] \(fitted with \(4, 2\)\)"):
         model.partial_fit(X, y)
+
+
+# ------------------------------------------------------------------- n_jobs
+class _FakeOpenMP:
+    """An OpenMP runtime on a machine of 8 processors with OMP_NUM_THREADS=6."""
+
+    enabled = True
+
+    @classmethod
+    def openmp_enabled(cls):
+        return cls.enabled
+
+    @staticmethod
+    def openmp_max_threads():
+        return 6
+
+    @staticmethod
+    def openmp_num_procs():
+        return 8
+
+
+@pytest.fixture
+def eight_processors(monkeypatch):
+    from recfreq._engine import cpu
+
+    fake = type("FakeOpenMP", (_FakeOpenMP,), {})
+    monkeypatch.setattr(cpu, "_openmp", lambda: fake)
+    return fake
+
+
+def test_n_jobs_resolution_on_eight_processors(eight_processors):
+    import warnings
+
+    from recfreq.base import effective_n_threads
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert effective_n_threads(None, warn=True) == 1
+        for n_jobs in range(1, 9):  # up to the processors: as given
+            assert effective_n_threads(n_jobs, warn=True) == n_jobs
+        assert effective_n_threads(np.int64(3), warn=True) == 3
+        # negative: counted from the threads OpenMP would use (6), never below one
+        assert [effective_n_threads(-k) for k in range(1, 9)] == [6, 5, 4, 3, 2, 1, 1, 1]
+        assert effective_n_threads(9) == 8  # capped silently without warn
+    with pytest.warns(RuntimeWarning, match=r"n_jobs=9 exceeds the 8 processor\(s\) this process may use; "
+                                            r"training with 8 thread\(s\)"):
+        assert effective_n_threads(9, warn=True) == 8
+    for bad in (True, np.bool_(False), 2.0, "2"):
+        with pytest.raises(TypeError, match="n_jobs must be an integer or None"):
+            effective_n_threads(bad)
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        effective_n_threads(0)
+
+
+def test_n_jobs_without_openmp_is_one_thread_with_a_warning(eight_processors):
+    import warnings
+
+    from recfreq.base import effective_n_threads
+
+    eight_processors.enabled = False
+    with pytest.warns(RuntimeWarning, match="built without OpenMP: n_jobs > 1 runs on one thread"):
+        assert effective_n_threads(4) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert effective_n_threads(1) == 1
+
+
+# ---------------------------------------------------------------- hot rows
+def test_hot_rows_keep_the_most_frequent_rows_and_the_lower_index_on_ties():
+    from recfreq._solvers import Solver, TableState
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 4, 600)  # many ties at any cut-off
+    state = TableState.allocate(Solver.SGD, 600, {"bias": ()}, np.float64)
+    state.add_counts(rng.permutation(np.repeat(np.arange(600), counts)))
+    for max_rows in (1, 2, 256):
+        hot = state.hot_rows(min_share=0.0, max_rows=max_rows)
+        # by descending count, then ascending index
+        expected = np.sort(np.lexsort((np.arange(600), -counts))[:max_rows])
+        assert hot.dtype == np.int32 and hot.flags.c_contiguous
+        np.testing.assert_array_equal(hot, expected)
+    for empty in (state.hot_rows(max_rows=0),
+                  TableState.allocate(Solver.SGD, 5, {"bias": ()}, np.float64).hot_rows()):
+        assert empty.shape == (0,) and empty.dtype == np.int32
