@@ -230,3 +230,21 @@ def test_hot_rows_keep_the_most_frequent_rows_and_the_lower_index_on_ties():
     for empty in (state.hot_rows(max_rows=0),
                   TableState.allocate(Solver.SGD, 5, {"bias": ()}, np.float64).hot_rows()):
         assert empty.shape == (0,) and empty.dtype == np.int32
+
+
+def test_n_jobs_minus_one_under_omp_num_threads_one_is_one_thread(eight_processors, monkeypatch):
+    from recfreq.base import effective_n_threads
+
+    monkeypatch.setattr(eight_processors, "openmp_max_threads", staticmethod(lambda: 1))
+    assert effective_n_threads(-1) == 1
+    assert effective_n_threads(-2) == 1
+
+
+# --------------------------------------------------------------- divergence
+def test_large_but_healthy_targets_are_not_divergence():
+    # the divergence limit scales with the largest |target|: ratings near 1e7
+    # give predictions near 1e7, which is not divergence
+    X, y = tiny_ratings()
+    model = BaselinePredictor(max_iter=3, random_state=0).fit(X, 1e7 + y)
+    pred = model.predict(X).astype(np.float64)
+    assert np.all(np.abs(pred - 1e7) < 10)
