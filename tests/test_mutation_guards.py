@@ -249,3 +249,32 @@ def test_large_but_healthy_targets_are_not_divergence():
     model = BaselinePredictor(max_iter=3, random_state=0).fit(X, 1e7 + y)
     pred = model.predict(X).astype(np.float64)
     assert np.all(np.abs(pred - 1e7) < 10)
+
+
+# -------------------------------------------------------------- warm start
+def test_warm_start_fit_that_diverges_leaves_the_previous_model():
+    X, y = tiny_ratings()
+    model = MatrixFactorization(n_factors=3, max_iter=2, random_state=0).fit(X, y)
+    before = {name: np.copy(getattr(model, name)) for name in ("user_factors_", "item_factors_", "user_bias_",
+                                                              "item_bias_")}
+    t_before = model.t_
+    model.set_params(warm_start=True, learning_rate=1e6, max_iter=5)
+    with pytest.raises(FloatingPointError):
+        model.fit(X, y)
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value)
+    assert model.t_ == t_before
+
+
+def test_warm_start_fit_with_new_ids_grows_reproducibly():
+    X, y = tiny_ratings()
+    X_new = np.vstack([X, [[500, 600], [501, 0]]])
+    y_new = np.concatenate([y, [4.0, 2.0]])
+    fits = []
+    for _ in range(2):
+        model = MatrixFactorization(n_factors=3, max_iter=2, random_state=0).fit(X, y)
+        model.set_params(warm_start=True).fit(X_new, y_new)
+        fits.append(model)
+    assert len(fits[0].user_ids_) == len(np.unique(X_new[:, 0]))
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
+    assert np.isfinite(fits[0].predict([[500, 600]])).all()
