@@ -278,3 +278,22 @@ def test_warm_start_fit_with_new_ids_grows_reproducibly():
     assert len(fits[0].user_ids_) == len(np.unique(X_new[:, 0]))
     np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
     assert np.isfinite(fits[0].predict([[500, 600]])).all()
+
+
+def test_early_stopping_without_tol_stops_when_the_validation_score_stalls():
+    # held-out rows of unseen users and items all get the cold-start
+    # prediction, so the validation RMSE never improves after the first epoch
+    n = 60
+    X = np.column_stack([np.arange(n), 1000 + np.arange(n)])
+    y = np.random.default_rng(1).uniform(1, 5, n)
+    model = MatrixFactorization(n_factors=2, max_iter=50, tol=None, n_iter_no_change=2, early_stopping=True,
+                                validation_fraction=0.25, random_state=0).fit(X, y)
+    assert model.n_iter_ == 3
+
+
+def test_frequency_of_a_single_training_sample_is_one():
+    from recfreq._solvers import Solver, TableState
+
+    state = TableState.allocate(Solver.FA_SGD, 3, {"bias": ()}, np.float64)
+    state.add_counts(np.array([1]))
+    np.testing.assert_array_equal(state.frequency(), [0.0, 1.0, 0.0])
