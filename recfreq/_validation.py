@@ -77,11 +77,11 @@ def as_id_array(ids):
     """
     if isinstance(ids, np.ndarray) or hasattr(ids, "to_numpy"):
         return np.asarray(ids.to_numpy() if hasattr(ids, "to_numpy") else ids)
-    if isinstance(ids, (list, tuple)):
+    array = np.asarray(ids)
+    if isinstance(ids, (list, tuple)) and array.dtype.kind == "f" and array.ndim == 1:
         array = np.empty(len(ids), dtype=object)
         array[:] = list(ids)
-        return array
-    return np.asarray(ids)
+    return array
 
 
 def check_positive_integer(value, name):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from recfreq import BaselinePredictor, MatrixFactorization
-from tests._helpers import planted_ratings, tiny_ratings
+from _helpers import planted_ratings, tiny_ratings
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +216,7 @@ def test_n_jobs_without_openmp_is_one_thread_with_a_warning(eight_processors):
 
 # ---------------------------------------------------------------- hot rows
 def test_hot_rows_keep_the_most_frequent_rows_and_the_lower_index_on_ties():
+    from recfreq._engine.cpu import hot_rows
     from recfreq._solvers import Solver, TableState
 
     rng = np.random.default_rng(0)
@@ -223,13 +224,13 @@ def test_hot_rows_keep_the_most_frequent_rows_and_the_lower_index_on_ties():
     state = TableState.allocate(Solver.SGD, 600, {"bias": ()}, np.float64)
     state.add_counts(rng.permutation(np.repeat(np.arange(600), counts)))
     for max_rows in (1, 2, 256):
-        hot = state.hot_rows(min_share=0.0, max_rows=max_rows)
+        hot = hot_rows(state.counts, state.n_samples, min_share=0.0, max_rows=max_rows)
         # by descending count, then ascending index
         expected = np.sort(np.lexsort((np.arange(600), -counts))[:max_rows])
         assert hot.dtype == np.int32 and hot.flags.c_contiguous
         np.testing.assert_array_equal(hot, expected)
-    for empty in (state.hot_rows(max_rows=0),
-                  TableState.allocate(Solver.SGD, 5, {"bias": ()}, np.float64).hot_rows()):
+    fresh = TableState.allocate(Solver.SGD, 5, {"bias": ()}, np.float64)
+    for empty in (hot_rows(state.counts, state.n_samples, max_rows=0), hot_rows(fresh.counts, fresh.n_samples)):
         assert empty.shape == (0,) and empty.dtype == np.int32
 
 
