@@ -297,3 +297,12 @@ def test_frequency_of_a_single_training_sample_is_one():
     state = TableState.allocate(Solver.FA_SGD, 3, {"bias": ()}, np.float64)
     state.add_counts(np.array([1]))
     np.testing.assert_array_equal(state.frequency(), [0.0, 1.0, 0.0])
+
+
+def test_early_stopping_without_tol_keeps_training_while_the_score_improves():
+    X, y = planted_ratings(n_users=60, n_items=40, n_ratings=1500, seed=2)
+    model = BaselinePredictor(max_iter=8, tol=None, n_iter_no_change=2, early_stopping=True,
+                              learning_rate=0.002, random_state=0).fit(X, y)
+    # small steps: every epoch improves the validation RMSE, by far less than 1
+    assert np.all(np.diff(model.validation_scores_) < 0)
+    assert model.n_iter_ == 8
