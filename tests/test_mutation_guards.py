@@ -298,3 +298,32 @@ def test_frequency_of_a_single_training_sample_is_one():
     state = TableState.allocate(Solver.FA_SGD, 3, {"bias": ()}, np.float64)
     state.add_counts(np.array([1]))
     np.testing.assert_array_equal(state.frequency(), [0.0, 1.0, 0.0])
+
+
+def test_early_stopping_without_tol_keeps_training_while_the_score_improves():
+    X, y = planted_ratings(n_users=60, n_items=40, n_ratings=1500, seed=2)
+    model = BaselinePredictor(max_iter=8, tol=None, n_iter_no_change=2, early_stopping=True,
+                              learning_rate=0.002, random_state=0).fit(X, y)
+    # small steps: every epoch improves the validation RMSE, by far less than 1
+    assert np.all(np.diff(model.validation_scores_) < 0)
+    assert model.n_iter_ == 8
+
+
+def test_recommend_in_batches_and_beyond_the_catalogue(mf_fitted):
+    model, _, _ = mf_fitted
+    users = np.arange(5)
+    items, scores = model.recommend(users, n=4)
+    for batch_size in (1, 2):
+        b_items, b_scores = model.recommend(users, n=4, batch_size=batch_size)
+        np.testing.assert_array_equal(b_items, items)
+        np.testing.assert_array_equal(b_scores, scores)
+    # n above the catalogue: every item once, best first; seen items last, at -inf
+    n_items = len(model.item_ids_)
+    all_items, all_scores = model.recommend(users, n=n_items + 5)
+    assert all_items.shape == (5, n_items)
+    for row, s in zip(all_items, all_scores):
+        assert sorted(row.tolist()) == sorted(model.item_ids_.tolist())
+        finite = s[np.isfinite(s)]
+        assert np.all(np.diff(finite) <= 0) and np.isneginf(s[finite.shape[0]:]).all()
+    n_seen = np.diff(model.user_items_.indptr)[:5]
+    assert [int(np.isneginf(s).sum()) for s in all_scores] == n_seen.tolist()
