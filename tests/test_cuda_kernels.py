@@ -177,3 +177,18 @@ def test_failed_gpu_call_leaves_the_model_as_it_was(backend):
         with pytest.raises(FloatingPointError):
             model.set_params(solver="sgd", learning_rate=1e12).partial_fit(X, y * 1e6)
     np.testing.assert_array_equal(model.user_factors_, before)
+
+
+@pytest.mark.parametrize("make", [lambda: BaselinePredictor(max_iter=3, device="cuda", random_state=0),
+                                  lambda: MatrixFactorization(n_factors=4, max_iter=3, device="cuda", random_state=0)],
+                         ids=["baseline", "mf"])
+def test_device_cuda_launches_one_kernel_per_epoch_on_the_device(backend, monkeypatch, make):
+    # a binding that silently fell back to the CPU would still give the same model up to rounding
+    launches = []
+    launch = backend.launch
+    monkeypatch.setattr(backend, "launch", lambda *args, **kwargs: (launches.append(args[1]), launch(*args, **kwargs)))
+    X, y = tiny_ratings()
+    with use_backend(backend, sequential=True):
+        model = make().fit(X, y)
+    assert len(launches) == 3 and all(name.endswith("_epoch<float>") for name in launches)
+    assert model._samples_per_thread is None  # a GPU epoch has no OpenMP threads
