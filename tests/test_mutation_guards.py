@@ -327,3 +327,14 @@ def test_recommend_in_batches_and_beyond_the_catalogue(mf_fitted):
         assert np.all(np.diff(finite) <= 0) and np.isneginf(s[finite.shape[0]:]).all()
     n_seen = np.diff(model.user_items_.indptr)[:5]
     assert [int(np.isneginf(s).sum()) for s in all_scores] == n_seen.tolist()
+
+
+def test_early_stopping_holds_out_at_least_one_row_and_no_more_than_asked():
+    # round(validation_fraction * n) rows, at least one: with 10 rows and 0.1, exactly one is held out
+    X, y = tiny_ratings(n_ratings=10)
+    model = MatrixFactorization(n_factors=2, max_iter=3, early_stopping=True, validation_fraction=0.1, tol=None,
+                                n_iter_no_change=10, random_state=0).fit(X, y)
+    assert model.t_ == 9 * model.n_iter_
+    model = MatrixFactorization(n_factors=2, max_iter=3, early_stopping=True, validation_fraction=0.01, tol=None,
+                                n_iter_no_change=10, random_state=0).fit(X, y)
+    assert model.t_ == 9 * model.n_iter_  # 0.01 * 10 rounds to 0: still one row held out
