@@ -106,7 +106,8 @@ class _BaseFactorizationMachine(BaseRecommender):
     #: norm of a training row (multi-hot and standardized numeric columns make it
     #: several units) and is far looser than MatrixFactorization's: on
     #: MovieLens-100K with side features a healthy model (predictions in [1, 5])
-    #: reaches a bound of about 400. Divergence is still caught long before
+    #: reached a bound of 407 (tests/test_fm.py::test_movielens_100k_quality_ids_only_and_with_side_features,
+    #: before the pairwise part was halved). Divergence is still caught long before
     #: overflow, and predictions are clipped to the training range by default.
     _DIVERGENCE_SPREADS = 1e4
 

@@ -12,7 +12,7 @@ place (parameters and solver state, named as in :mod:`.specs`) and its scalars.
 * ``"cuda"`` (:mod:`.cuda`): uploaded once; each epoch is one kernel launch with
   positional arguments in the spec's order, the order computed on the device;
   :meth:`write_back` copies the trained arrays back into the estimator's NumPy
-  arrays (before validation, and at the end).
+  arrays (after every epoch, before the divergence check and validation read them).
 
 Both devices visit an epoch's samples in the same keyed order
 (:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the

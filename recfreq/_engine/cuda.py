@@ -8,10 +8,13 @@ emulated device that compiles the same ``.cu`` sources with a C++ compiler and
 runs them on the CPU (:func:`use_backend`).
 
 A training call uploads its samples, parameters and solver state once
-(:class:`CudaBinding`), launches one kernel per epoch (the epoch order is
-computed in the kernel from its (seed, epoch) key, so nothing crosses the bus
-between epochs but the 8-byte loss), and copies the trained arrays back into
-the estimator's NumPy arrays with :meth:`CudaBinding.write_back`. Fitted
+(:class:`CudaBinding`) and launches one kernel per epoch (the epoch order is
+computed in the kernel from its (seed, epoch) key, so no permutation crosses
+the bus). :meth:`CudaBinding.write_back` copies the trained arrays back into
+the estimator's NumPy arrays; the training loop calls it after every epoch,
+before the divergence check and validation read them (a download of the
+parameters and solver state per epoch; a device-side divergence bound would
+remove it, not done yet). Fitted
 attributes are therefore always NumPy: a model trained on a GPU pickles and
 predicts anywhere.
 """
