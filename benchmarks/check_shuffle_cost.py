@@ -1,12 +1,16 @@
-"""Host-side cost of one epoch's shuffle on ml-1m, next to the epoch it feeds.
+"""Host-side cost of one epoch's order on ml-1m, next to the epoch it feeds.
 
-``BaseRecommender._train`` draws ``Generator.permutation(n)`` and gathers the
-three training arrays (users, items, ratings) into epoch order with ``np.take``
-before each kernel call, on one thread. This times those steps on ml-1m's training
-arrays (900,188 samples; int32, int32, float32 as the kernel reads them) and a
-whole ``fit(max_iter=20)`` epoch (sgd, k=100, float32, n_jobs=1 and 2). Median of 15.
+Each epoch the CPU binding (``recfreq/_engine/cpu.py``) gathers the three training
+arrays (users, items, ratings) into the epoch's keyed order in one compiled pass
+(``epoch_gather``: each position's sample from the Feistel order of
+``_kernels/cpu/order.pxd``, its three fields copied), on a helper thread while
+the kernel runs when a core is free. This times that pass on ml-1m's training
+arrays (900,188 samples; int32, int32, float32 as the kernel reads them), the
+order alone, what NumPy's ``Generator.permutation`` and three ``np.take`` (the
+host shuffle before the keyed order) cost, and a whole ``fit(max_iter=20)`` epoch
+(sgd, k=100, float32, n_jobs=1 and 2). Medians of 15.
 
-    PYTHONPATH=. benchmarks/.env/bin/python benchmarks/check_shuffle_cost.py
+    RECFREQ_BENCH_ML1M=<folder> PYTHONPATH=. python benchmarks/check_shuffle_cost.py
 """
 import time
 
@@ -28,15 +32,20 @@ def main():
     import os
 
     from recfreq import MatrixFactorization
+    from recfreq._kernels.cpu.epoch_order import epoch_gather, epoch_permutation
 
     Xtr, Xte, ytr, yte = load_split("ml-1m")
     n = len(ytr)
     u, i, r = Xtr[:, 0].astype(np.int32), Xtr[:, 1].astype(np.int32), ytr.astype(np.float32)
+    outputs = [np.empty_like(a) for a in (u, i, r)]
+    order = np.empty(n, dtype=np.int64)
     rng = np.random.default_rng(0)
-    order = rng.permutation(n)
-    out = {"machine": machine_info(), "loadavg_before": os.getloadavg()[0]}
-    out["permutation_ms"] = med(lambda: rng.permutation(n))
-    out["gather_3_arrays_ms"] = med(lambda: [np.take(a, order, out=np.empty_like(a)) for a in (u, i, r)])
+    out = {"machine": machine_info(), "loadavg_before": os.getloadavg()[0], "n_samples": n}
+    out["keyed_gather_ms"] = med(lambda: epoch_gather(1, 2, u, i, r, *outputs, np.empty(0, dtype=np.int64)))
+    out["keyed_order_only_ms"] = med(lambda: epoch_permutation(n, 1, 2, order))
+    permutation = rng.permutation(n)
+    out["numpy_permutation_ms"] = med(lambda: rng.permutation(n))
+    out["numpy_take_3_arrays_ms"] = med(lambda: [np.take(a, permutation, out=o) for a, o in zip((u, i, r), outputs)])
     for n_jobs in (1, 2):
         def fit():
             MatrixFactorization(n_factors=100, solver="sgd", learning_rate=0.005, alpha=0.02,

@@ -224,8 +224,11 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
     (one seed per call drawn from ``random_state``, the epoch, the row's own
     index in the training data, a stream: for emitted sample s of a row,
     stream 2 s picks negative s and stream 2 s + 1 draws the sample's
-    masks). No draw depends on the thread that makes it, so any ``n_jobs``
-    (and the GPU) samples the same negatives and masks.
+    masks). The first tries of a row's negatives share the row's stream 0,
+    four to a Philox call, and the masks are read from xoroshiro128++ seeded
+    by their stream's first Philox block. No draw depends on the thread that
+    makes it, so any ``n_jobs`` (and the GPU) samples the same negatives and
+    masks.
 
     Dropout [5]_: with ``dropout`` = rho > 0 (``mlp`` and ``neumf``), layer l
     of the tower computes ``z_l = relu((r_l * z_{l-1}) W_l + b_l)`` in

@@ -166,7 +166,8 @@ def toy_kernel_modules():
             in_tests=True,
         ),
         CudaModule("solver_codes.cu", ("solver_codes",), defines=SOLVER_DEFINES, in_tests=True),
-        CudaModule("rng_draws.cu", ("rng_draws", "rng_blocks"), in_tests=True),
+        CudaModule("rng_draws.cu", ("rng_draws", "rng_blocks", "bit_stream_draws"), in_tests=True),
+        CudaModule("order_samples.cu", ("order_samples",), in_tests=True),
     ]
 
 

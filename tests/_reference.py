@@ -89,32 +89,43 @@ def _mix64(z):
     return z ^ (z >> 31)
 
 
-def keyed_order(n, seed, epoch):
-    """The samples positions 0..n-1 of an epoch visit: a four-round Feistel bijection of
-    [0, 2**b) (halves of floor(b/2) and ceil(b/2) bits trading widths each round) keyed
-    on (seed, epoch), cycle-walked into [0, n) (written from the description in the
-    engine, independently of its code)."""
+def _order_round(half, key):
+    """The epoch order's 32-bit round hash of (half ^ key)."""
+    h = ((half ^ key) * 0x9E3779B1) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h * 0x2C1B3C6D) & 0xFFFFFFFF
+
+
+def keyed_sample(n, seed, epoch, position):
+    """The sample position ``position`` of an epoch visits: a four-round Feistel bijection of
+    the mixed radix a x 2**s (s = floor(b / 2) for the b bits of n, a = ceil(n / 2**s); a value is
+    (hi, lo) = (x // 2**s, x % 2**s)) whose rounds alternate hi += top(F(lo), a) mod a and
+    lo ^= top(F(hi), 2**s), keyed on (seed, epoch), cycle-walked into [0, n) (written from the
+    description in the engine, independently of its code)."""
     bits = 0
     while bits < 62 and (1 << bits) < n:
         bits += 1
+    s = bits // 2
+    a = max(1, -(-n // (1 << s)))
     key = _mix64(seed ^ _mix64(epoch))
-    keys = [_mix64((key + r + 1) & _MASK64) for r in range(4)]
+    keys = [_mix64((key + r + 1) & _MASK64) & 0xFFFFFFFF for r in range(4)]
 
     def permute(x):
-        high, low = bits - bits // 2, bits // 2
-        left, right = x >> low, x & ((1 << low) - 1)
-        for k in keys:
-            left, right = right, left ^ (_mix64(right ^ k) & ((1 << high) - 1))
-            high, low = low, high
-        return (left << low) | right
+        hi, lo = divmod(x, 1 << s)
+        for r in (0, 2):
+            hi = (hi + _order_round(lo, keys[r]) * a // 2**32) % a
+            lo ^= _order_round(hi, keys[r + 1]) * (1 << s) // 2**32
+        return hi * (1 << s) + lo
 
-    order = []
-    for p in range(n):
-        x = permute(p)
-        while x >= n:
-            x = permute(x)
-        order.append(x)
-    return np.array(order, dtype=np.int64)
+    x = permute(position)
+    while x >= n:
+        x = permute(x)
+    return x
+
+
+def keyed_order(n, seed, epoch):
+    """The samples positions 0..n-1 of an epoch visit (:func:`keyed_sample` of each)."""
+    return np.array([keyed_sample(n, seed, epoch, p) for p in range(n)], dtype=np.int64)
 
 
 def device_epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
@@ -398,7 +409,8 @@ class CounterStream:
         return m >> 32
 
 
-#: streams of emitted sample s of a row (s = 0: the row, s >= 1: its s-th negative)
+#: streams of emitted sample s of a row (s = 0: the row, s >= 1: its s-th negative);
+#: stream 0 holds the first tries of all the row's negatives
 def negative_stream(s):
     return 2 * s
 
@@ -407,11 +419,37 @@ def dropout_stream(s):
     return 2 * s + 1
 
 
-def sample_negative(stream, positives, n_items, max_rejections=32):
+FIRST_TRIES_STREAM = 0
+
+
+class BitStream:
+    """xoroshiro128++ (Blackman and Vigna, ACM TOMS 2021) seeded with Philox block 0 of
+    (index, stream) under a key: s0 = words 0 | 1 << 32, s1 = words 2 | 3 << 32."""
+
+    def __init__(self, key, index, stream):
+        index = int(index) & _MASK64
+        w = philox4x32_10((0, int(stream), index & _U32, index >> 32), (key & _U32, key >> 32))
+        self.s0, self.s1 = w[0] | (w[1] << 32), w[2] | (w[3] << 32)
+        if self.s0 == 0 and self.s1 == 0:
+            self.s0 = 0x9E3779B97F4A7C15
+
+    @staticmethod
+    def _rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & _MASK64
+
+    def next64(self):
+        s0, s1 = self.s0, self.s1
+        result = (self._rotl((s0 + s1) & _MASK64, 17) + s0) & _MASK64
+        s1 ^= s0
+        self.s0 = self._rotl(s0, 49) ^ s1 ^ ((s1 << 21) & _MASK64)
+        self.s1 = self._rotl(s1, 28)
+        return result
+
+
+def _sample_negative_from(stream, positives, n_items, max_rejections=32):
     """An item the user (sorted ``positives``) does not hold: uniform draws rejected
     while they hit a positive; after ``max_rejections`` misses the r-th non-positive
     for a uniform r; a user holding every item gets a uniform item."""
-    positives = [int(p) for p in positives]
     held = set(positives)
     if len(positives) >= n_items:
         return stream.bounded(n_items)
@@ -428,29 +466,51 @@ def sample_negative(stream, positives, n_items, max_rejections=32):
     return j
 
 
+def first_try(key, row, s):
+    """The first-try word of a row's s-th negative (s >= 1): word (s - 1) mod 4 of
+    block (s - 1) // 4 of the row's stream FIRST_TRIES_STREAM."""
+    row = int(row) & _MASK64
+    words = philox4x32_10(((s - 1) // 4, FIRST_TRIES_STREAM, row & _U32, row >> 32), (key & _U32, key >> 32))
+    return words[(s - 1) % 4]
+
+
+def sample_negative(key, row, s, positives, n_items):
+    """The s-th negative (s >= 1) of a row of a user with sorted ``positives``: the first-try
+    word mapped onto [0, n_items) by Lemire's multiply-shift, kept unless that method would
+    reject it or the item is a positive (a user holding every item keeps it); else the
+    draws of the negative's own stream negative_stream(s)."""
+    positives = [int(p) for p in positives]
+    m = first_try(key, row, s) * n_items
+    low = m & _U32
+    if low >= (-n_items) % (1 << 32) % n_items:
+        j = m >> 32
+        if len(positives) >= n_items or j not in set(positives):
+            return j
+    return _sample_negative_from(CounterStream(key, row, negative_stream(s)), positives, n_items)
+
+
 def sample_negatives(users, rows, indptr, indices, n_items, n_negatives, key):
-    """(len(users), n_negatives) negatives: row r's s-th negative from stream
-    negative_stream(s + 1) of its own index rows[r]."""
+    """(len(users), n_negatives) negatives: row r's s-th negative is sample_negative(key,
+    rows[r], s + 1, ...) of its own index rows[r]."""
     out = np.zeros((len(users), n_negatives), dtype=np.int32)
     for r, (u, row) in enumerate(zip(users, rows)):
         for s in range(n_negatives):
-            out[r, s] = sample_negative(CounterStream(key, row, negative_stream(s + 1)),
-                                        indices[indptr[u]:indptr[u + 1]], n_items)
+            out[r, s] = sample_negative(key, row, s + 1, indices[indptr[u]:indptr[u + 1]], n_items)
     return out
 
 
 def dropout_masks(key, row, s, widths, dropout):
     """The dropout multipliers of emitted sample s of a row, one array per tower layer input
     (of the given widths), drawn as the NCF kernel draws them: unit a, counted over z_0, ...,
-    z_{L-1}, takes the high (even a) or low (odd a) 16 bits of draw a // 2 of the sample's
-    stream dropout_stream(s), and is dropped (0) when they are below floor(dropout * 2^16),
-    else kept with 1 / (1 - dropout)."""
+    z_{L-1}, takes bits 63-48, 47-32, 31-16 or 15-0 (a mod 4 = 0 .. 3) of 64-bit draw a // 4
+    of the sample's bit stream BitStream(key, row, dropout_stream(s)), and is dropped (0)
+    when they are below floor(dropout * 2^16), else kept with 1 / (1 - dropout)."""
     n = int(sum(widths))
-    stream = CounterStream(key, row, dropout_stream(s))
+    stream = BitStream(key, row, dropout_stream(s))
     bits = []
     while len(bits) < n:
-        word = stream.next32()
-        bits += [word >> 16, word & 0xFFFF]
+        word = stream.next64()
+        bits += [(word >> shift) & 0xFFFF for shift in (48, 32, 16, 0)]
     keep = np.array(bits[:n]) >= int(dropout * 2.0 ** 16)
     return np.split(np.where(keep, 1.0 / (1.0 - dropout), 0.0), np.cumsum(widths)[:-1])
 

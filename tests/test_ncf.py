@@ -263,6 +263,24 @@ def test_sampler_never_returns_a_positive(n_threads):
     assert len(np.unique(neg[users == 0])) == n_items - 4
 
 
+def test_sampler_is_uniform_over_the_non_positives():
+    """Each negative position (first tries shared by four negatives of a row, the fallback on
+    its own stream) draws every non-positive item about equally often."""
+    indptr, indices, n_items = _sampler_data()
+    users = np.zeros(3000, dtype=np.int32)  # user 0: 46 non-positives
+    neg = _engine.ncf_sample_negatives(
+        user_index=users, sample_index=np.arange(3000, dtype=np.int64), positive_indptr=indptr,
+        positive_indices=indices, n_items=n_items, n_negatives=6, sample_seed=5, order_epoch=1, n_threads=1)
+    allowed = np.setdiff1d(np.arange(n_items), indices[indptr[0]:indptr[1]])
+    for s in range(6):
+        counts = np.bincount(neg[:, s], minlength=n_items)[allowed]
+        expected = 3000 / allowed.size
+        # chi2 with 45 degrees of freedom: 95 is beyond its 0.99999 quantile
+        assert ((counts - expected) ** 2 / expected).sum() < 95, s
+    # negatives of one row are not tied to each other (the shared first-try block)
+    assert np.mean(neg[:, 0] == neg[:, 1]) < 0.05
+
+
 def test_sampler_draws_are_keyed_on_the_row_not_the_thread():
     """The same negatives for any thread count, bit for bit the reference's (Philox
     keyed on seed, epoch, row index, stream); a row keeps its draws wherever it sits

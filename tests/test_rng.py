@@ -74,3 +74,43 @@ def test_cuda_blocks_are_the_stream_draws(device):
         s = ref.CounterStream(key, int(row), 5)
         expected.append([s.next32() for _ in range(12)])
     np.testing.assert_array_equal(device.download(out), np.array(expected, dtype=np.uint32))
+
+
+def test_reference_xoroshiro128pp_matches_the_published_sequence():
+    """The bit stream's step is xoroshiro128++: from the state SplitMix64 gives seed 0, the
+    authors' reference implementation starts 0x6f68e1e7e2646ee1, 0xbf971b7f454094ad, ...
+    (the values Bitcoin Core's unit tests quote from it)."""
+    stream = ref.BitStream(0, 0, 0)
+    stream.s0, stream.s1 = ref._mix64(0), ref._mix64(0x9E3779B97F4A7C15)
+    assert [stream.next64() for _ in range(4)] == [0x6F68E1E7E2646EE1, 0xBF971B7F454094AD,
+                                                   0x48F2DE556F30DE38, 0x6EA7C59F89BBFC75]
+
+
+def test_reference_bit_stream_is_seeded_by_philox_block_zero():
+    key = ref.draw_key(3, 1)
+    words = ref.philox4x32_10((0, 9, 17, 0), (key & 0xFFFFFFFF, key >> 32))
+    stream = ref.BitStream(key, 17, 9)
+    assert (stream.s0, stream.s1) == (words[0] | words[1] << 32, words[2] | words[3] << 32)
+
+
+def test_bit_stream_bits_are_balanced():
+    stream = ref.BitStream(ref.draw_key(8, 2), 5, 1)
+    words = np.array([stream.next64() for _ in range(2000)], dtype=np.uint64)
+    ones = np.unpackbits(words.view(np.uint8)).reshape(-1, 64).mean(axis=0)
+    assert np.all(np.abs(ones - 0.5) < 0.06)  # every bit position, 2000 draws: 5 sigma is 0.056
+
+
+def test_cuda_bit_stream_matches_the_reference(device):
+    spec = {m.filename: m for m in toy_kernel_modules()}["rng_draws.cu"]
+    module = device.load_module(spec.source(), spec.name_expressions, spec.options)
+    rows = np.array([0, 7, 2**33 + 5], dtype=np.int64)
+    n_draws = 5
+    out = device.zeros((rows.size, n_draws), np.uint64)
+    device.launch(module, "bit_stream_draws", 1, 32, (device.upload(rows), np.int32(rows.size), np.uint64(41),
+                                                     np.uint64(2), np.uint32(3), np.int32(n_draws), out))
+    key = ref.draw_key(41, 2)
+    expected = []
+    for row in rows:
+        stream = ref.BitStream(key, int(row), 3)
+        expected.append([stream.next64() for _ in range(n_draws)])
+    np.testing.assert_array_equal(device.download(out), np.array(expected, dtype=np.uint64))

@@ -2,8 +2,8 @@
 
 Besides the calls, what only the CPU needs lives here: the thread count
 (``n_jobs`` resolved against OpenMP and the CPU affinity), the per-thread work
-counters, the host-side gathering of an epoch's samples into epoch order (so the
-kernels read them sequentially; the factorization machine's kernels read their
+counters, the host-side gathering of an epoch's samples into epoch order (one
+compiled pass, so the kernels read them sequentially; the factorization machine's kernels read their
 CSR rows through the order instead), and the factorization machine's hot rows.
 Binding is zero-copy: the kernels update the estimators' NumPy arrays in place.
 """
@@ -327,24 +327,35 @@ class CpuBinding:
             self._fixed.update(training.samples)
             self._buffers = [{} for _ in range(2)]
         else:
+            # the gathered kernels' samples: (user rows, item rows, values) in that order
+            self._gathered = tuple(training.samples)
+            if len(self._gathered) != 3:
+                raise ValueError(f"internal error: {training.kernel} gathers {self._gathered}, not three arrays")
             self._buffers = [{name: np.empty_like(a) for name, a in training.samples.items()} for _ in range(2)]
-        self._orders = [np.empty(self._n, dtype=np.int64) for _ in range(2)]
+        needs_order = self._order_only or training.kernel in _EPOCH_ARGUMENTS
+        self._orders = [np.empty(self._n if needs_order else 0, dtype=np.int64) for _ in range(2)]
+        self._no_order = np.empty(0, dtype=np.int64)
         self._pool = ThreadPoolExecutor(max_workers=1) if self.n_threads < usable_cpus() else None
         self._pending = {}
 
     def _gather(self, order_seed, epoch):
-        from .._kernels.cpu.epoch_order import epoch_permutation
+        from .._kernels.cpu.epoch_order import epoch_gather, epoch_permutation
 
         slot = epoch % 2
         order, buffers = self._orders[slot], self._buffers[slot]
         # inline (every core runs the kernel), the kernel's threads compute the
         # order; on the helper thread, that one thread does
-        epoch_permutation(self._n, order_seed, epoch, order, n_threads=self.n_threads if self._pool is None else 1)
+        n_threads = self.n_threads if self._pool is None else 1
         if self._order_only:
+            epoch_permutation(self._n, order_seed, epoch, order, n_threads=n_threads)
             return {"order": order}
-        for name, source in self.training.samples.items():
-            np.take(source, order, out=buffers[name])
+        # one pass: each position's sample computed and its three fields copied
+        # (the order itself is kept only for the kernels that read it)
         derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
+        (user_name, item_name, value_name), samples = self._gathered, self.training.samples
+        epoch_gather(order_seed, epoch, samples[user_name], samples[item_name], samples[value_name],
+                     buffers[user_name], buffers[item_name], buffers[value_name],
+                     order if derive is not None else self._no_order, n_threads=n_threads)
         if derive is None:
             return buffers
         return {**buffers, **derive(buffers, order, epoch, self.training.scalars)}

@@ -28,3 +28,15 @@ __global__ void rng_blocks(const long long* __restrict__ rows, int n_rows, unsig
         rng_block(rng_key(seed, epoch), rows[r], stream, (unsigned int)b, out + (r * n_blocks + b) * 4);
     }
 }
+
+// out[r * n_draws + d]: 64-bit draw d of the bit stream of (rows[r], stream) under rng_key(seed, epoch).
+__global__ void bit_stream_draws(const long long* __restrict__ rows, int n_rows, unsigned long long seed,
+                                 unsigned long long epoch, unsigned int stream, int n_draws,
+                                 unsigned long long* __restrict__ out) {
+    const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n_rows) return;
+    BitStream b = bit_stream(rng_key(seed, epoch), rows[r], stream);
+    for (int d = 0; d < n_draws; ++d) {
+        out[r * n_draws + d] = bit_stream_next64(b);
+    }
+}

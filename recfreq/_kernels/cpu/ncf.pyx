@@ -32,10 +32,19 @@ Random numbers come from the counter-based generator of ``rng.pxd``, keyed on
 stream, so they do not depend on the thread that draws them (nor on the
 row's position in the epoch): any ``n_threads`` and the GPU draw the same
 negatives and masks. For emitted sample s of a row (s = 0 the row itself,
-s >= 1 its s-th negative), stream 2 s chooses the item of a negative and
-stream 2 s + 1 draws the sample's dropout masks, 16 bits per unit in the
-order z_0, ..., z_{L-1}. The sampler thus draws the same items whatever
-``dropout`` is, and dropout = 0 draws nothing.
+s >= 1 its s-th negative):
+
+* negative s first tries word (s - 1) mod 4 of block (s - 1) // 4 of the row's
+  stream 0 (a stream the row itself never uses), so one Philox call serves
+  four negatives' first tries; when that candidate is refused (a positive of
+  the user, or a rejection of the unbiased bounded draw) the negative goes on
+  with its own stream 2 s. Each negative stays a function of (row, s) alone;
+* stream 2 s + 1 seeds the bit stream of the sample's dropout masks: unit a,
+  counted over z_0, ..., z_{L-1}, takes bits 63-48, 47-32, 31-16 or 15-0 (for
+  a mod 4 = 0 .. 3) of 64-bit draw a // 4.
+
+The sampler thus draws the same items whatever ``dropout`` is, and
+dropout = 0 draws nothing.
 """
 
 from libc.stdlib cimport malloc, calloc, free
@@ -49,7 +58,8 @@ from recfreq._kernels.cpu.solvers cimport (
 from recfreq._kernels.cpu.vector cimport dot
 from recfreq._kernels.cpu.dense cimport flush_dense
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.rng cimport RngStream, rng_key, rng_stream, rng_block, rng_bounded
+from recfreq._kernels.cpu.rng cimport (
+    BitStream, RngStream, bit_stream, bit_stream_next64, rng_key, rng_stream, rng_block, rng_bounded)
 
 
 cdef extern from *:
@@ -139,9 +149,11 @@ cdef enum:
     MAX_LAYERS = 32
     # uniform draws tried before the exact (rank-mapping) fallback of a dense user
     MAX_REJECTIONS = 32
-    # the streams of emitted sample s of a row: 2 s + STREAM_NEGATIVE, 2 s + STREAM_DROPOUT
+    # the streams of emitted sample s of a row: 2 s + STREAM_NEGATIVE, 2 s + STREAM_DROPOUT;
+    # stream 0 (the row's own, which draws no negative) holds the negatives' first tries
     STREAM_NEGATIVE = 0
     STREAM_DROPOUT = 1
+    STREAM_FIRST_TRIES = 0
 
 
 cdef struct Net:
@@ -212,9 +224,9 @@ cdef inline bint _contains(const int* sorted_items, Py_ssize_t n, int item) noex
     return lo < n and sorted_items[lo] == item
 
 
-cdef inline int sample_negative(RngStream* rng, const int* positives, Py_ssize_t n_pos,
-                                int n_items) noexcept nogil:
-    """An item in [0, n_items) that is not in the user's sorted `positives`.
+cdef inline int _sample_negative_from(RngStream* rng, const int* positives, Py_ssize_t n_pos,
+                                      int n_items) noexcept nogil:
+    """An item in [0, n_items) that is not in the user's sorted `positives`, from `rng`.
 
     Uniform draws are rejected while they hit a positive; after MAX_REJECTIONS
     misses (a user holding most items) the r-th non-positive item is taken for a
@@ -240,28 +252,51 @@ cdef inline int sample_negative(RngStream* rng, const int* positives, Py_ssize_t
     return j
 
 
+cdef inline int sample_negative(uint32_t first_try, uint64_t key, int64_t row, uint32_t stream,
+                                const int* positives, Py_ssize_t n_pos, int n_items) noexcept nogil:
+    """A negative item of the row's user: `first_try` (a 32-bit word) when it gives one,
+    else the draws of the negative's own (`row`, `stream`).
+
+    The first try maps the word onto [0, n_items) by Lemire's multiply-shift
+    and keeps it unless the method would reject the word (so it stays
+    unbiased) or the item is a positive of the user (a user holding every
+    item keeps any item, as in the fallback).
+    """
+    cdef uint64_t m = <uint64_t>first_try * <uint64_t>n_items
+    cdef uint32_t low = <uint32_t>m
+    cdef int j
+    cdef RngStream rng
+    if low >= <uint32_t>n_items or low >= (<uint32_t>(0 - <uint32_t>n_items)) % <uint32_t>n_items:
+        j = <int>(m >> 32)
+        if n_pos >= n_items or not _contains(positives, n_pos, j):
+            return j
+    rng = rng_stream(key, row, stream)
+    return _sample_negative_from(&rng, positives, n_pos, n_items)
+
+
 cdef inline void _draw_dropout_masks(uint64_t key, int64_t row, uint32_t stream, floating* mult, Py_ssize_t n,
                                      uint32_t threshold, floating keep_scale) noexcept nogil:
     """mult[a] = 0 (dropped) or keep_scale for the n units of one sample's masks.
 
-    Unit a takes 16 bits of the sample's dropout stream: the high half of draw
-    a // 2 for even a, the low half for odd a; it is dropped when they are
-    below `threshold` = floor(dropout 2^16). A keep/drop decision needs no more
-    bits (the rate is met to 2^-16), and half-words halve the Philox calls,
-    which are most of dropout's cost; the blocks are drawn in one loop of
-    independent calls, which the CPU overlaps."""
-    cdef uint32_t words[4]
-    cdef uint32_t block
-    cdef Py_ssize_t a
+    Unit a takes 16 bits of the sample's bit stream (``rng.pxd``): bits
+    63-48, 47-32, 31-16, 15-0 of 64-bit draw a // 4 for a mod 4 = 0, 1, 2, 3;
+    it is dropped when they are below `threshold` = floor(dropout 2^16). A
+    keep/drop decision needs no more bits (the rate is met to 2^-16)."""
+    cdef BitStream bits = bit_stream(key, row, stream)
+    cdef uint64_t x
+    cdef Py_ssize_t a = 0
     cdef int w
-    for block in range(<uint32_t>((n + 7) // 8)):
-        rng_block(key, row, stream, block, words)
-        for w in range(4):
-            a = 8 * <Py_ssize_t>block + 2 * w
-            if a < n:
-                mult[a] = 0 if (words[w] >> 16) < threshold else keep_scale
-            if a + 1 < n:
-                mult[a + 1] = 0 if (words[w] & 0xFFFFU) < threshold else keep_scale
+    while a + 4 <= n:
+        x = bit_stream_next64(&bits)
+        mult[a] = 0 if <uint32_t>(x >> 48) < threshold else keep_scale
+        mult[a + 1] = 0 if <uint32_t>((x >> 32) & 0xFFFFU) < threshold else keep_scale
+        mult[a + 2] = 0 if <uint32_t>((x >> 16) & 0xFFFFU) < threshold else keep_scale
+        mult[a + 3] = 0 if <uint32_t>(x & 0xFFFFU) < threshold else keep_scale
+        a += 4
+    if a < n:
+        x = bit_stream_next64(&bits)
+        for w in range(<int>(n - a)):
+            mult[a + w] = 0 if <uint32_t>((x >> (48 - 16 * w)) & 0xFFFFU) < threshold else keep_scale
 
 
 cdef inline double _softplus(double x) noexcept nogil:
@@ -465,7 +500,7 @@ def ncf_epoch(*,
     cdef floating* q
     cdef floating* m
     cdef floating* nj
-    cdef RngStream* rng
+    cdef uint32_t* first_tries
     cdef uint64_t key = rng_key(sample_seed, order_epoch)
     cdef int64_t row
     cdef int* pending
@@ -489,13 +524,13 @@ def ncf_epoch(*,
     # thread-private below; set here so the compiler sees them initialised
     buf = z = dz_a = dz_b = grad_p = grad_q = grad_m = grad_n = dense_grad = mult = NULL
     p = q = m = nj = NULL
-    rng = NULL
+    first_tries = NULL
     pending = NULL
     with nogil, parallel(num_threads=n_threads):
         tid = omp_get_thread_num()
         buf = <floating*> calloc(buf_size, sizeof(floating))
-        # the draws of the current negative
-        rng = <RngStream*> malloc(sizeof(RngStream))
+        # the current block of the row's negatives' first tries
+        first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
         pending = <int*> calloc(1, sizeof(int))
         z = buf
         dz_a = z + net.n_act
@@ -519,8 +554,10 @@ def ncf_epoch(*,
                     j = negatives[i, s - 1]
                     y = 0.0
                 else:
-                    rng[0] = rng_stream(key, row, 2 * s + STREAM_NEGATIVE)
-                    j = sample_negative(rng, pos_ptr + positive_indptr[u],
+                    if (s - 1) % 4 == 0:
+                        rng_block(key, row, STREAM_FIRST_TRIES, <uint32_t>((s - 1) // 4), first_tries)
+                    j = sample_negative(first_tries[(s - 1) % 4], key, row, 2 * s + STREAM_NEGATIVE,
+                                        pos_ptr + positive_indptr[u],
                                         positive_indptr[u + 1] - positive_indptr[u], n_items)
                     y = 0.0
                 if use_dropout:
@@ -552,7 +589,7 @@ def ncf_epoch(*,
         if pending[0] > 0:
             flush_dense(&dense_cfg, dense_ptr, dense_grad, acc_dense, net.n_dense, dense_learning_rate)
         free(pending)
-        free(rng)
+        free(first_tries)
         free(buf)
     return loss
 
@@ -576,17 +613,19 @@ def ncf_sample_negatives(*,
     cdef Py_ssize_t n = user_index.shape[0]
     cdef Py_ssize_t i
     cdef int u, s
-    cdef RngStream* rng
+    cdef uint32_t* first_tries
     cdef uint64_t key = rng_key(sample_seed, order_epoch)
     cdef const int* pos_ptr = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
-    rng = NULL
+    first_tries = NULL
     with nogil, parallel(num_threads=n_threads):
-        rng = <RngStream*> malloc(sizeof(RngStream))
+        first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
         for i in prange(n, schedule="static"):
             u = user_index[i]
             for s in range(n_negatives):
                 # negative s is emitted sample s + 1 of its row
-                rng[0] = rng_stream(key, sample_index[i], 2 * (s + 1) + STREAM_NEGATIVE)
-                out[i, s] = sample_negative(rng, pos_ptr + positive_indptr[u],
+                if s % 4 == 0:
+                    rng_block(key, sample_index[i], STREAM_FIRST_TRIES, <uint32_t>(s // 4), first_tries)
+                out[i, s] = sample_negative(first_tries[s % 4], key, sample_index[i], 2 * (s + 1) + STREAM_NEGATIVE,
+                                            pos_ptr + positive_indptr[u],
                                             positive_indptr[u + 1] - positive_indptr[u], n_items)
-        free(rng)
+        free(first_tries)

@@ -17,9 +17,20 @@
 // words; the counter is (block, stream, sample index low word, high word),
 // where block n gives draw numbers 4n..4n+3 of that (sample index, stream).
 // Bounded integers use Lemire's multiply-shift method with rejection.
+//
+// Long runs of bits (a sample's dropout masks) come from a bit stream:
+// xoroshiro128++ (Blackman and Vigna, ACM TOMS 2021) seeded with the 128 bits of
+// Philox block 0 of (sample index, stream), 9 64-bit operations per 64 bits.
+// With a 128-bit state per (index, stream), no two streams of an epoch overlap.
 #pragma once
 
 #include "portability.cuh"
+
+// xoroshiro128++ state of a bit stream (never both zero).
+struct BitStream {
+    unsigned long long s0;
+    unsigned long long s1;
+};
 
 struct RngStream {
     unsigned int key[2];
@@ -109,4 +120,33 @@ __device__ __forceinline__ unsigned int rng_bounded(RngStream& s, unsigned int n
         }
     }
     return static_cast<unsigned int>(m >> 32);
+}
+
+__device__ __forceinline__ unsigned long long rotl64(unsigned long long x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+// The bit stream of (`index`, `stream`) under `key`: xoroshiro128++ from Philox block 0.
+__device__ __forceinline__ BitStream bit_stream(unsigned long long key, long long index, unsigned int stream) {
+    unsigned int words[4];
+    rng_block(key, index, stream, 0u, words);
+    BitStream b;
+    b.s0 = static_cast<unsigned long long>(words[0]) | (static_cast<unsigned long long>(words[1]) << 32);
+    b.s1 = static_cast<unsigned long long>(words[2]) | (static_cast<unsigned long long>(words[3]) << 32);
+    if (b.s0 == 0ULL && b.s1 == 0ULL) {
+        // the one state xoroshiro cannot leave (probability 2^-128)
+        b.s0 = 0x9E3779B97F4A7C15ULL;
+    }
+    return b;
+}
+
+// The bit stream's next 64 bits (xoroshiro128++'s step and output).
+__device__ __forceinline__ unsigned long long bit_stream_next64(BitStream& b) {
+    const unsigned long long s0 = b.s0;
+    unsigned long long s1 = b.s1;
+    const unsigned long long result = rotl64(s0 + s1, 17) + s0;
+    s1 ^= s0;
+    b.s0 = rotl64(s0, 49) ^ s1 ^ (s1 << 21);
+    b.s1 = rotl64(s1, 28);
+    return result;
 }
