@@ -551,8 +551,13 @@ class BaseRecommender(BaseEstimator):
         users, items = raw
         return self._user_encoder.transform(users), self._item_encoder.transform(items), targets
 
+    def _validation_greater_is_better(self):
+        """Whether the value of :meth:`_validation_score` grows as the model improves (default: an error)."""
+        return False
+
     def _validation_score(self, validation):
-        """(name, value) of the held-out score early stopping watches; lower is better."""
+        """(name, value) of the held-out score early stopping watches; lower is better unless
+        :meth:`_validation_greater_is_better` says otherwise."""
         users, items, targets = validation
         pred = self._predict_rows(users, items).astype(np.float64)
         return "val_rmse", float(np.sqrt(np.mean((pred - targets) ** 2)))
@@ -643,9 +648,11 @@ class BaseRecommender(BaseEstimator):
                 postfix = {"loss": f"{loss:.4f}"}
                 current = loss
                 if validation is not None:
-                    name, current = self._validation_score(validation)
-                    self.validation_scores_.append(current)
-                    postfix[name] = f"{current:.4f}"
+                    name, score = self._validation_score(validation)
+                    self.validation_scores_.append(score)
+                    postfix[name] = f"{score:.4f}"
+                    # early stopping minimises: a score that grows when the model improves is negated
+                    current = -score if self._validation_greater_is_better() else score
                 progress.set_postfix(postfix)
                 progress.update(1)
                 if stop_early and tol is not None:

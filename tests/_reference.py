@@ -160,6 +160,118 @@ def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, 
     return sse
 
 
+def _softplus(x):
+    return x + np.log1p(np.exp(-x)) if x > 0 else np.log1p(np.exp(x))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x)) if x >= 0 else np.exp(x) / (1.0 + np.exp(x))
+
+
+LOGISTIC, BPR, WARP = 0, 1, 2
+
+
+def harmonic_numbers(n):
+    """WARP's rank weights L(r) = 1 + 1/2 + ... + 1/r for r = 0..n (L(0) = 0)."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+
+
+def mf_ranking_epoch(users, items, order, key, mu, P, Q, user_bias, item_bias, loss, n_negatives, max_sampled,
+                     indptr, indices, cfg, alpha, alpha_bias, t_start, user_state, item_state):
+    """One epoch of MF under a ranking loss over the positives (users[s], items[s]) for s in order;
+    updates in place, returns the summed loss.
+
+    Position p is step t = t_start + p + 1; the s-th negative of the positive with own index r is
+    sample_negative(key, r, s, ...). Scores s(u, j) = mu + b_u + b_j + p_u . q_j.
+    logistic: the positive (y = 1) then n_negatives negatives (y = 0), each a step on
+    softplus(s) - y s. bpr: one negative, x = s(u, i) - s(u, j), loss softplus(-x). warp: negatives
+    drawn until s(u, j) > s(u, i) - 1 (at most max_sampled); after N draws r = (n_items - n_pos) // N
+    and the loss is L(r) (1 - x); no violation, no step. A pairwise step moves p_u, q_i, q_j, b_i,
+    b_j; a user holding every item gets no negative (a logistic positive still steps)."""
+    n_items = Q.shape[0]
+    weights = harmonic_numbers(n_items)
+    total = 0.0
+    for position, row in enumerate(order):
+        u, i, t = int(users[row]), int(items[row]), t_start + position + 1
+        positives = indices[indptr[u]:indptr[u + 1]]
+        has_negative = len(positives) < n_items
+        if loss == LOGISTIC:
+            for s in range(n_negatives + 1):
+                if s > 0 and not has_negative:
+                    break
+                j, y = (i, 1.0) if s == 0 else (sample_negative(key, row, s, positives, n_items), 0.0)
+                score = mu + user_bias[u] + item_bias[j] + P[u] @ Q[j]
+                total += _softplus(score) - y * score
+                e = _sigmoid(score) - y
+                grad_p, grad_q = e * Q[j] + alpha * P[u], e * P[u] + alpha * Q[j]
+                grad_bu = np.array([e + alpha_bias * user_bias[u]])
+                grad_bj = np.array([e + alpha_bias * item_bias[j]])
+                rate_u, rate_j = row_rate(cfg, user_state, u, t), row_rate(cfg, item_state, j, t)
+                row_step(cfg, P[u], grad_p, user_state["accum"]["factors"][u], rate_u)
+                row_step(cfg, Q[j], grad_q, item_state["accum"]["factors"][j], rate_j)
+                row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
+                row_step(cfg, item_bias[j:j + 1], grad_bj, item_state["accum"]["bias"][j:j + 1], rate_j)
+            continue
+        if not has_negative:
+            continue
+        score_i = item_bias[i] + P[u] @ Q[i]
+        draws, j = 0, None
+        while draws < (1 if loss == BPR else max_sampled):
+            draws += 1
+            candidate = sample_negative(key, row, draws, positives, n_items)
+            if loss == BPR or item_bias[candidate] + P[u] @ Q[candidate] > score_i - 1.0:
+                j = candidate
+                break
+        if j is None:
+            continue
+        x = score_i - (item_bias[j] + P[u] @ Q[j])
+        if loss == BPR:
+            total += _softplus(-x)
+            g = _sigmoid(-x)
+        else:
+            w = weights[(n_items - len(positives)) // draws]
+            total += w * (1.0 - x)
+            g = w
+        grad_p = -g * (Q[i] - Q[j]) + alpha * P[u]
+        grad_qi = -g * P[u] + alpha * Q[i]
+        grad_qj = g * P[u] + alpha * Q[j]
+        grad_bi = np.array([-g + alpha_bias * item_bias[i]])
+        grad_bj = np.array([g + alpha_bias * item_bias[j]])
+        rate_u = row_rate(cfg, user_state, u, t)
+        rate_i = row_rate(cfg, item_state, i, t)
+        rate_j = row_rate(cfg, item_state, j, t)
+        row_step(cfg, P[u], grad_p, user_state["accum"]["factors"][u], rate_u)
+        row_step(cfg, Q[i], grad_qi, item_state["accum"]["factors"][i], rate_i)
+        row_step(cfg, Q[j], grad_qj, item_state["accum"]["factors"][j], rate_j)
+        row_step(cfg, item_bias[i:i + 1], grad_bi, item_state["accum"]["bias"][i:i + 1], rate_i)
+        row_step(cfg, item_bias[j:j + 1], grad_bj, item_state["accum"]["bias"][j:j + 1], rate_j)
+    return total
+
+
+def ranking_expected_steps(users, items, n_users, n_items, loss, n_negatives):
+    """fa-sgd's expected steps of each user and item row per epoch under a ranking loss, negatives
+    included: a positive steps its user 1 + n_negatives times (logistic) or once (bpr, warp: the
+    warp step is counted as if every positive found its violator), its item once, and each of its
+    negatives (n_negatives, or 1) lands on one of the user's non-positive items with equal chance;
+    a user holding every item has no negatives."""
+    positives = {}
+    for u, i in zip(users, items):
+        positives.setdefault(int(u), set()).add(int(i))
+    per_positive = n_negatives if loss == LOGISTIC else 1
+    user_steps, item_steps = np.zeros(n_users), np.zeros(n_items)
+    for u, i in zip(users, items):
+        u = int(u)
+        held = positives[u]
+        negatives = per_positive if len(held) < n_items else 0
+        user_steps[u] += (1 + negatives) if loss == LOGISTIC else (1 if negatives else 0)
+        if loss == LOGISTIC or negatives:
+            item_steps[int(i)] += 1
+        for j in range(n_items):
+            if negatives and j not in held:
+                item_steps[j] += negatives / (n_items - len(held))
+    return user_steps, item_steps
+
+
 def _row(table, r):
     d = int(table.group_in_dim[table.row_group[r]])
     return slice(int(table.row_offset[r]), int(table.row_offset[r]) + d)

@@ -13,7 +13,8 @@ import numpy as np
 from .._solvers import Solver
 from .specs import projected_table
 
-__all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_mf_projected_epoch", "check_fm_epoch",
+__all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_mf_ranking_epoch", "check_mf_projected_epoch",
+           "check_fm_epoch",
            "check_fm_projected_epoch", "check_ncf_epoch", "check_index", "check_projected_table",
            "check_sample_index", "check_sample_start", "ncf_dense_size"]
 
@@ -179,6 +180,55 @@ def check_mf_epoch(a, scalars):
                                                     "item_bias_accum")})
     if int(scalars.get("n_factors", k)) != k:
         raise ValueError(f"internal error: n_factors={scalars['n_factors']} but the tables have {k} columns")
+    for prefix, n_rows in (("user", n_users), ("item", n_items)):
+        tables = _check_table_arrays(a, prefix, n_rows)
+        factors_accum, bias_accum = a[f"{prefix}_factors_accum"], a[f"{prefix}_bias_accum"]
+        if factors_accum.shape[0] and factors_accum.shape[1:] != (k,):
+            raise ValueError(f"internal error: {prefix}_factors_accum has shape {factors_accum.shape}")
+        _check_state_rows(n_rows, **{f"{prefix}_factors_accum": factors_accum, f"{prefix}_bias_accum": bias_accum},
+                          **tables)
+        _check_solver_state(scalars, n_rows, tables, {f"{prefix}_factors_accum": (factors_accum, n_rows),
+                                                      f"{prefix}_bias_accum": (bias_accum, n_rows)})
+
+
+#: the ranking losses the kernels know (recfreq/_ranking.py numbers them)
+RANKING_LOSS_CODES = (0, 1, 2)
+
+
+def check_mf_ranking_epoch(a, scalars):
+    """The arrays of ``mf_ranking_epoch`` (spec names) are safe to hand to the kernel.
+
+    ``sample_index`` is derived per epoch by the CPU binding from the epoch
+    order; the one-shot call checks the one it is given (:func:`check_sample_index`).
+    """
+    P, Q = a["user_factors"], a["item_factors"]
+    dtype = P.dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"internal error: user_factors must be float32 or float64, got {dtype}")
+    n_users, n_items = a["user_bias"].shape[0], a["item_bias"].shape[0]
+    check_index(a["user_index"], n_users, "user_index")
+    check_index(a["item_index"], n_items, "item_index")
+    _check_same_length(user_index=a["user_index"], item_index=a["item_index"])
+    if P.ndim != 2 or Q.ndim != 2 or P.shape[0] != n_users or Q.shape[0] != n_items or P.shape[1] != Q.shape[1]:
+        raise ValueError("internal error: factor tables do not match the bias tables")
+    k = P.shape[1]
+    _check_same_dtype(dtype, user_factors=P, item_factors=Q, user_bias=a["user_bias"], item_bias=a["item_bias"],
+                      **{name: a[name] for name in ("user_factors_accum", "item_factors_accum", "user_bias_accum",
+                                                    "item_bias_accum")})
+    if int(scalars.get("n_factors", k)) != k:
+        raise ValueError(f"internal error: n_factors={scalars['n_factors']} but the tables have {k} columns")
+    if int(scalars["n_items"]) != n_items:
+        raise ValueError(f"internal error: n_items={scalars['n_items']} but the item table has {n_items} rows")
+    if int(scalars["ranking_loss"]) not in RANKING_LOSS_CODES:
+        raise ValueError(f"internal error: unknown ranking_loss {scalars['ranking_loss']!r}")
+    if int(scalars["n_negatives"]) < 0 or int(scalars["max_sampled"]) < 1:
+        raise ValueError("internal error: need n_negatives >= 0 and max_sampled >= 1")
+    _check_positive_csr(a["positive_indptr"], a["positive_indices"], n_users, n_items)
+    weights = a["warp_weights"]
+    _check_same_dtype(np.dtype(np.float64), warp_weights=weights)
+    if weights.ndim != 1 or weights.shape[0] != n_items + 1:
+        raise ValueError(f"internal error: warp_weights must hold n_items + 1 = {n_items + 1} entries, "
+                         f"got {weights.shape}")
     for prefix, n_rows in (("user", n_users), ("item", n_items)):
         tables = _check_table_arrays(a, prefix, n_rows)
         factors_accum, bias_accum = a[f"{prefix}_factors_accum"], a[f"{prefix}_bias_accum"]
@@ -423,5 +473,5 @@ def check_ncf_epoch(a, scalars):
 
 #: kernel name -> the check of its spec-named arrays and scalars
 CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
-          "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
-          "fm_projected_epoch": check_fm_projected_epoch, "ncf_epoch": check_ncf_epoch}
+          "mf_ranking_epoch": check_mf_ranking_epoch, "mf_projected_epoch": check_mf_projected_epoch,
+          "fm_epoch": check_fm_epoch, "fm_projected_epoch": check_fm_projected_epoch, "ncf_epoch": check_ncf_epoch}

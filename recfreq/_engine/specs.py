@@ -99,6 +99,19 @@ KERNELS = {
         ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"),
     ),
     # written ahead of its CUDA kernel (a later issue), which visits position p's
+    # positive epoch_sample(order, p) and keys its negatives as the CPU kernel does
+    "mf_ranking_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
+        ("sample_seed", "unsigned long long"), ("global_mean", "double"), ("user_factors", "T*"),
+        ("item_factors", "T*"), ("user_bias", "T*"), ("item_bias", "T*"), ("n_factors", "int"),
+        ("ranking_loss", "int"), ("n_negatives", "int"), ("max_sampled", "int"),
+        ("positive_indptr", "const long long*"), ("positive_indices", "const int*"), ("n_items", "int"),
+        ("warp_weights", "const double*"), *SOLVER_CONFIG, *_USER_ITEM_STATE,
+        ("user_factors_accum", "T*"), ("item_factors_accum", "T*"), ("user_bias_accum", "T*"),
+        ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
+        ("loss", "double*"),
+    ),
+    # written ahead of its CUDA kernel (a later issue), which visits position p's
     # row epoch_sample(order, p) and keys its draws as the CPU kernel does
     "ncf_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("labels", "const T*"),
@@ -126,6 +139,8 @@ DEVICE_ONLY = {
     "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "mf_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    # the CPU kernel keys its negatives on (sample_seed, order_epoch) like the GPU's
+    "mf_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
     "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_predict": {"n_samples", "n_factors"},
@@ -143,6 +158,8 @@ CPU_ONLY = {
     "baseline_epoch": set(),
     "mf_epoch": set(),
     "mf_projected_epoch": set(),
+    # each position's own positive, from the gather: its negatives are keyed on it
+    "mf_ranking_epoch": {"sample_index"},
     "fm_epoch": {"order", "hot_rows", "hot_slot", "max_nnz"},
     "fm_projected_epoch": {"order"},
     "mf_predict": set(),
