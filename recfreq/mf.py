@@ -70,12 +70,16 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         grid on ml-1m; the good step differs by an order of magnitude between
         solvers). The ranking losses have defaults of their own (see the
         user guide's ranking section for the measurement).
-    alpha : float, default=0.07
-        L2 regularization of the factor rows (Surprise's ``reg_all``). 0.07
-        was chosen on ml-100k, where Surprise's 0.02 overfits at k=100; on
-        ml-1m 0.05 is slightly better (``benchmarks/check_defaults.py``).
+    alpha : float or None, default=None
+        L2 regularization of the factor rows (Surprise's ``reg_all``). None:
+        0.07 for ``loss="squared"``, chosen on ml-100k, where Surprise's 0.02
+        overfits at k=100 (on ml-1m 0.05 is slightly better,
+        ``benchmarks/check_defaults.py``); 0.03 for the ranking losses, the
+        best of {0.001, 0.01, 0.03, 0.1} on ml-100k's per-user split
+        (``benchmarks/tune_ranking.py``; 0.07 costs bpr and logistic a fifth
+        of their nDCG@10 there).
     alpha_bias : float or None, default=None
-        L2 regularization of the biases; None uses ``alpha``.
+        L2 regularization of the biases; None uses the factors' ``alpha``.
     max_iter : int, default=20
         Epochs.
     tol : float or None, default=None
@@ -261,6 +265,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         **BaseRecommender._parameter_constraints,
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
         "loss": [StrOptions({"squared", *_ranking.RANKING_LOSSES})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
         "n_negatives": [Interval(numbers.Integral, 1, 1000, closed="both")],
         "max_sampled": [Interval(numbers.Integral, 1, 100_000, closed="both")],
         "positive_threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
@@ -275,18 +280,23 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
 
     _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
     #: learning_rate=None under a ranking loss: loss -> solver -> eta
+    # the best of a grid on ml-100k's per-user split, chosen on a validation split of its
+    # training part (benchmarks/tune_ranking.py); warp's rank weights (up to ~8) scale its
+    # steps, so its rates are ten times smaller
     _default_ranking_learning_rates = {
-        "logistic": {"sgd": 0.05, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.1},
-        "bpr": {"sgd": 0.05, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.1},
-        "warp": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
+        "logistic": {"sgd": 0.03, "fa-sgd": 1.0, "cf-sgd": 1.0, "adagrad": 0.1},
+        "bpr": {"sgd": 0.03, "fa-sgd": 1.0, "cf-sgd": 1.0, "adagrad": 0.1},
+        "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.03},
     }
+    #: alpha=None: the L2 of the squared loss, and of the ranking losses (same grid)
+    _default_alphas = {"squared": 0.07, "ranking": 0.03}
     # steps of the dense projections of mixed tables, from a sweep over
     # {1e-6, 1e-5, 3e-5, 1e-4} on ml-100k 80/20 at the defaults: each is within
     # 0.001 RMSE of its solver's best (benchmarks/check_defaults.py --dense)
     _default_dense_learning_rates = {"sgd": 1e-4, "fa-sgd": 1e-5, "cf-sgd": 1e-5, "adagrad": 1e-4}
 
     def __init__(self, *, n_factors=100, loss="squared", n_negatives=4, max_sampled=10, positive_threshold=None,
-                 solver="fa-sgd", learning_rate=None, alpha=0.07, alpha_bias=None,
+                 solver="fa-sgd", learning_rate=None, alpha=None, alpha_bias=None,
                  max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
                  frequency_exponent=0.5, counter_halflife=None, init_std=0.1, embedding_dims="uniform",
                  mixed_dim_exponent=0.3, n_dim_blocks=4, dense_learning_rate=None, dense_batch_size=8,
@@ -408,6 +418,15 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _target_range(self, data):
         # ranking scores are not ratings: only an overflowing score means divergence
         return None if self._ranking_loss() is not None else super()._target_range(data)
+
+    def _alpha(self):
+        """L2 of the factor rows (``alpha=None``: the loss's default)."""
+        if self.alpha is not None:
+            return float(self.alpha)
+        return self._default_alphas["ranking" if self._ranking_loss() is not None else "squared"]
+
+    def _alpha_bias(self):
+        return self._alpha() if self.alpha_bias is None else float(self.alpha_bias)
 
     def _learning_rate(self):
         loss = self._ranking_loss()
@@ -571,8 +590,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
             arrays["user_frequency"], arrays["item_frequency"] = (steps[0] / n_positives, steps[1] / n_positives)
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
-                   "global_mean": self.global_mean_, "alpha": self.alpha,
-                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+                   "global_mean": self.global_mean_, "alpha": self._alpha(), "alpha_bias": self._alpha_bias(),
                    "n_factors": k, "ranking_loss": _ranking.LOSS_CODES[loss], "n_negatives": self.n_negatives,
                    "max_sampled": self.max_sampled, "n_items": self.item_bias_.shape[0],
                    # the negatives' key of this call (its epochs add their number)
@@ -588,8 +606,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         samples = {"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings}
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
-                   "global_mean": self.global_mean_, "alpha": self.alpha,
-                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+                   "global_mean": self.global_mean_, "alpha": self._alpha(), "alpha_bias": self._alpha_bias()}
         arrays = {"user_bias": self.user_bias_, "item_bias": self.item_bias_}
         if self._projected():
             tables = (self.user_embedding_, self.item_embedding_)

@@ -109,7 +109,8 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
 
     _parameter_constraints = {
         **{k: v for k, v in MatrixFactorization._parameter_constraints.items()
-           if k not in ("embedding_dims", "mixed_dim_exponent", "n_dim_blocks")},
+           if k not in ("embedding_dims", "mixed_dim_exponent", "n_dim_blocks", "loss", "n_negatives",
+                        "max_sampled", "positive_threshold")},
         "inner_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 2, None, closed="left")],
     }
