@@ -118,6 +118,245 @@ def fit_curve(params, X, users, cands, epochs, every=1, label=""):
     return model, curve
 
 
+# ----------------------------------------------------------------- peers
+class RecfreqRanker:
+    """recfreq's MatrixFactorization under a ranking loss, one epoch per call."""
+
+    def __init__(self, loss, k, lr, reg, n_threads, seed, solver="adagrad", n_negatives=4):
+        from recfreq import MatrixFactorization
+
+        self.label = f"recfreq {loss} ({solver})"
+        self.model = MatrixFactorization(loss=loss, solver=solver, n_factors=k, learning_rate=lr, alpha=reg,
+                                         n_negatives=n_negatives, n_jobs=n_threads, random_state=seed)
+
+    def epoch(self, X, n_users, n_items):
+        self.model.partial_fit(X)
+
+    def scores(self, users, items):
+        return self.model.predict(np.column_stack([users, items])).astype(np.float64)
+
+
+class ImplicitBPR:
+    """implicit's BayesianPersonalizedRanking (CPU), one epoch per call."""
+
+    def __init__(self, k, lr, reg, n_threads, seed):
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        self.label = "implicit BPR"
+        self.model = BayesianPersonalizedRanking(factors=k, learning_rate=lr, regularization=reg, iterations=1,
+                                                 num_threads=n_threads, random_state=seed)
+        self._matrix = None
+
+    def epoch(self, X, n_users, n_items):
+        import scipy.sparse as sp
+
+        if self._matrix is None:
+            self._matrix = sp.csr_matrix((np.ones(len(X), dtype=np.float32), (X[:, 0], X[:, 1])),
+                                         shape=(n_users, n_items))
+        self.model.fit(self._matrix, show_progress=False)  # continues from the current factors
+
+    def scores(self, users, items):
+        return np.einsum("ij,ij->i", self.model.user_factors[users], self.model.item_factors[items]).astype(
+            np.float64)
+
+
+class LightFMRanker:
+    """LightFM (bpr or warp), one epoch per call."""
+
+    def __init__(self, loss, k, lr, reg, n_threads, seed):
+        from lightfm import LightFM
+
+        self.label = f"LightFM {loss}"
+        self.model = LightFM(no_components=k, loss=loss, learning_rate=lr, item_alpha=reg, user_alpha=reg,
+                             random_state=seed)
+        self.n_threads = n_threads
+        self._matrix = None
+
+    def epoch(self, X, n_users, n_items):
+        import scipy.sparse as sp
+
+        if self._matrix is None:
+            self._matrix = sp.coo_matrix((np.ones(len(X), dtype=np.float32), (X[:, 0], X[:, 1])),
+                                         shape=(n_users, n_items))
+        self.model.fit_partial(self._matrix, epochs=1, num_threads=self.n_threads)
+
+    def scores(self, users, items):
+        return self.model.predict(users.astype(np.int32), items.astype(np.int32),
+                                  num_threads=self.n_threads).astype(np.float64)
+
+
+#: peer -> (factory(k, lr, reg, n_threads, seed), learning rates, regularizations) of the shared grid
+PEERS = {
+    "recfreq-bpr": (lambda *a: RecfreqRanker("bpr", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
+    "recfreq-warp": (lambda *a: RecfreqRanker("warp", *a), [0.01, 0.03, 0.1], [0.003, 0.03]),
+    "recfreq-logistic": (lambda *a: RecfreqRanker("logistic", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
+    "implicit-bpr": (ImplicitBPR, [0.01, 0.03, 0.1], [0.003, 0.03]),
+    "lightfm-bpr": (lambda *a: LightFMRanker("bpr", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
+    "lightfm-warp": (lambda *a: LightFMRanker("warp", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
+}
+CHECKPOINTS = (5, 10, 20, 30)
+
+
+def per_user_ndcg(ranker, X_train, X_test, n_users, n_items, k=10):
+    """NDCG@k of each user's top k unseen items against the user's held-out items (mean over users)."""
+    from recfreq.metrics import ndcg_at_k
+
+    users = np.unique(X_test[:, 0])
+    grid_u = np.repeat(users, n_items)
+    scores = ranker.scores(grid_u, np.tile(np.arange(n_items), len(users))).reshape(len(users), n_items)
+    position = np.full(n_users, -1)
+    position[users] = np.arange(len(users))
+    seen = X_train[position[X_train[:, 0]] >= 0]
+    scores[position[seen[:, 0]], seen[:, 1]] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    relevant = [set() for _ in users]
+    for u, i in X_test:
+        relevant[position[u]].add(int(i))
+    return float(ndcg_at_k(relevant, top, k=k))
+
+
+def _ml100k_user_split():
+    """(X_fit, X_val, X_train, X_test, n_users, n_items) of ml-100k's per-user split, ids 0-based."""
+    from recfreq.datasets import load_movielens
+    from recfreq.model_selection import train_test_split
+
+    X, y = load_movielens("100k", return_X_y=True)
+    X = np.column_stack([np.unique(X[:, 0], return_inverse=True)[1], np.unique(X[:, 1], return_inverse=True)[1]])
+    X_train, X_test, _, _ = train_test_split(X, y, strategy="user", test_size=0.2, random_state=0)
+    X_fit, X_val = train_test_split(X_train, strategy="user", test_size=0.2, random_state=1)
+    return X_fit, X_val, X_train, X_test, int(X[:, 0].max()) + 1, int(X[:, 1].max()) + 1
+
+
+def _quality_runs(peer, k, n_threads, fit_data, evaluate_fn, seed=0):
+    """Validation score at every checkpoint of every (learning rate, regularization) of the grid."""
+    factory, rates, regs = PEERS[peer]
+    runs = []
+    for lr in rates:
+        for reg in regs:
+            ranker = factory(k, lr, reg, n_threads, seed)
+            for epoch in range(1, CHECKPOINTS[-1] + 1):
+                try:
+                    ranker.epoch(*fit_data)
+                except FloatingPointError:
+                    break
+                if epoch in CHECKPOINTS:
+                    runs.append({"lr": lr, "reg": reg, "epochs": epoch, "score": evaluate_fn(ranker)})
+    return runs
+
+
+def cmd_peers(args):
+    """Each peer at its best (learning rate, regularization, epochs) of the same validation grid."""
+    out_path = RESULTS / "ranking_peers.json"
+    out = load_json(out_path, {"machine": machine_info(), "k": args.factors, "ml100k": {}, "ml1m": {}})
+    X_fit, X_val, X_train, X_test, n_users, n_items = _ml100k_user_split()
+    train, test_users, cands = load_ncf_ml1m() if "ml1m" in args.data else (None, None, None)
+    for peer in args.peers:
+        if "ml100k" in args.data:
+            runs = _quality_runs(peer, args.factors, args.n_jobs, (X_fit, n_users, n_items),
+                                 lambda r: per_user_ndcg(r, X_fit, X_val, n_users, n_items))
+            best = max(runs, key=lambda r: r["score"])
+            tests = []
+            for seed in args.seeds:
+                ranker = PEERS[peer][0](args.factors, best["lr"], best["reg"], args.n_jobs, seed)
+                for _ in range(best["epochs"]):
+                    ranker.epoch(X_train, n_users, n_items)
+                tests.append(per_user_ndcg(ranker, X_train, X_test, n_users, n_items))
+            out["ml100k"][peer] = {"best": best, "grid": runs, "test_ndcg": tests,
+                                   "median_test_ndcg": float(np.median(tests))}
+            print(f"ml-100k {peer:16s} lr={best['lr']} reg={best['reg']} epochs={best['epochs']} "
+                  f"val {best['score']:.4f} test nDCG@10 {np.median(tests):.4f}", flush=True)
+            save_json(out_path, out)
+        if "ml1m" in args.data:
+            X1_fit, val_users, val_cands = validation_split(train, cands[:, 0])
+            n1_users, n1_items = int(train[:, 0].max()) + 1, int(max(train[:, 1].max(), cands.max())) + 1
+            runs = _quality_runs(peer, args.factors, args.n_jobs, (X1_fit, n1_users, n1_items),
+                                 lambda r: _hit_ndcg(r, val_users, val_cands)[0])
+            best = max(runs, key=lambda r: r["score"])
+            tests = []
+            for seed in args.seeds:
+                ranker = PEERS[peer][0](args.factors, best["lr"], best["reg"], args.n_jobs, seed)
+                for _ in range(best["epochs"]):
+                    ranker.epoch(train[:, :2], n1_users, n1_items)
+                tests.append(_hit_ndcg(ranker, test_users, cands))
+            out["ml1m"][peer] = {"best": best, "grid": runs, "test": tests,
+                                 "median_hr": float(np.median([t[0] for t in tests])),
+                                 "median_ndcg": float(np.median([t[1] for t in tests]))}
+            print(f"ml-1m   {peer:16s} lr={best['lr']} reg={best['reg']} epochs={best['epochs']} "
+                  f"val HR {best['score']:.4f} test HR@10 {out['ml1m'][peer]['median_hr']:.4f} "
+                  f"NDCG@10 {out['ml1m'][peer]['median_ndcg']:.4f}", flush=True)
+            save_json(out_path, out)
+
+
+def _hit_ndcg(ranker, users, cands, k=10):
+    """HR@k, NDCG@k of the held-out item among the 100 candidates (ties count against it)."""
+    scores = ranker.scores(np.repeat(users, cands.shape[1]), cands.ravel()).reshape(cands.shape)
+    rank = (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
+    hit = rank < k
+    return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+
+
+def _fit_seconds(peer, solver, X, n_users, n_items, k, n_threads, epochs):
+    """Seconds of one whole training call of ``epochs`` epochs of a fresh model (setup included)."""
+    if peer.startswith("recfreq"):
+        from recfreq import MatrixFactorization
+
+        model = MatrixFactorization(loss=peer.split("-")[1], solver=solver, n_factors=k, max_iter=epochs,
+                                    n_jobs=n_threads, random_state=0)
+        start = time.perf_counter()
+        model.fit(X)
+        return time.perf_counter() - start
+    import scipy.sparse as sp
+
+    matrix = sp.csr_matrix((np.ones(len(X), dtype=np.float32), (X[:, 0], X[:, 1])), shape=(n_users, n_items))
+    if peer == "implicit-bpr":
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        model = BayesianPersonalizedRanking(factors=k, iterations=epochs, num_threads=n_threads, random_state=0)
+        start = time.perf_counter()
+        model.fit(matrix, show_progress=False)
+        return time.perf_counter() - start
+    from lightfm import LightFM
+
+    model = LightFM(no_components=k, loss=peer.split("-")[1], random_state=0)
+    coo = matrix.tocoo()
+    start = time.perf_counter()
+    model.fit_partial(coo, epochs=epochs, num_threads=n_threads)
+    return time.perf_counter() - start
+
+
+def cmd_speed(args):
+    """Positives per second (each with its sampled negatives) of an epoch: the difference between whole
+    fits of ``--epochs`` and of one epoch, divided by the extra epochs (so the setup of a call does not
+    count), peers alternated, medians of ``--repeats``; and the whole fit of ``--epochs`` epochs."""
+    import os
+
+    train, _, cands = load_ncf_ml1m()
+    X = train[:, :2]
+    n_users, n_items = int(X[:, 0].max()) + 1, int(max(X[:, 1].max(), cands.max())) + 1
+    out = {"machine": machine_info(), "k": args.factors, "epochs": args.epochs, "n_positives": int(len(X)),
+           "loadavg": [os.getloadavg()[0]], "runs": {}}
+    runs = [(peer, solver) for peer in args.peers
+            for solver in (args.solvers if peer.startswith("recfreq") else ["(default)"])]
+    for n_threads in args.threads:
+        whole = {run: [] for run in runs}
+        extra = {run: [] for run in runs}
+        for _ in range(args.repeats):
+            for peer, solver in runs:
+                one = _fit_seconds(peer, solver, X, n_users, n_items, args.factors, n_threads, 1)
+                many = _fit_seconds(peer, solver, X, n_users, n_items, args.factors, n_threads, args.epochs)
+                whole[(peer, solver)].append(many)
+                extra[(peer, solver)].append((many - one) / (args.epochs - 1))
+        for (peer, solver), t in extra.items():
+            epoch = float(np.median(t))
+            out["runs"][f"{peer}/{solver}/{n_threads}"] = {
+                "epoch_s": epoch, "positives_per_s": len(X) / epoch, "epoch_runs_s": t,
+                "whole_fit_s": float(np.median(whole[(peer, solver)]))}
+            print(f"{peer:14s} {solver:9s} threads={n_threads} epoch {epoch:.3f} s  {len(X) / epoch / 1e6:.2f} M "
+                  f"positives/s; {args.epochs}-epoch fit {np.median(whole[(peer, solver)]):.2f} s", flush=True)
+        out["loadavg"].append(os.getloadavg()[0])
+        save_json(RESULTS / "ranking_speed.json", out)
+
+
 # --------------------------------------------------------------- commands
 def cmd_ncf(args):
     """One setting's validation curve on the NCF training file."""
@@ -189,8 +428,22 @@ def main():
     p.add_argument("--losses", nargs="+", default=["logistic", "bpr", "warp"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-jobs", type=int, default=1)
+    p = sub.add_parser("peers")
+    p.add_argument("--peers", nargs="+", default=list(PEERS))
+    p.add_argument("--data", nargs="+", default=["ml100k", "ml1m"])
+    p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--n-jobs", type=int, default=1)
+    p = sub.add_parser("speed")
+    p.add_argument("--peers", nargs="+", default=["recfreq-bpr", "recfreq-warp", "implicit-bpr", "lightfm-bpr",
+                                                  "lightfm-warp"])
+    p.add_argument("--solvers", nargs="+", default=["sgd", "adagrad"])
+    p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final}[args.command](args)
+    {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final, "peers": cmd_peers, "speed": cmd_speed}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from cython.parallel cimport prange, parallel
 from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_ADAGRAD)
+from recfreq._kernels.cpu.fused cimport point_step, pair_step
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._kernels.cpu.vector cimport dot, prefetch_row
 from recfreq._kernels.cpu.projection cimport (
@@ -228,9 +229,6 @@ def mf_ranking_epoch(*,
     cdef floating* pu
     cdef floating* qi
     cdef floating* qj
-    cdef floating* grad_p
-    cdef floating* grad_qi
-    cdef floating* grad_qj
     cdef uint32_t* first_tries
     cdef const int* positives
     cdef SolverConfig cfg
@@ -250,14 +248,9 @@ def mf_ranking_epoch(*,
     item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
     # thread-private below; set here so the compiler sees them initialised
-    grad_p = grad_qi = grad_qj = NULL
     first_tries = NULL
     with nogil, parallel(num_threads=n_threads):
         tid = omp_get_thread_num()
-        # the rows' gradients are all taken before any row moves
-        grad_p = <floating*> malloc(3 * k * sizeof(floating))
-        grad_qi = grad_p + k
-        grad_qj = grad_qi + k
         first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
         for p in prange(n, schedule="static"):
             thread_work[tid * WORK_STRIDE] += 1
@@ -283,15 +276,12 @@ def mf_ranking_epoch(*,
                     score = global_mean + user_bias[u] + item_bias[j] + dot(pu, qj, k)
                     total += _softplus(score) - (score if s == 0 else 0.0)
                     e = <floating>(_sigmoid(score) - (1.0 if s == 0 else 0.0))
-                    for f in range(k):
-                        grad_p[f] = e * qj[f] + a * pu[f]
-                        grad_qj[f] = e * pu[f] + a * qj[f]
                     grad_bu = e + ab * user_bias[u]
                     grad_bj = e + ab * item_bias[j]
                     rate_u = row_learning_rate(&cfg, &user_state, u, t)
                     rate_j = row_learning_rate(&cfg, &item_state, j, t)
-                    row_step(&cfg, pu, grad_p, acc_p + u * k if adagrad else NULL, k, rate_u)
-                    row_step(&cfg, qj, grad_qj, acc_q + j * k if adagrad else NULL, k, rate_j)
+                    point_step(&cfg, pu, qj, acc_p + u * k if adagrad else NULL, acc_q + j * k if adagrad else NULL,
+                               k, e, a, <floating>rate_u, <floating>rate_j)
                     row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
                     row_step(&cfg, &item_bias[j], &grad_bj, acc_bi + j if adagrad else NULL, 1, rate_j)
                 continue
@@ -324,22 +314,17 @@ def mf_ranking_epoch(*,
                 total += warp_weights[rank] * (1.0 - x)
                 g = <floating>warp_weights[rank]
             qj = &item_factors[j, 0]
-            for f in range(k):
-                grad_p[f] = -g * (qi[f] - qj[f]) + a * pu[f]
-                grad_qi[f] = -g * pu[f] + a * qi[f]
-                grad_qj[f] = g * pu[f] + a * qj[f]
             grad_bi = -g + ab * item_bias[i]
             grad_bj = g + ab * item_bias[j]
             rate_u = row_learning_rate(&cfg, &user_state, u, t)
             rate_i = row_learning_rate(&cfg, &item_state, i, t)
             rate_j = row_learning_rate(&cfg, &item_state, j, t)
-            row_step(&cfg, pu, grad_p, acc_p + u * k if adagrad else NULL, k, rate_u)
-            row_step(&cfg, qi, grad_qi, acc_q + i * k if adagrad else NULL, k, rate_i)
-            row_step(&cfg, qj, grad_qj, acc_q + j * k if adagrad else NULL, k, rate_j)
+            pair_step(&cfg, pu, qi, qj, acc_p + u * k if adagrad else NULL, acc_q + i * k if adagrad else NULL,
+                      acc_q + j * k if adagrad else NULL, k, g, a, <floating>rate_u, <floating>rate_i,
+                      <floating>rate_j)
             row_step(&cfg, &item_bias[i], &grad_bi, acc_bi + i if adagrad else NULL, 1, rate_i)
             row_step(&cfg, &item_bias[j], &grad_bj, acc_bi + j if adagrad else NULL, 1, rate_j)
         free(first_tries)
-        free(grad_p)
     return total
 
 
