@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._param_validation import Interval, StrOptions
 from ._encoding import UNKNOWN
-from . import _ranking
+from . import _ranking_losses
 from ._projection import ProjectedTable
 from ._solvers import Solver
 from ._typing import ArrayLike, RecommenderT
@@ -264,7 +264,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     _parameter_constraints = {
         **BaseRecommender._parameter_constraints,
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
-        "loss": [StrOptions({"squared", *_ranking.RANKING_LOSSES})],
+        "loss": [StrOptions({"squared", *_ranking_losses.RANKING_LOSSES})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
         "n_negatives": [Interval(numbers.Integral, 1, 1000, closed="both")],
         "max_sampled": [Interval(numbers.Integral, 1, 100_000, closed="both")],
@@ -344,7 +344,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _ranking_loss(self):
         """The ranking loss a call trains with (its fitted value once fitted), or None for ratings."""
         loss = self._fitted_param("loss")
-        return loss if loss in _ranking.RANKING_LOSSES else None
+        return loss if loss in _ranking_losses.RANKING_LOSSES else None
 
     def _validate_params(self):
         super()._validate_params()
@@ -403,7 +403,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                                  f"fits ratings with the squared loss; pass them as y{hint}.")
             return super()._read_training_data(X, y, reset, dtype)
         users, items = self._check_ids(X, reset=reset)
-        keep = _ranking.positive_rows(y, users.shape[0], self.positive_threshold)
+        keep = _ranking_losses.positive_rows(y, users.shape[0], self.positive_threshold)
         if reset and not keep.any():
             raise ValueError(f"no positive row to learn from among {keep.shape[0]} sample(s): loss={loss!r} needs "
                              "interactions (rows with y > 0, or y >= positive_threshold).")
@@ -575,23 +575,23 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _ranking_training(self, data, loss):
         """The :class:`~recfreq._engine.Training` of a ranking loss (uniform tables)."""
         dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
-        indptr, indices = _ranking.positive_csr(self.user_items_)
+        indptr, indices = _ranking_losses.positive_csr(self.user_items_)
         arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
                   "user_bias": self.user_bias_, "item_bias": self.item_bias_, "positive_indptr": indptr,
-                  "positive_indices": indices, "warp_weights": _ranking.warp_weights(self.item_bias_.shape[0])}
+                  "positive_indices": indices, "warp_weights": _ranking_losses.warp_weights(self.item_bias_.shape[0])}
         for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
             arrays.update(_engine.solver_arrays(prefix, state, {"factors": (f"{prefix}_factors_accum", k),
                                                                 "bias": (f"{prefix}_bias_accum", None)}, dtype))
         if self._solver() == Solver.FA_SGD:
             # p_r: the row's expected steps per positive, its sampled negatives included
-            steps = _ranking.expected_steps(self.user_state_.counts, self.item_state_.counts, indptr, indices, loss,
+            steps = _ranking_losses.expected_steps(self.user_state_.counts, self.item_state_.counts, indptr, indices, loss,
                                             self.n_negatives)
             n_positives = max(self.user_state_.n_samples, 1)
             arrays["user_frequency"], arrays["item_frequency"] = (steps[0] / n_positives, steps[1] / n_positives)
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
                    "global_mean": self.global_mean_, "alpha": self._alpha(), "alpha_bias": self._alpha_bias(),
-                   "n_factors": k, "ranking_loss": _ranking.LOSS_CODES[loss], "n_negatives": self.n_negatives,
+                   "n_factors": k, "ranking_loss": _ranking_losses.LOSS_CODES[loss], "n_negatives": self.n_negatives,
                    "max_sampled": self.max_sampled, "n_items": self.item_bias_.shape[0],
                    # the negatives' key of this call (its epochs add their number)
                    "sample_seed": int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))}

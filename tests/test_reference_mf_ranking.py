@@ -125,7 +125,7 @@ def test_fit_and_partial_fit_match_reference(loss, solver, halflife):
 
 def test_expected_steps_count_negatives():
     """fa-sgd's p_r counts a row's negatives: rare items are drawn as negatives as often as popular ones."""
-    from recfreq._ranking import expected_steps, positive_csr
+    from recfreq._ranking_losses import expected_steps, positive_csr
     import scipy.sparse as sp
 
     X = tiny_interactions(seed=1, full_user=2)

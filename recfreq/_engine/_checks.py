@@ -191,7 +191,7 @@ def check_mf_epoch(a, scalars):
                                                       f"{prefix}_bias_accum": (bias_accum, n_rows)})
 
 
-#: the ranking losses the kernels know (recfreq/_ranking.py numbers them)
+#: the ranking losses the kernels know (recfreq/_ranking_losses.py numbers them)
 RANKING_LOSS_CODES = (0, 1, 2)
 
 

@@ -28,7 +28,7 @@ from recfreq._kernels.cpu.negatives cimport STREAM_FIRST_TRIES, negative_stream,
 cdef enum:
     # samples ahead whose rows are prefetched (measured on ml-1m, k=100)
     PREFETCH_DISTANCE = 6
-    # the ranking losses, as recfreq/_ranking.py numbers them
+    # the ranking losses, as recfreq/_ranking_losses.py numbers them
     LOSS_LOGISTIC = 0
     LOSS_BPR = 1
     LOSS_WARP = 2
