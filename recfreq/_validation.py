@@ -23,6 +23,7 @@ __all__ = [
     "check_positive_integer",
     "check_ratings",
     "check_values_fit_dtype",
+    "implicit_positives",
     "resolve_dtype",
 ]
 
@@ -283,3 +284,29 @@ def check_ratings(y, n_samples, dtype):
         raise ValueError("Input y contains NaN or infinity; every rating must be a finite number.")
     check_values_fit_dtype(as_double, dtype, "y")
     return np.ascontiguousarray(y.astype(dtype, copy=False))
+
+
+def implicit_positives(y, n_samples, positive_threshold, estimator_name):
+    """Which rows of implicit-feedback data are positive interactions (a boolean mask).
+
+    ``y`` None: every row. With ``positive_threshold``: rows whose ``y`` is at
+    least the threshold. Otherwise rows with ``y > 0``: 0/1 labels (0 an
+    explicit negative) and booleans work as they are, and every rated row of
+    explicit ratings counts (as :class:`recfreq.metrics.RankingScorer` reads
+    ``y`` without a threshold).
+    """
+    if y is None:
+        return np.ones(n_samples, dtype=bool)
+    y = as_target_vector(y, n_samples, "0/1 labels or ratings")
+    if y.dtype.kind == "c" or (y.dtype.kind == "O" and any(isinstance(v, complex) for v in y.tolist())):
+        raise ValueError("Complex data not supported: y must hold real numbers.")
+    if y.dtype.kind not in "biuf":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{estimator_name} reads y as numbers (0/1 labels, or ratings with "
+                             f"positive_threshold); y has dtype {y.dtype}.") from None
+    y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    return y >= positive_threshold if positive_threshold is not None else y > 0
