@@ -61,13 +61,14 @@ def read_candidates(items, filter_items, catalogue, estimator_name):
         return candidates, keep
     blocked = read_ids(filter_items, "filter_items", "item", estimator_name, allow_empty=True)
     if blocked.shape[0]:
+        # the encoder numbers ids in sorted order, not in candidate order: compare rows
         encoder = IdEncoder()
-        encoder.fit_transform(candidates)
+        candidate_rows = encoder.fit_transform(candidates)
         try:
-            position = encoder.transform(blocked)
+            blocked_rows = encoder.transform(blocked)
         except TypeError as exc:
             raise TypeError(f"filter_items: {exc}") from None
-        keep[position[position != UNKNOWN]] = False
+        keep &= ~np.isin(candidate_rows, blocked_rows[blocked_rows != UNKNOWN])
     if not keep.any():
         raise ValueError(f"filter_items removes all {candidates.shape[0]} candidate items: nothing is left to "
                          "recommend.")

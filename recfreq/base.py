@@ -235,9 +235,10 @@ class RecommenderMixin:
         n = check_positive_integer(n, "n")
         batch_size = check_positive_integer(batch_size, "batch_size")
         name = type(self).__name__
-        user_rows = self._id_encoder("user").transform(read_ids(users, "users", "user", name))
+        user_ids = read_ids(users, "users", "user", name)
         item_encoder = self._id_encoder("item")
         candidates, keep = read_candidates(items, filter_items, item_encoder.classes_, name)
+        user_rows = self._id_encoder("user").transform(user_ids)
         if items is None and keep.all():
             item_rows = None  # the whole catalogue: each model's fastest path
             candidate_rows = np.arange(candidates.shape[0], dtype=np.int32)

@@ -103,7 +103,8 @@ class PopularityRecommender(RecommenderMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "half_life": [Interval(numbers.Real, 0, None, closed="neither"), datetime.timedelta, np.timedelta64, None],
+        # durations first: np.timedelta64 is also a NumPy integer, which the interval cannot compare
+        "half_life": [datetime.timedelta, np.timedelta64, Interval(numbers.Real, 0, None, closed="neither"), None],
         "positive_threshold": [numbers.Real, None],
     }
 
