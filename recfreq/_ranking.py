@@ -106,7 +106,7 @@ def _select(scores, n):
     better = neg < kth
     tied = neg == kth
     need = n - better.sum(axis=1, keepdims=True)
-    chosen = better | (tied & (np.cumsum(tied, axis=1) <= need))
+    chosen = better | (tied & (np.cumsum(tied, axis=1, dtype=np.int32) <= need))
     cols = np.nonzero(chosen)[1].reshape(n_rows, n)  # ascending column order within each row
     order = np.argsort(np.take_along_axis(neg, cols, axis=1), axis=1, kind="stable")
     return np.take_along_axis(cols, order, axis=1)

@@ -84,6 +84,31 @@ def _ndim(X):
         return 2
 
 
+_SIMILAR_DOC = """{Side}s whose factor vectors are closest in cosine similarity.
+
+        Parameters
+        ----------
+        {side}s : array-like of shape (n_queries,)
+            Raw {side} ids; each must be known.
+        n : int, default=10
+            Neighbours per {side} (the {side} itself excluded; at most the
+            number of other known {side}s).
+
+        Returns
+        -------
+        neighbours : ndarray of shape (n_queries, n)
+            Raw {side} ids, most similar first (equal similarities in sorted
+            id order).
+        similarities : ndarray of shape (n_queries, n)
+            Their cosine similarities (0 against a zero vector).
+
+        Raises
+        ------
+        KeyError
+            If a {side} id was not seen in training (it has no factors).
+        """
+
+
 def _check_has_factors(estimator):
     """``available_if`` check of ``similar_items``/``similar_users``: only models with factor rows have them."""
     if not estimator._has_factors:
@@ -177,7 +202,7 @@ class RecommenderMixin:
 
     def _relevant_rows(self, y, n_samples):
         """Which held-out rows are relevant to the ranking score (positives, as in training)."""
-        return implicit_positives(y, n_samples, getattr(self, "positive_threshold", None), type(self).__name__)
+        return implicit_positives(y, n_samples, getattr(self, "positive_threshold", None))
 
     # ------------------------------------------------------------ recommend
     def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
@@ -273,59 +298,17 @@ class RecommenderMixin:
         return scores
 
     # ------------------------------------------------------------ neighbours
-    @available_if(_check_has_factors)
     def similar_items(self, items: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Items whose factor vectors are closest in cosine similarity.
-
-        Parameters
-        ----------
-        items : array-like of shape (n_queries,)
-            Raw item ids; each must be known.
-        n : int, default=10
-            Neighbours per item (the item itself excluded; at most the number
-            of other known items).
-
-        Returns
-        -------
-        neighbours : ndarray of shape (n_queries, n)
-            Raw item ids, most similar first (equal similarities in sorted id
-            order).
-        similarities : ndarray of shape (n_queries, n)
-            Their cosine similarities (0 against a zero vector).
-
-        Raises
-        ------
-        KeyError
-            If an item id was not seen in training (it has no factors).
-        """
         return self._similar("item", items, n)
 
-    @available_if(_check_has_factors)
     def similar_users(self, users: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Users whose factor vectors are closest in cosine similarity.
-
-        Parameters
-        ----------
-        users : array-like of shape (n_queries,)
-            Raw user ids; each must be known.
-        n : int, default=10
-            Neighbours per user (the user itself excluded; at most the number
-            of other known users).
-
-        Returns
-        -------
-        neighbours : ndarray of shape (n_queries, n)
-            Raw user ids, most similar first (equal similarities in sorted id
-            order).
-        similarities : ndarray of shape (n_queries, n)
-            Their cosine similarities (0 against a zero vector).
-
-        Raises
-        ------
-        KeyError
-            If a user id was not seen in training (it has no factors).
-        """
         return self._similar("user", users, n)
+
+    # one docstring for both, then hidden on models without factors (hasattr is False there)
+    similar_items.__doc__ = _SIMILAR_DOC.format(side="item", Side="Item")
+    similar_users.__doc__ = _SIMILAR_DOC.format(side="user", Side="User")
+    similar_items = available_if(_check_has_factors)(similar_items)
+    similar_users = available_if(_check_has_factors)(similar_users)
 
     def _similar(self, side, ids, n):
         check_is_fitted(self)

@@ -181,7 +181,7 @@ class PopularityRecommender(RecommenderMixin, BaseEstimator):
             users, items = self._check_ids(X, reset=False) if not first else \
                 check_id_columns(X, estimator_name=type(self).__name__)[0]
             n_rows = users.shape[0]
-            positive = implicit_positives(y, n_rows, self.positive_threshold, type(self).__name__)
+            positive = implicit_positives(y, n_rows, self.positive_threshold)
             times, time_kind = self._read_timestamps(timestamps, n_rows)
             if first:
                 self._user_encoder, self._item_encoder = IdEncoder(), IdEncoder()

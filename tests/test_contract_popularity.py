@@ -146,7 +146,7 @@ BAD_CALLS = [
     ({}, {"timestamps": "strings"}, TypeError, "numbers or datetime64"),
     # (partial_fit refuses the changed half_life first)
     ({"half_life": datetime.timedelta(days=1)}, {"timestamps": "numbers"}, ValueError, "is a duration|half_life=100"),
-    ({}, {"y": "strings"}, ValueError, "reads y as numbers"),
+    ({}, {"y": "strings"}, TypeError, "y must hold numeric 0/1 labels or ratings"),
     ({}, {"y": "nan-y"}, ValueError, "NaN or infinity"),
     ({}, {"y": "short"}, ValueError, "inconsistent numbers of samples"),
     ({}, {"X": "one column"}, ValueError, "feature"),
