@@ -1,49 +1,24 @@
-"""What the ranking losses need besides their kernels: positives, expected steps, WARP's weights.
+"""What the ranking losses need besides their kernels: positive items, expected steps, WARP's weights.
 
 The factorization models train on implicit feedback with a ranking loss
 (``loss="logistic" | "bpr" | "warp"``): every training interaction is a
 positive, and the kernel samples negatives among the items the user has no
-interaction with (``_kernels/cpu/negatives.pxd``). This module turns the
-training data into what those kernels read: which rows are positives, the
-users' sorted positive items, fa-sgd's expected steps per row (negatives
-included) and WARP's rank weights.
+interaction with (``_kernels/cpu/negatives.pxd``). Which training rows are
+positives is ``_validation.implicit_positives``; this module turns them into
+what the kernels read: the users' sorted positive items, fa-sgd's expected
+steps per row (negatives included) and WARP's rank weights.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import as_target_vector
-
-__all__ = ["RANKING_LOSSES", "LOSS_CODES", "positive_rows", "positive_csr", "expected_steps", "warp_weights"]
+__all__ = ["RANKING_LOSSES", "LOSS_CODES", "positive_csr", "expected_steps", "warp_weights"]
 
 #: the ranking losses, as the estimators spell them
 RANKING_LOSSES = ("logistic", "bpr", "warp")
 
 #: the kernels' codes of the ranking losses (``LOSS_*`` in ``_kernels/cpu/mf.pyx``)
 LOSS_CODES = {"logistic": 0, "bpr": 1, "warp": 2}
-
-
-def positive_rows(y, n_samples, positive_threshold):
-    """Boolean mask of the rows of implicit training data that are positives.
-
-    ``y`` None: every row. With ``positive_threshold``: rows with
-    ``y >= positive_threshold`` (``y`` then holds ratings or counts).
-    Otherwise ``y`` holds labels or counts and rows with ``y > 0`` are
-    positives (0/1 labels, or interaction counts). Rows that are not
-    positives are left out of training; they are not treated as negatives.
-    """
-    if y is None:
-        return np.ones(n_samples, dtype=bool)
-    y = as_target_vector(y, n_samples, "labels, counts or ratings")
-    if y.dtype.kind not in "biuf":
-        raise ValueError(f"Unknown label type for a ranking loss: y must hold numbers (0/1 labels, counts or "
-                         f"ratings), got dtype {y.dtype}.")
-    y = y.astype(np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError("Input y contains NaN or infinity.")
-    if positive_threshold is not None:
-        return y >= positive_threshold
-    return y > 0
 
 
 def positive_csr(interactions):

@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine
-from ._encoding import UNKNOWN
-from ._features import FeatureEncoder
+from ._features import FeatureEncoder, as_cells
 from ._param_validation import Interval, StrOptions
 from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
@@ -23,10 +22,10 @@ from ._validation import (
     as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
     _clean_id_column,
-    as_id_array,
     check_positive_integer,
     check_ratings,
 )
+from ._ranking import read_candidates, read_ids, seen_candidates, top_n
 from .base import BaseRecommender, _max_row_norm, effective_n_threads
 
 __all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
@@ -427,11 +426,10 @@ class _BaseFactorizationMachine(BaseRecommender):
         p = _sigmoid(self.decision_function(X))
         return np.column_stack([1 - p, p]).astype(self._fitted_dtype)
 
-    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """R^2 (regression) or mean accuracy (classification)."""
-        if self._task == "classification":
-            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
-        return RegressorMixin.score(self, X, y, sample_weight=sample_weight)
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 (regression) or mean accuracy (classification); NDCG@10 for a model that ranks by default."""
+        rating_score = ClassifierMixin.score if self._task == "classification" else RegressorMixin.score
+        return self._rating_or_ranking_score(rating_score, X, y, sample_weight)
 
     def _raw_scores(self, design):
         indptr, indices, data = design
@@ -459,8 +457,8 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     # ------------------------------------------------------------ recommend
     def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
-                  items: ArrayLike | None = None, user_features: FeatureColumns | None = None,
-                  item_features: FeatureColumns | None = None,
+                  items: ArrayLike | None = None, filter_items: ArrayLike | None = None,
+                  user_features: FeatureColumns | None = None, item_features: FeatureColumns | None = None,
                   batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user, scored with the users' and items' side features.
 
@@ -469,25 +467,35 @@ class _BaseFactorizationMachine(BaseRecommender):
         users : array-like of shape (n_users,)
             Raw user ids (unknown users get no user-id term).
         n : int, default=10
+            Items per user; at most the number of candidates left after
+            ``filter_items``.
         exclude_seen : bool, default=True
             Leave out items the user had in the training data (slots that
             cannot be filled hold seen items with score ``-inf``).
         items : array-like of shape (n_candidates,), default=None
-            Candidate item ids; default every item seen in training.
+            Candidate item ids (distinct, not empty); default every item
+            seen in training. A candidate the model never saw is scored from
+            its side features alone (no item-id term), as ``predict`` would.
+        filter_items : array-like of shape (n_blocked,), default=None
+            Blocklist: these item ids are never recommended (ids that are not
+            candidates are ignored; removing every candidate is an error).
         user_features : DataFrame or dict, default=None
             Side columns describing each user, aligned with ``users``: a dict
             ``{column name or position: values}`` or a DataFrame whose
-            columns are named as in fit.
+            columns are named as in fit. A multi-valued column may be given
+            as a list of lists.
         item_features : DataFrame or dict, default=None
-            Side columns describing each candidate item, aligned with ``items``.
-            Side columns given in neither contribute nothing.
+            Side columns describing each candidate item, aligned with ``items``
+            (with the training items when ``items`` is None), before
+            ``filter_items`` removes any. Side columns given in neither
+            contribute nothing.
         batch_size : int, default=1024
 
         Returns
         -------
-        items : ndarray of shape (n_users, n)
-            Raw item ids, best first.
-        scores : ndarray of shape (n_users, n)
+        items : ndarray of shape (n_users, min(n, n_candidates))
+            Raw item ids, best first (equal scores in candidate order).
+        scores : ndarray of shape (n_users, min(n, n_candidates))
             What ``predict`` gives for the pair (the rating, clipped like
             ``predict``), or the probability of the positive class
             (classification). Items are ranked by the raw score.
@@ -505,25 +513,17 @@ class _BaseFactorizationMachine(BaseRecommender):
                              "design matrix.")
         n = check_positive_integer(n, "n")
         batch_size = check_positive_integer(batch_size, "batch_size")
-        users = as_id_array(users)
-        users = users.reshape(1) if users.ndim == 0 else users
-        if users.ndim != 1:
-            raise ValueError(f"users must be a 1-D array of user ids, got shape {users.shape}.")
-        item_ids = self.item_ids_ if items is None else as_id_array(items)
-        if item_ids.ndim != 1:
-            raise ValueError(f"items must be a 1-D array of item ids, got shape {item_ids.shape}.")
-        if item_ids.shape[0] == 0:
-            raise ValueError("items is empty: there is nothing to recommend from.")
-        if items is not None:
-            item_ids = _clean_id_column(item_ids, "item")  # returned as the ids they are, not objects
-        if items is not None and np.unique(item_ids).shape[0] != item_ids.shape[0]:
-            raise ValueError("items holds duplicate item ids; pass each candidate once (side features are "
-                             "aligned with items, so duplicates cannot be dropped silently).")
+        name = type(self).__name__
+        users = read_ids(users, "users", "user", name)
+        item_ids, keep = read_candidates(items, filter_items, self.item_ids_, name)
         user_cols = {0: users, **self._side_columns(user_features, users.shape[0], "user_features")}
         item_cols = {1: item_ids, **self._side_columns(item_features, item_ids.shape[0], "item_features")}
         if set(user_cols) & set(item_cols):
             raise ValueError("A column cannot describe both users and items: "
                              f"{sorted(set(user_cols) & set(item_cols))}.")
+        if not keep.all():  # the blocked candidates and their side features
+            item_cols = {j: values[keep] for j, values in item_cols.items()}
+            item_ids = item_ids[keep]
         A_u = encoder.transform_columns(user_cols, users.shape[0])
         A_i = encoder.transform_columns(item_cols, item_ids.shape[0])
         w0 = float(self.intercept_[0])
@@ -531,42 +531,18 @@ class _BaseFactorizationMachine(BaseRecommender):
         s_i = self._raw_scores(self._design(A_i)).astype(np.float64) - w0
         V = self.feature_factors_.astype(np.float64)
         P_u, P_i = np.asarray(A_u @ V), np.asarray(A_i @ V)
-        user_rows = encoder.columns[0].encoder.transform(_clean_id_column(users, "user"))
-        item_rows = encoder.columns[1].encoder.transform(_clean_id_column(item_ids, "item"))
-        n = min(int(n), item_ids.shape[0])
-        top_items = np.empty((users.shape[0], n), dtype=np.int64)
-        top_scores = np.empty((users.shape[0], n), dtype=np.float64)
-        known_items = np.flatnonzero(item_rows != UNKNOWN)
-        # candidate position of each known item row, for excluding seen items
-        position = np.full(len(encoder.columns[1].encoder), -1, dtype=np.int64)
-        position[item_rows[known_items]] = known_items
-        for start in range(0, users.shape[0], batch_size):
-            stop = min(start + batch_size, users.shape[0])
-            scores = s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
-            if exclude_seen:
-                batch = user_rows[start:stop]
-                known = np.flatnonzero(batch != UNKNOWN)
-                sub = self.user_items_[batch[known]]
-                cols = position[sub.indices]
-                rows = known[np.repeat(np.arange(known.shape[0]), np.diff(sub.indptr))]
-                hit = cols >= 0
-                scores[rows[hit], cols[hit]] = -np.inf
-            if n < scores.shape[1]:
-                part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-            else:
-                part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-            part_scores = np.take_along_axis(scores, part, axis=1)
-            order = np.argsort(-part_scores, axis=1, kind="stable")
-            top_items[start:stop] = np.take_along_axis(part, order, axis=1)
-            top_scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
+        item_encoder = self._id_encoder("item")
+        user_rows = self._id_encoder("user").transform(users)
+        seen = seen_candidates(self.user_items_, user_rows, item_encoder.transform(item_ids), len(item_encoder)) \
+            if exclude_seen else None
+        columns, top_scores = top_n(lambda start, stop: s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T,
+                                    users.shape[0], min(n, item_ids.shape[0]), batch_size, seen)
+        finite = np.isfinite(top_scores)  # excluded (seen) slots keep -inf
         if self._task == "classification":
-            # excluded (seen) slots keep -inf: sigmoid would turn them into a probability of 0
-            finite = np.isfinite(top_scores)
             top_scores[finite] = _sigmoid(top_scores[finite])
         elif self.clip_predictions:
-            finite = np.isfinite(top_scores)  # seen-item slots stay -inf
             top_scores[finite] = np.clip(top_scores[finite], *self.rating_range_)
-        return item_ids[top_items], top_scores.astype(self._fitted_dtype)
+        return item_ids[columns], top_scores.astype(self._fitted_dtype)
 
     def _side_columns(self, features, n_rows, name):
         if features is None:
@@ -584,11 +560,27 @@ class _BaseFactorizationMachine(BaseRecommender):
             position = encoder.position(key)
             if position < 2:
                 raise ValueError(f"{name} cannot hold the id column {key!r}.")
-            values = np.asarray(values) if not isinstance(values, np.ndarray) else values
-            if values.shape[0] != n_rows:
-                raise ValueError(f"{name}[{key!r}] has {values.shape[0]} values, expected {n_rows}.")
+            values = as_cells(values)
+            if values.ndim != 1 or values.shape[0] != n_rows:
+                raise ValueError(f"{name}[{key!r}] has shape {values.shape}, expected ({n_rows},): one value (or "
+                                 "one list of values) per row.")
             out[position] = values
         return out
+
+    # ------------------------------------------------------------ neighbours
+    def _id_encoder(self, side):
+        encoder = self._feature_encoder
+        if encoder.sparse:
+            raise ValueError(f"{type(self).__name__} was fitted on a sparse design matrix: it has no user or item "
+                             "ids to look up.")
+        return encoder.columns[0 if side == "user" else 1].encoder
+
+    def _similarity_factors(self, side):
+        # the factor rows of the id column's values; side features are not part of an id's vector
+        return self.feature_factors_[self._feature_encoder.columns[0 if side == "user" else 1].rows]
+
+    def _score_rows(self, X):
+        return self._read_X(X, reset=False).shape[0]
 
 
 class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
@@ -857,8 +849,8 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         # a fitted model predicts for the task it was trained on, whatever set_params changed since
         return self._fitted_param("task")
 
-    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """R^2 (regression) or mean accuracy (classification)."""
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 (regression) or mean accuracy (classification); NDCG@10 for a model that ranks by default."""
         return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
@@ -889,6 +881,10 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
     """
 
     _task = "classification"
+
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """Mean accuracy; NDCG@10 for a model that ranks by default."""
+        return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()  # ClassifierMixin's tags come last: set ours after them

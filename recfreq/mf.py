@@ -6,7 +6,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._param_validation import Interval, StrOptions
@@ -15,7 +14,7 @@ from . import _ranking_losses
 from ._projection import ProjectedTable
 from ._solvers import Solver
 from ._typing import ArrayLike, RecommenderT
-from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, implicit_positives
 from .base import BaseRecommender, _bias_bound, _max_row_norm, effective_n_threads
 
 __all__ = ["MatrixFactorization"]
@@ -403,7 +402,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                                  f"fits ratings with the squared loss; pass them as y{hint}.")
             return super()._read_training_data(X, y, reset, dtype)
         users, items = self._check_ids(X, reset=reset)
-        keep = _ranking_losses.positive_rows(y, users.shape[0], self.positive_threshold)
+        keep = implicit_positives(y, users.shape[0], self.positive_threshold)
         if reset and not keep.any():
             raise ValueError(f"no positive row to learn from among {keep.shape[0]} sample(s): loss={loss!r} needs "
                              "interactions (rows with y > 0, or y >= positive_threshold).")
@@ -447,40 +446,8 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def _validation_greater_is_better(self):
         return self._ranking_loss() is not None
 
-    def _ranking_score(self, X, y):
-        from .metrics import get_scorer
-
-        return get_scorer("ndcg@10")(self, X, y)
-
-    def score(self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
-        """R^2 of the predicted ratings, or under a ranking loss the nDCG@10 of ``recommend``.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, >= 2)
-            Held-out (user, item) rows.
-        y : array-like of shape (n_samples,) or None
-            Their ratings (``loss="squared"``, required). Under a ranking loss
-            the held-out items of each user are the relevant ones (rows with
-            ``y > 0`` when ``y`` is given) and the score is the mean nDCG@10
-            of the user's top 10 (``recommend`` with ``exclude_seen=True``), as
-            :func:`recfreq.metrics.get_scorer` ``("ndcg@10")`` computes it.
-        sample_weight : array-like of shape (n_samples,), default=None
-            ``loss="squared"`` only.
-
-        Returns
-        -------
-        score : float
-        """
-        if self._ranking_loss() is None:
-            if y is None:
-                raise ValueError(f"{type(self).__name__}.score of a rating model needs the held-out ratings y.")
-            return super().score(X, y, sample_weight=sample_weight)
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported by the ranking score.")
-        check_is_fitted(self)
-        self._check_ids(X, reset=False)  # the columns fit saw, before recommend reads the users
-        return self._ranking_score(X, y)
+    def _ranks_by_default(self):
+        return self._ranking_loss() is not None
 
     # ---------------------------------------------------------------- tables
     def _new_factors(self, n_rows, rng):
@@ -637,57 +604,38 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
             n_threads=effective_n_threads(self.n_jobs),
         )
 
-    def _score_items(self, user_rows):
+    def _score_items(self, user_rows, item_rows=None):
         known = user_rows != UNKNOWN
         rows = np.maximum(user_rows, 0)
-        scores = self.user_factors_[rows] @ self.item_factors_.T
+        item_factors = self.item_factors_ if item_rows is None else self.item_factors_[item_rows]
+        item_bias = self.item_bias_ if item_rows is None else self.item_bias_[item_rows]
+        scores = self.user_factors_[rows] @ item_factors.T
         scores[~known] = 0  # unknown users: no personal term
-        scores += self.item_bias_[None, :] + self.global_mean_
+        scores += item_bias[None, :] + self.global_mean_
         scores += np.where(known, self.user_bias_[rows], 0)[:, None]
         return scores
 
-    # ------------------------------------------------------------ neighbours
-    def similar_items(self, items: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Items whose factor vectors are closest in cosine similarity.
+    def _similarity_factors(self, side):
+        return self.user_factors_ if side == "user" else self.item_factors_
+
+    def score(self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 of ``predict`` on ratings ``(X, y)``, or under a ranking loss the NDCG@10 of ``recommend``.
 
         Parameters
         ----------
-        items : array-like of shape (n_queries,)
-            Raw item ids; each must be known.
-        n : int, default=10
-            Neighbours per item (the item itself excluded).
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+            Held-out (user, item) rows.
+        y : array-like of shape (n_samples,) or None
+            True ratings (``loss="squared"``, required). Under a ranking loss
+            the held-out items of each user that count as positives (every
+            row without ``y``; rows with ``y > 0``, or ``y >=
+            positive_threshold``) are the relevant ones, and the score is the
+            mean NDCG@10 of the user's top 10 unseen items.
+        sample_weight : array-like of shape (n_samples,), default=None
+            ``loss="squared"`` only.
 
         Returns
         -------
-        neighbours : ndarray of shape (n_queries, n)
-            Raw item ids, most similar first.
-        similarities : ndarray of shape (n_queries, n)
-            Their cosine similarities.
-
-        Raises
-        ------
-        KeyError
-            If an item id was not seen in training (it has no factors).
+        score : float
         """
-        check_is_fitted(self)
-        n = check_positive_integer(n, "n")
-        ids = as_id_array(items)
-        ids = ids.reshape(1) if ids.ndim == 0 else ids
-        if ids.ndim != 1:
-            raise ValueError(f"items must be a 1-D array of item ids, got shape {ids.shape}.")
-        (clean,), _ = check_id_columns(ids.reshape(-1, 1), estimator_name=type(self).__name__,
-                                       n_required=1, names=("item",))
-        rows = self._item_encoder.transform(clean)
-        if (rows == UNKNOWN).any():
-            raise KeyError(f"Unknown item id(s): {clean[rows == UNKNOWN][:5].tolist()}; "
-                           "similar_items needs items seen in training.")
-        norms = np.linalg.norm(self.item_factors_, axis=1)
-        unit = self.item_factors_ / np.where(norms > 0, norms, 1)[:, None]
-        sims = unit[rows] @ unit.T
-        sims[np.arange(rows.shape[0]), rows] = -np.inf  # never your own neighbour
-        n = min(int(n), sims.shape[1] - 1)
-        part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else np.argsort(-sims, axis=1)
-        part_sims = np.take_along_axis(sims, part, axis=1)
-        order = np.argsort(-part_sims, axis=1, kind="stable")
-        best = np.take_along_axis(part, order, axis=1)
-        return self._item_encoder.inverse_transform(best), np.take_along_axis(part_sims, order, axis=1)
+        return self._rating_or_ranking_score(RegressorMixin.score, X, y, sample_weight)

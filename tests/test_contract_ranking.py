@@ -224,7 +224,7 @@ def test_bad_input_gets_clear_errors(make, data):
     X, _ = data
     with pytest.raises(ValueError, match="no positive row"):
         make().fit(X, np.zeros(len(X)))
-    with pytest.raises(ValueError, match="Unknown label type"):
+    with pytest.raises(TypeError, match="numeric"):
         make().fit(X, np.array(["a"] * len(X), dtype=object))
     with pytest.raises(ValueError, match="NaN"):
         make().fit(X, np.full(len(X), np.nan))

@@ -20,7 +20,7 @@ import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from recfreq import (BaselinePredictor, FactorizationMachine, FactorizationMachineClassifier,
-                     MatrixFactorization, NeuralCF, OverparamMF)
+                     MatrixFactorization, NeuralCF, OverparamMF, PopularityRecommender)
 
 #: check name -> reason, per estimator; keep it short and reasoned
 EXPECTED_FAILED_CHECKS = {
@@ -76,7 +76,10 @@ OLD_SKLEARN_FAILURES = {
      FactorizationMachine(n_factors=4, max_iter=3), FactorizationMachineClassifier(n_factors=4, max_iter=3),
      FactorizationMachine(n_factors=4, max_iter=3, embedding_dims="mixed"),
      FactorizationMachineClassifier(n_factors=4, max_iter=3, embedding_dims="mixed"),
-     NeuralCF(n_factors=4, hidden_layers=(8, 4), max_iter=3)],
+     NeuralCF(n_factors=4, hidden_layers=(8, 4), max_iter=3),
+     # neither a regressor nor a classifier: the generic checks only, and it passes them all (y > 0
+     # counts as a positive, so their integer targets are interactions)
+     PopularityRecommender(), PopularityRecommender(positive_threshold=1)],
     expected_failed_checks=lambda est: {**_expected_failures(est), **OLD_SKLEARN_FAILURES},
 )
 def test_sklearn_compatible_estimator(estimator, check):
