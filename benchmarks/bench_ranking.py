@@ -357,6 +357,49 @@ def cmd_speed(args):
         save_json(RESULTS / "ranking_speed.json", out)
 
 
+def cmd_curves(args):
+    """Per-epoch test NDCG@10 of the four solvers under each loss (ml-100k per-user split, defaults)."""
+    from recfreq import MatrixFactorization
+
+    _, _, X_train, X_test, n_users, n_items = _ml100k_user_split()
+    out_path = RESULTS / "ranking_curves.json"
+    out = {"machine": machine_info(), "k": args.factors, "epochs": args.epochs, "curves": {}}
+    for loss in ("logistic", "bpr", "warp"):
+        for solver in ("sgd", "fa-sgd", "cf-sgd", "adagrad"):
+            model = MatrixFactorization(loss=loss, solver=solver, n_factors=args.factors, random_state=0)
+            curve = []
+            for _ in range(args.epochs):
+                model.partial_fit(X_train)
+                curve.append(float(model.score(X_test)))
+            out["curves"][f"{loss}/{solver}"] = curve
+            print(f"{loss:8s} {solver:8s} " + " ".join(f"{v:.3f}" for v in curve[4::5]), flush=True)
+            save_json(out_path, out)
+    plot_curves(out)
+
+
+def plot_curves(out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from _common import FIGURES
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    for ax, loss in zip(axes, ("logistic", "bpr", "warp")):
+        for solver in ("sgd", "fa-sgd", "cf-sgd", "adagrad"):
+            curve = out["curves"].get(f"{loss}/{solver}")
+            if curve:
+                ax.plot(range(1, len(curve) + 1), curve, label=solver)
+        ax.set_title(f"loss={loss!r}")
+        ax.set_xlabel("epoch")
+    axes[0].set_ylabel("test NDCG@10 (ml-100k, per-user split)")
+    axes[0].legend()
+    fig.tight_layout()
+    FIGURES.mkdir(exist_ok=True)
+    fig.savefig(FIGURES / "ranking_solvers.png", dpi=110)
+
+
 # --------------------------------------------------------------- commands
 def cmd_ncf(args):
     """One setting's validation curve on the NCF training file."""
@@ -442,8 +485,12 @@ def main():
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--repeats", type=int, default=5)
+    p = sub.add_parser("curves")
+    p.add_argument("--factors", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
-    {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final, "peers": cmd_peers, "speed": cmd_speed}[args.command](args)
+    {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final, "peers": cmd_peers, "speed": cmd_speed,
+     "curves": cmd_curves}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -272,6 +272,94 @@ def ranking_expected_steps(users, items, n_users, n_items, loss, n_negatives):
     return user_steps, item_steps
 
 
+def _fm_score(features, w0, w, V):
+    """FM score of a feature list [(row, x)]: w0 + sum w x + sum_{a<b} <v_a, v_b> x_a x_b, pair by pair."""
+    score = w0 + sum(w[a] * x for a, x in features)
+    for n, (a, xa) in enumerate(features):
+        for b, xb in features[n + 1:]:
+            score += (V[a] @ V[b]) * xa * xb
+    return score
+
+
+def _fm_score_grads(features, w, V):
+    """d score / d v_a = x_a sum_{b != a} v_b x_b and d score / d w_a = x_a, per row of the list."""
+    total = sum((V[b] * xb for b, xb in features), np.zeros(V.shape[1]))
+    return {a: (x * (total - V[a] * x), x) for a, x in features}
+
+
+def fm_ranking_epoch(ctx, users, items, item_parts, order, key, w0, w, V, loss, n_negatives, max_sampled,
+                     indptr, indices, cfg, dense_cfg, alpha, alpha_bias, t_start, state, w0_accum):
+    """One epoch of the factorization machine under a ranking loss (in place); returns the summed loss.
+
+    ``ctx[r]``: the context part of positive r, a list [(row, x)]; ``item_parts[i]``: the item
+    part of item i. Position p (positive r = order[p]) is step t = t_start + p + 1; the s-th
+    negative is sample_negative(key, r, s, ...). logistic: (C + I, label 1) then n_negatives
+    (C + J, 0), each a pointwise step of softplus(s) - y s on every row of the pair (v and w,
+    L2 added) and of w0 (dense, no L2). bpr / warp: x = s(C + I) - s(C + J); every row takes one
+    step of -g dx/dtheta plus its L2: the context rows their factors only (their weights and w0
+    cancel), the item-part rows (of either item) factors and weight. ``w0`` is a 1-element array."""
+    n_items = len(item_parts)
+    weights = harmonic_numbers(n_items)
+    total = 0.0
+    for position, r in enumerate(order):
+        u, i, t = int(users[r]), int(items[r]), t_start + position + 1
+        positives = indices[indptr[u]:indptr[u + 1]]
+        has_negative = len(positives) < n_items
+        C = ctx[r]
+        if loss == LOGISTIC:
+            for s in range(n_negatives + 1):
+                if s > 0 and not has_negative:
+                    break
+                j, y = (i, 1.0) if s == 0 else (sample_negative(key, r, s, positives, n_items), 0.0)
+                features = C + item_parts[j]
+                score = _fm_score(features, w0[0], w, V)
+                total += _softplus(score) - y * score
+                d = _sigmoid(score) - y
+                grads = _fm_score_grads(features, w, V)
+                for a, (gv, gw) in grads.items():
+                    rate = row_rate(cfg, state, a, t)
+                    row_step(cfg, V[a], d * gv + alpha * V[a], state["accum"]["factors"][a], rate)
+                    row_step(cfg, w[a:a + 1], np.array([d * gw + alpha_bias * w[a]]),
+                             state["accum"]["bias"][a:a + 1], rate)
+                row_step(dense_cfg, w0, np.array([d]), w0_accum, dense_cfg["learning_rate"])
+            continue
+        if not has_negative:
+            continue
+        I = item_parts[i]
+        score_i = _fm_score(C + I, w0[0], w, V)
+        draws, j = 0, None
+        while draws < (1 if loss == BPR else max_sampled):
+            draws += 1
+            candidate = sample_negative(key, r, draws, positives, n_items)
+            if loss == BPR or _fm_score(C + item_parts[candidate], w0[0], w, V) > score_i - 1.0:
+                j = candidate
+                break
+        if j is None:
+            continue
+        J = item_parts[j]
+        x = score_i - _fm_score(C + J, w0[0], w, V)
+        if loss == BPR:
+            total += _softplus(-x)
+            g = _sigmoid(-x)
+        else:
+            weight = weights[(n_items - len(positives)) // draws]
+            total += weight * (1.0 - x)
+            g = weight
+        plus, minus = _fm_score_grads(C + I, w, V), _fm_score_grads(C + J, w, V)
+        context_rows = {a for a, _ in C}
+        steps = {}
+        for a in set(plus) | set(minus):
+            gv = plus.get(a, (np.zeros(V.shape[1]), 0.0))[0] - minus.get(a, (np.zeros(V.shape[1]), 0.0))[0]
+            gw = plus.get(a, (None, 0.0))[1] - minus.get(a, (None, 0.0))[1]
+            steps[a] = (-g * gv + alpha * V[a], None if a in context_rows else -g * gw + alpha_bias * w[a])
+        for a, (gv, gw) in steps.items():
+            rate = row_rate(cfg, state, a, t)
+            row_step(cfg, V[a], gv, state["accum"]["factors"][a], rate)
+            if gw is not None:
+                row_step(cfg, w[a:a + 1], np.array([gw]), state["accum"]["bias"][a:a + 1], rate)
+    return total
+
+
 def _row(table, r):
     d = int(table.group_in_dim[table.row_group[r]])
     return slice(int(table.row_offset[r]), int(table.row_offset[r]) + d)

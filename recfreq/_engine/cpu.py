@@ -19,9 +19,9 @@ from ._checks import (CHECKS, _check_csr, _check_positive_csr, _check_same_dtype
 from .specs import CPU_ONLY, DEVICE_ONLY, solver_arrays, solver_config
 
 __all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
-           "hot_rows", "usable_cpus", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_ranking_epoch",
-           "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch",
-           "ncf_sample_negatives"]
+           "hot_rows", "usable_cpus", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch",
+           "mf_ranking_epoch", "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_ranking_epoch",
+           "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives"]
 
 
 def _openmp():
@@ -129,7 +129,7 @@ def _require_cpu(device, model):
 
 
 _KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_ranking_epoch": "mf", "mf_projected_epoch": "mf",
-            "fm_epoch": "fm",
+            "fm_epoch": "fm", "fm_ranking_epoch": "fm",
             "fm_projected_epoch": "fm", "ncf_epoch": "ncf"}
 
 
@@ -329,7 +329,13 @@ def _ranking_epoch_arguments(samples, order, epoch, scalars):
 #: kernel -> fn(samples in epoch order, order, epoch, scalars) -> the per-epoch
 #: arguments its Cython kernel takes besides the gathered samples (kernels that
 #: need none are absent)
-_EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments, "mf_ranking_epoch": _ranking_epoch_arguments}
+def _order_epoch_argument(samples, order, epoch, scalars):
+    """The epoch's number, which keys the negatives of a kernel that reads its positives through the order."""
+    return {"order_epoch": int(epoch)}
+
+
+_EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments, "mf_ranking_epoch": _ranking_epoch_arguments,
+                    "fm_ranking_epoch": _order_epoch_argument}
 
 
 class CpuBinding:
@@ -387,12 +393,14 @@ class CpuBinding:
         # inline (every core runs the kernel), the kernel's threads compute the
         # order; on the helper thread, that one thread does
         n_threads = self.n_threads if self._pool is None else 1
+        derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
         if self._order_only:
             epoch_permutation(self._n, order_seed, epoch, order, n_threads=n_threads)
-            return {"order": order}
+            if derive is None:
+                return {"order": order}
+            return {"order": order, **derive(self.training.samples, order, epoch, self.training.scalars)}
         # one pass: each position's sample computed and its three fields copied
         # (the order itself is kept only for the kernels that read it)
-        derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
         samples = self.training.samples
         user_name, item_name, *value_name = self._gathered
         values, values_out = ((samples[value_name[0]], buffers[value_name[0]]) if value_name
@@ -532,6 +540,38 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
                "dense_batch_size": int(dense_batch_size)}
     samples = {"indptr": indptr, "indices": indices, "data": data, "targets": targets}
     return _run_checked("fm_projected_epoch", samples, arrays, scalars, n_threads, order=order)
+
+
+def fm_ranking_epoch(*, device, ctx_indptr, ctx_indices, ctx_data, user_index, item_index, order, item_indptr,
+                     item_indices, item_data, positive_indptr, positive_indices, ranking_loss, n_negatives,
+                     max_sampled, warp_weights, sample_seed, order_epoch, intercept, intercept_accum, feature_bias,
+                     feature_factors, state, feature_frequency, config, dense_learning_rate, alpha, alpha_bias,
+                     t_start, n_threads):
+    """One epoch of the factorization machine under a ranking loss over positives in ``order``.
+
+    The one-shot form of the bound ``fm_ranking_epoch`` (same check, same
+    kernel), for tests: position p's positive is row ``order[p]`` of the
+    context parts ``ctx_*`` with user ``user_index[order[p]]`` and item
+    ``item_index[order[p]]``, whose part is row ``item`` of ``item_*``; its own
+    index ``order[p]`` keys its negatives. ``feature_frequency``: fa-sgd's
+    expected steps per positive of each feature row (or empty). Returns the
+    summed loss.
+    """
+    _require_cpu(device, "FactorizationMachine")
+    _check_order(order, user_index.shape[0])
+    dtype = feature_bias.dtype
+    arrays = fm_arrays(intercept, intercept_accum, feature_bias, state, dtype, feature_factors=feature_factors)
+    arrays.update(item_indptr=item_indptr, item_indices=item_indices, item_data=item_data,
+                  positive_indptr=positive_indptr, positive_indices=positive_indices, warp_weights=warp_weights,
+                  feature_frequency=feature_frequency)
+    scalars = {**config, "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha),
+               "alpha_bias": float(alpha_bias), "t_start": int(t_start), "ranking_loss": int(ranking_loss),
+               "n_negatives": int(n_negatives), "max_sampled": int(max_sampled),
+               "n_items": int(item_indptr.shape[0] - 1), "sample_seed": int(sample_seed),
+               "order_epoch": int(order_epoch)}
+    samples = {"ctx_indptr": ctx_indptr, "ctx_indices": ctx_indices, "ctx_data": ctx_data,
+               "user_index": user_index, "item_index": item_index}
+    return _run_checked("fm_ranking_epoch", samples, arrays, scalars, n_threads, order=order)
 
 
 def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factors, n_threads):
