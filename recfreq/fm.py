@@ -87,7 +87,7 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     _structure_params = ("dtype", "n_factors", "embedding_dims")
 
-    _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
+    _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset", "_item_columns_at")
 
     def _state_blocks(self):
         if self._projected():  # raw-row and projection accumulators live in the ProjectedTable

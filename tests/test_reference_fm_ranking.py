@@ -206,3 +206,17 @@ def test_reference_gradients_match_finite_differences():
         down = ref._fm_score(features, 0.1, w, V)
         w[a] += eps
         assert grads[a][1] == pytest.approx((up - down) / (2 * eps), rel=1e-6)
+
+
+def test_a_failed_ranking_fit_leaves_the_model_as_it_was():
+    X = _side_frame()
+    model = FactorizationMachine(loss="bpr", n_factors=4, max_iter=2, random_state=0, item_columns=["genre"]).fit(X)
+    before = (model.feature_factors_.copy(), model.item_parts_.copy(), model._item_columns_at)
+    bad = X.copy()
+    bad.loc[bad.index[:5], "genre"] = "C"  # genre no longer a property of those items
+    with pytest.raises(ValueError, match="must describe the item"):
+        model.set_params(warm_start=True).fit(bad)
+    np.testing.assert_array_equal(model.feature_factors_, before[0])
+    assert (model.item_parts_ != before[1]).nnz == 0 and model._item_columns_at == before[2]
+    with pytest.raises(ValueError, match="changed the model's shape"):
+        model.set_params(item_columns=[]).partial_fit(X)
