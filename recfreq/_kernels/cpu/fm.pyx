@@ -677,6 +677,11 @@ def fm_ranking_epoch(*,
         first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
         for p in prange(n, schedule="static"):
             thread_work[tid * WORK_STRIDE] += 1
+            # _part_sums writes these through a pointer; Cython makes a prange variable
+            # private only when it is assigned in the loop, so assign them here
+            sq_c = 0
+            sq_i = 0
+            sq_j = 0
             ctx_row = order[p]
             u = user_index[ctx_row]
             i = item_index[ctx_row]
