@@ -430,9 +430,11 @@ def _train(estimator, ghost, method, batch):
     if planted:
         assert isinstance(out, Raised), f"{method} accepted {', '.join(planted)}: {batch.users}, {batch.items}, {batch.y}"
         message = str(out.error)
-        # an input with no column left, or targets of the wrong kind, is refused before the values are read
+        # an input with no column left, with another column count than the fit's, or with targets of
+        # the wrong kind, is refused before the values are read
         assert any(re.search(pattern, message) for pattern in planted.values()) or \
-            re.search(r"0 feature\(s\)|numeric ratings|\by\b|\bids?\b|class|features|changed the model.s shape|sparse design|positive row", message), \
+            re.search(r"0 feature\(s\)|numeric ratings|\by\b|\bids?\b|class|features|changed the model.s shape|"
+                      r"sparse design|positive row|X has \d+ columns, but", message), \
             f"the error names none of {sorted(planted)}: {message}"
     if isinstance(out, Raised):
         return out
