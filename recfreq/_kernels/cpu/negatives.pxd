@@ -32,15 +32,22 @@ cdef inline uint32_t negative_stream(int s) noexcept nogil:
 
 
 cdef inline bint contains_item(const int* sorted_items, Py_ssize_t n, int item) noexcept nogil:
-    """Binary search in one user's sorted row of training positives."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_items[mid] < item:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < n and sorted_items[lo] == item
+    """Binary search in one user's sorted row of training positives.
+
+    Branch-free: each halving picks its half with a conditional move, so a
+    random candidate (which lands anywhere in the row) costs no mispredicted
+    branches; a draw with WARP's several candidates per positive, or
+    NeuralCF's per negative, runs this in its inner loop.
+    """
+    cdef const int* base = sorted_items
+    cdef Py_ssize_t half
+    if n <= 0:
+        return False
+    while n > 1:
+        half = n >> 1
+        base = base + half if base[half] <= item else base
+        n = n - half
+    return base[0] == item
 
 
 cdef inline int sample_negative_from(RngStream* rng, const int* positives, Py_ssize_t n_pos,
