@@ -90,7 +90,9 @@ def test_single_thread_is_reproducible_and_seeds_matter(make, solver, data):
 
 def test_loss_decreases_and_ranks_better_than_popularity(make, solver, data):
     X_train, X_test = data
-    model = make(solver=solver, random_state=0, max_iter=15).fit(X_train)
+    # 30 epochs: from the ranking losses' small initial factors (init_std=0.01) the SGD-family
+    # solvers spend their first ~15 epochs on these 2,500 rows leaving the saddle at zero
+    model = make(solver=solver, random_state=0, max_iter=30).fit(X_train)
     assert model.loss_curve_[-1] < model.loss_curve_[0]
     counts = np.bincount(X_train[:, 1], minlength=X_train[:, 1].max() + 1).astype(float)
     users = np.unique(X_test[:, 0])
