@@ -5,7 +5,7 @@ Commands (run from the repository root, recfreq compiled in place):
     PYTHONPATH=. python benchmarks/bench_ranking.py ncf --loss logistic --solver adagrad \\
         --factors 64 --lr 0.05 --alpha 0.005 --negatives 8 --epochs 60          # one setting, validation curve
     PYTHONPATH=. python benchmarks/bench_ranking.py ncf-final --seeds 0 1 2      # chosen settings, test users
-    PYTHONPATH=. python benchmarks/bench_ranking.py ml100k                       # per-user split vs popularity
+    PYTHONPATH=. python benchmarks/tune_ranking.py [--model fm]                 # ml-100k per-user split vs popularity
     PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ranking.py peers    # implicit, LightFM
     PYTHONPATH=. python benchmarks/bench_ranking.py curves                       # per-epoch plot, 4 solvers
     PYTHONPATH=. python benchmarks/bench_ranking.py report
@@ -95,8 +95,9 @@ def evaluate(model, users, cands, k=10):
     return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
 
 
-def fit_curve(params, X, users, cands, epochs, every=1, label=""):
-    """Fit epoch by epoch (partial_fit keeps the solver state), evaluating every ``every`` epochs."""
+def fit_curve(params, X, users, cands, epochs, every=1, label="", on_point=None):
+    """Fit epoch by epoch (partial_fit keeps the solver state), evaluating every ``every`` epochs
+    (``on_point(curve)`` after each evaluation, e.g. to checkpoint a long run)."""
     from recfreq import MatrixFactorization
 
     model = MatrixFactorization(**params)
@@ -115,6 +116,8 @@ def fit_curve(params, X, users, cands, epochs, every=1, label=""):
                           "train_s": round(train_s, 2)})
             print(f"  {label} epoch {epoch:3d} loss {model.loss_curve_[-1]:.4f} HR@10 {hr:.4f} NDCG@10 {ndcg:.4f} "
                   f"({train_s:.0f}s)", flush=True)
+            if on_point is not None:
+                on_point(curve)
     return model, curve
 
 
@@ -400,6 +403,65 @@ def plot_curves(out):
     fig.savefig(FIGURES / "ranking_solvers.png", dpi=110)
 
 
+# ----------------------------------------------------------------- report
+def _ml100k_table(name, path):
+    tune = load_json(RESULTS / path, None)
+    if not tune:
+        return
+    pop = tune["popularity_test_ndcg"]
+    print(f"\n{name}, ml-100k per-user split, k={tune['k']}: test NDCG@10 (x popularity {pop:.3f})\n")
+    print("| loss | solver | learning_rate | alpha | epochs | validation NDCG@10 | test NDCG@10 | x popularity |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, r in tune["runs"].items():
+        loss, solver = key.split("/")
+        print(f"| {loss} | {solver} | {r['learning_rate']:g} | {r['alpha']:g} | {r['epochs']} | "
+              f"{r['validation_ndcg']:.3f} | {r['test_ndcg']:.3f} | {r['test_ndcg'] / pop:.2f} |")
+
+
+def cmd_report(args):
+    """The markdown tables of docs/ranking.md and benchmarks/README.md from the result files."""
+    _ml100k_table("MatrixFactorization", "ranking_tune.json")
+    _ml100k_table("FactorizationMachine with side features", "ranking_tune_fm.json")
+    ncf = load_json(RESULTS / "ranking_ncf.json", None)
+    if ncf:
+        print("\nml-1m, NCF protocol (test users; settings and epochs chosen on a validation split of the "
+              "training file), medians over seeds\n")
+        print("| loss | solver | k | lr | alpha | negatives | epochs | validation HR@10 / NDCG@10 | "
+              "test HR@10 | test NDCG@10 |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for loss, r in ncf["results"].items():
+            p = r["params"]
+            print(f"| {loss} | {p['solver']} | {p['n_factors']} | {p['learning_rate']} | {p['alpha']} | "
+                  f"{p['n_negatives']} | {r['epochs']} | {r['validation']['hr']:.4f} / {r['validation']['ndcg']:.4f} | "
+                  f"{r['median_hr']:.4f} | {r['median_ndcg']:.4f} |")
+    peers = load_json(RESULTS / "ranking_peers.json", None)
+    if peers:
+        print(f"\nPeers, k={peers['k']}, one thread, each at its best (learning rate, regularization, epochs) "
+              "of the same validation grid; test medians over seeds\n")
+        print("| model | ml-100k per-user NDCG@10 | ml-1m HR@10 | ml-1m NDCG@10 |")
+        print("|---|---|---|---|")
+        for peer in PEERS:
+            a, b = peers["ml100k"].get(peer), peers["ml1m"].get(peer)
+            if a is None and b is None:
+                continue
+            cells = [f"{a['median_test_ndcg']:.4f}" if a else "",
+                     f"{b['median_hr']:.4f}" if b else "", f"{b['median_ndcg']:.4f}" if b else ""]
+            print(f"| {peer} | " + " | ".join(cells) + " |")
+    speed = load_json(RESULTS / "ranking_speed.json", None)
+    if speed:
+        print(f"\nTraining throughput, ml-1m NCF training file ({speed['n_positives']:,} positives), k={speed['k']}: "
+              "millions of positives per second (each with its sampled negatives), one epoch's marginal time, "
+              "medians\n")
+        threads = sorted({int(key.rsplit("/", 1)[1]) for key in speed["runs"]})
+        print("| model | solver | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in threads) + " |")
+        print("|---|---|" + "---|" * len(threads))
+        for run in dict.fromkeys(key.rsplit("/", 1)[0] for key in speed["runs"]):
+            peer, solver = run.split("/")
+            cells = [speed["runs"].get(f"{run}/{t}") for t in threads]
+            print(f"| {peer} | {solver} | " + " | ".join(f"{c['positives_per_s'] / 1e6:.2f}" if c else "" for c in cells)
+                  + " |")
+
+
 # --------------------------------------------------------------- commands
 def cmd_ncf(args):
     """One setting's validation curve on the NCF training file."""
@@ -411,9 +473,12 @@ def cmd_ncf(args):
     key = "/".join(f"{k}={v}" for k, v in params.items() if k not in ("n_jobs",))
     out_path = RESULTS / "ranking_ncf_validation.json"
     out = load_json(out_path, {"machine": machine_info(), "runs": {}})
-    _, curve = fit_curve(params, X_fit, val_users, val_cands, args.epochs, every=args.every, label=args.loss)
-    out["runs"][key] = {"params": params, "curve": curve}
-    save_json(out_path, out)
+    def checkpoint(curve):
+        out["runs"][key] = {"params": params, "curve": curve}
+        save_json(out_path, out)
+
+    fit_curve(params, X_fit, val_users, val_cands, args.epochs, every=args.every, label=args.loss,
+              on_point=checkpoint)
 
 
 def cmd_ncf_final(args):
@@ -488,9 +553,10 @@ def main():
     p = sub.add_parser("curves")
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--epochs", type=int, default=40)
+    sub.add_parser("report")
     args = parser.parse_args()
     {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final, "peers": cmd_peers, "speed": cmd_speed,
-     "curves": cmd_curves}[args.command](args)
+     "curves": cmd_curves, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":
