@@ -63,6 +63,7 @@ class _BaseFactorizationMachine(BaseRecommender):
     _parameter_constraints = {
         **BaseRecommender._parameter_constraints,
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
@@ -211,6 +212,20 @@ class _BaseFactorizationMachine(BaseRecommender):
         """The ranking loss of the model (its fitted value once fitted), or None for the task's loss."""
         return None
 
+    #: alpha=None: the task's L2 (ratings and labels); FactorizationMachine has per-loss defaults
+    _default_alpha = 0.1
+    _default_ranking_alphas = {}
+
+    def _alpha(self):
+        """L2 of the factor rows (``alpha=None``: the default of the loss and solver)."""
+        if self.alpha is not None:
+            return float(self.alpha)
+        loss = self._ranking_loss()
+        return self._default_alpha if loss is None else self._default_ranking_alphas[loss][self.solver]
+
+    def _alpha_bias(self):
+        return self._alpha() if self.alpha_bias is None else float(self.alpha_bias)
+
     def _ranks_by_default(self):
         return self._ranking_loss() is not None
 
@@ -321,8 +336,8 @@ class _BaseFactorizationMachine(BaseRecommender):
             arrays["feature_frequency"] = self._ranking_frequencies(loss, positive_indptr, positive_indices, n_items)
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
-                   "dense_learning_rate": self._dense_learning_rate(), "alpha": self.alpha,
-                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+                   "dense_learning_rate": self._dense_learning_rate(), "alpha": self._alpha(),
+                   "alpha_bias": self._alpha_bias(),
                    "n_factors": self.feature_factors_.shape[1], "ranking_loss": _ranking_losses.LOSS_CODES[loss],
                    "n_negatives": self.n_negatives, "max_sampled": self.max_sampled, "n_items": n_items,
                    # the negatives' key of this call (its epochs add their number)
@@ -368,7 +383,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
                    "task": _TASKS[self._task], "dense_learning_rate": self._dense_learning_rate(),
-                   "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+                   "alpha": self._alpha(), "alpha_bias": self._alpha_bias()}
         if projected:
             table = self.feature_embedding_
             # per-sample buffers of the kernel: the activations of every non-zero of a row
@@ -803,8 +818,13 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         (``benchmarks/bench_fm.py mixed --sweep-dense``; the uniform defaults
         cost the mixed model 0.03 RMSE there). w0
         starts at the training mean, so it barely moves.
-    alpha : float, default=0.1
-        L2 regularization of the factor rows.
+    alpha : float or None, default=None
+        L2 regularization of the factor rows. None: 0.1 for the task's loss;
+        under a ranking loss the best of {0.01, 0.03} on ml-100k's per-user
+        split with side features for the loss and solver (0.01 for ``fa-sgd``
+        and ``cf-sgd`` under ``logistic`` and ``bpr`` and for ``sgd`` under
+        ``logistic``, 0.03 otherwise; 0.1 halves the lists' gain over a
+        popularity list there).
     alpha_bias : float or None, default=0.01
         L2 regularization of the linear weights w_j; None uses ``alpha``.
         Regularizing them as much as the factors cost 0.004 RMSE on ml-100k.
@@ -993,15 +1013,22 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         "item_columns": [list, tuple, None],
     }
 
-    #: learning_rate=None under a ranking loss: loss -> solver -> eta (benchmarks/bench_ranking.py fm-tune)
+    #: learning_rate=None and alpha=None under a ranking loss: loss -> solver -> value, the best
+    #: of a grid on ml-100k's per-user split with side features, chosen on a validation split of
+    #: its training part (benchmarks/tune_ranking.py --model fm)
     _default_ranking_learning_rates = {
-        "logistic": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
-        "bpr": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
+        "bpr": {"sgd": 0.03, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
         "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.02},
+    }
+    _default_ranking_alphas = {
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "bpr": {"sgd": 0.03, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "warp": {"sgd": 0.03, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.03},
     }
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
-                 alpha=0.1, alpha_bias=0.01, task="regression", loss=None, n_negatives=4, max_sampled=10,
+                 alpha=None, alpha_bias=0.01, task="regression", loss=None, n_negatives=4, max_sampled=10,
                  positive_threshold=None, item_columns=None, clip_predictions=True,
                  categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
                  standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3, n_dim_blocks=4,
