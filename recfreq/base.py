@@ -453,8 +453,12 @@ class BaseRecommender(BaseEstimator):
         _engine.check_device(self.device, type(self).__name__, self._supports_cuda())
 
     def _supports_cuda(self):
-        """Whether the model with its current settings has CUDA kernels (see ``_training``)."""
-        return False
+        """Whether the model with its current settings has CUDA kernels (see ``_training``); every one has."""
+        return True
+
+    def _prediction_backend(self):
+        """The device backend predictions run on (``device="cuda"`` with a usable GPU), or None for the CPU."""
+        return _engine.prediction_backend(self.device)
 
     def _dtype(self):
         return resolve_dtype(self.dtype)
@@ -587,13 +591,14 @@ class BaseRecommender(BaseEstimator):
     def _training(self, data):
         """The :class:`recfreq._engine.Training` of a call: the kernel, its samples, arrays and scalars."""
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         """Derive what prediction reads from the trained arrays, after each epoch of a bound call.
 
         Runs after the trained arrays were written back and before the
         divergence check and the validation score read the model. Nothing by
         default; models that train projected rows materialise their plain
-        factor tables here.
+        factor tables here, through the binding (``bound.projected_factors``:
+        on the device where the rows were trained).
         """
 
     def _bound_epochs(self, training, n_threads, n_epochs):
@@ -613,7 +618,7 @@ class BaseRecommender(BaseEstimator):
                 loss = bound.run_epoch(t_start=self.t_, order_seed=order_seed, epoch=epoch,
                                        next_epoch=epoch + 1 if epoch + 1 < n_epochs else None)
                 bound.write_back()
-                self._after_epoch()
+                self._after_epoch(bound)
                 yield loss
         finally:
             bound.close()

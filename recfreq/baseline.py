@@ -166,9 +166,6 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
     def _score_bound(self, bound_inputs):
         return _bias_bound(self)
 
-    def _supports_cuda(self):
-        return True
-
     def _training(self, data):
         dtype = self._fitted_dtype
         return _engine.Training(

@@ -257,9 +257,9 @@ class _BaseFactorizationMachine(BaseRecommender):
                                 samples={"indptr": indptr, "indices": indices, "data": values, "targets": targets},
                                 arrays=arrays, scalars=scalars, n_samples=targets.shape[0])
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         if self._projected():  # predict, recommend and decision_function read plain rows
-            self.feature_factors_ = self.feature_embedding_.collapse()
+            self.feature_factors_ = bound.projected_factors("feature", self.feature_embedding_)
 
     def _validation_score(self, validation):
         design, targets = validation
@@ -435,9 +435,13 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _raw_scores(self, design):
         indptr, indices, data = design
-        scores = _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
-                                    feature_bias=self.feature_bias_, feature_factors=self.feature_factors_,
-                                    n_threads=effective_n_threads(self.n_jobs))
+        arrays = dict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
+                      feature_bias=self.feature_bias_, feature_factors=self.feature_factors_)
+        backend = self._prediction_backend()
+        if backend is not None:
+            scores = _engine.device_call("fm_predict", backend, **arrays)
+        else:
+            scores = _engine.fm_predict(**arrays, n_threads=effective_n_threads(self.n_jobs))
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.shape[0]:
             # training bounds the scores of rows like the training rows; a row with
@@ -540,9 +544,19 @@ class _BaseFactorizationMachine(BaseRecommender):
         # candidate position of each known item row, for excluding seen items
         position = np.full(len(encoder.columns[1].encoder), -1, dtype=np.int64)
         position[item_rows[known_items]] = known_items
+        backend = self._prediction_backend()
         for start in range(0, users.shape[0], batch_size):
             stop = min(start + batch_size, users.shape[0])
-            scores = s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
+            if backend is not None:  # the scores of (u, i) as MF's with the sides' own scores as biases
+                dtype = self._fitted_dtype
+                scores = _engine.device_call(
+                    "mf_score_items", backend, user_index=np.arange(stop - start, dtype=np.int32), global_mean=0.0,
+                    user_factors=np.ascontiguousarray(P_u[start:stop], dtype=dtype),
+                    item_factors=np.ascontiguousarray(P_i, dtype=dtype),
+                    user_bias=np.ascontiguousarray(s_u[start:stop], dtype=dtype),
+                    item_bias=np.ascontiguousarray(s_i, dtype=dtype)).astype(np.float64)
+            else:
+                scores = s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
             if exclude_seen:
                 batch = user_rows[start:stop]
                 known = np.flatnonzero(batch != UNKNOWN)

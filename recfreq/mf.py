@@ -329,9 +329,6 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return arrays
 
     # ---------------------------------------------------------------- kernels
-    def _supports_cuda(self):
-        return self.embedding_dims == "uniform"
-
     def _training(self, data):
         dtype = self._fitted_dtype
         samples = {"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings}
@@ -356,20 +353,29 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                                                                 "bias": (f"{prefix}_bias_accum", None)}, dtype))
         return _engine.Training(kernel="mf_epoch", samples=samples, arrays=arrays, scalars={**scalars, "n_factors": k})
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         if self._projected():  # predict, recommend and the divergence check read the plain tables
-            self._collapse()
+            self.user_factors_ = bound.projected_factors("user", self.user_embedding_)
+            self.item_factors_ = bound.projected_factors("item", self.item_embedding_)
 
     def _predict_rows(self, user_rows, item_rows):
-        return _engine.mf_predict(
-            user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
-            item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
-            global_mean=self.global_mean_, user_factors=self.user_factors_,
-            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
-            n_threads=effective_n_threads(self.n_jobs),
-        )
+        arrays = dict(user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                      item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
+                      global_mean=self.global_mean_, user_factors=self.user_factors_,
+                      item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_)
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_predict", backend, **arrays)
+        return _engine.mf_predict(**arrays, n_threads=effective_n_threads(self.n_jobs))
 
     def _score_items(self, user_rows):
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                                       global_mean=self.global_mean_, user_factors=self.user_factors_,
+                                       item_factors=self.item_factors_, user_bias=self.user_bias_,
+                                       item_bias=self.item_bias_)
         known = user_rows != UNKNOWN
         rows = np.maximum(user_rows, 0)
         scores = self.user_factors_[rows] @ self.item_factors_.T
@@ -415,7 +421,15 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                            "similar_items needs items seen in training.")
         norms = np.linalg.norm(self.item_factors_, axis=1)
         unit = self.item_factors_ / np.where(norms > 0, norms, 1)[:, None]
-        sims = unit[rows] @ unit.T
+        backend = self._prediction_backend()
+        if backend is not None:  # cosines as scores of unit rows without biases
+            unit = np.ascontiguousarray(unit, dtype=self.item_factors_.dtype)
+            zeros = np.zeros(unit.shape[0], dtype=unit.dtype)
+            sims = _engine.device_call("mf_score_items", backend, user_index=np.ascontiguousarray(rows, dtype=np.int32),
+                                       global_mean=0.0, user_factors=unit, item_factors=unit, user_bias=zeros,
+                                       item_bias=zeros)
+        else:
+            sims = unit[rows] @ unit.T
         sims[np.arange(rows.shape[0]), rows] = -np.inf  # never your own neighbour
         n = min(int(n), sims.shape[1] - 1)
         part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else np.argsort(-sims, axis=1)

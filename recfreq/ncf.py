@@ -795,8 +795,19 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             z = np.maximum(z @ W + b, 0)
         return z
 
+    def _device_network(self):
+        """The network's arrays as the device prediction kernels take them."""
+        k, d, sizes = self._network()
+        return dict(n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=self.user_gmf_factors_,
+                    item_gmf=self.item_gmf_factors_, user_mlp=self.user_mlp_factors_,
+                    item_mlp=self.item_mlp_factors_, dense=self.dense_parameters_)
+
     def _predict_rows(self, user_rows, item_rows):
         """Logits for encoded rows; -1 (unknown) gets zero embeddings on that side."""
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("ncf_predict", backend, user_index=np.ascontiguousarray(user_rows, np.int32),
+                                       item_index=np.ascontiguousarray(item_rows, np.int32), **self._device_network())
         k, d, _ = self._network()
         h = self.output_weights_
         logit = np.full(user_rows.shape[0], self.output_bias_, dtype=self._fitted_dtype)
@@ -816,6 +827,10 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         item's half is computed once per call; the rest of the tower runs on
         (users x items) blocks of bounded size.
         """
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("ncf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, np.int32), **self._device_network())
         k, d, _ = self._network()
         h = self.output_weights_
         n_items = self.item_gmf_factors_.shape[0]
