@@ -95,7 +95,14 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         between cores. 1 applies them after every sample.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver and both
+        ``embedding_dims`` (one warp per sample, rows updated lock-free; the
+        projections of mixed tables summed per block of warps, and the projected
+        rows multiplied out on the device after every epoch). ``predict``,
+        ``recommend`` and ``similar_items`` then score on the GPU when one is
+        usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
+        either way. Without CuPy, an ImportError naming the install command;
+        without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
         reproducible for a given ``random_state``), -1 all.

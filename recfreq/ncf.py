@@ -153,7 +153,15 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         from fighting over the dense parameters' cache lines.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every model and solver,
+        dropout included (one warp per training row; the dense gradients summed
+        per block of warps and applied every ``dense_batch_size`` samples of the
+        block). The negatives and dropout masks are exactly the CPU's (the same
+        counter-based draws). ``predict``, ``predict_proba``,
+        ``decision_function`` and ``recommend`` then score on the GPU when one is
+        usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
+        either way. Without CuPy, an ImportError naming the install command;
+        without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
         At most the usable processors: a larger value warns and is capped.
