@@ -42,9 +42,9 @@ from . import specs
 from ._checks import CHECKS, ncf_dense_size
 from .cpu import EpochLoss, MAX_HOT_ROWS, _hot_slot, hot_rows
 
-__all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "PREDICTIONS", "SOURCES", "gpu_hot_rows", "launch_shape",
-           "load_kernels", "module_plan", "prediction_backend", "require_device", "scratch_regions", "use_backend",
-           "mf_predict", "mf_score_items", "fm_predict", "ncf_predict", "ncf_score_items"]
+__all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "PREDICTIONS", "SOURCES", "gpu_hot_rows",
+           "launch_shape", "load_kernels", "module_plan", "prediction_backend", "require_device", "scratch_regions",
+           "use_backend", "mf_predict", "mf_score_items", "fm_predict", "ncf_predict", "ncf_score_items"]
 
 #: the CUDA source of each kernel
 SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_projected_epoch": "mf.cu",
@@ -456,6 +456,8 @@ def fm_predict(backend, *, indptr, indices, data, intercept, feature_bias, featu
 
 
 def _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, user_mlp, item_mlp, dense):
+    """The checked network uploaded as the NeuralCF prediction kernels take it: (values, host layer
+    sizes, n_users, n_items)."""
     dtype = dense.dtype
     k, d = int(n_factors), int(mlp_dim)
     sizes = np.ascontiguousarray(layer_sizes, dtype=np.int32)
@@ -472,17 +474,14 @@ def _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, us
     values = _upload(backend, layer_sizes=sizes, user_gmf=user_gmf, item_gmf=item_gmf, user_mlp=user_mlp,
                      item_mlp=item_mlp, dense=dense)
     values.update(n_factors=k, mlp_dim=d, n_layers=sizes.shape[0] - 1 if d > 0 else 0)
-    values["layer_sizes_host"] = sizes
-    return values, n_users, n_items
+    return values, sizes, n_users, n_items
 
 
-def _ncf_launch(backend, kernel, values, dtype, n_work):
-    values = dict(values)
-    # scratch_regions reads the tower's widths from the host copy
-    sizes = values.pop("layer_sizes_host")
+def _ncf_launch(backend, kernel, values, sizes, dtype, n_work):
     grid, block = launch_shape(kernel, n_work)
+    # the scratch holds the tower's activations: its widths from the host copy of the sizes
     scratch, doubles, shared = _scratch(backend, kernel, {**values, "layer_sizes": sizes}, dtype, grid, block)
-    values.update(scratch=scratch, scratch_per_block=doubles)
+    values = {**values, "scratch": scratch, "scratch_per_block": doubles}
     backend.launch(load_kernels(backend, SOURCES[kernel]), f"{kernel}<{_C_TYPES[np.dtype(dtype)]}>", grid, block,
                    specs.arguments(kernel, values, dtype), shared_mem=shared)
 
@@ -490,8 +489,8 @@ def _ncf_launch(backend, kernel, values, dtype, n_work):
 def ncf_predict(backend, *, user_index, item_index, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, user_mlp,
                 item_mlp, dense):
     """NeuralCF logits of encoded (user, item) rows on the device; -1 (unknown) gets zero embeddings."""
-    values, n_users, n_items = _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, user_mlp,
-                                           item_mlp, dense)
+    values, sizes, n_users, n_items = _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf,
+                                                  user_mlp, item_mlp, dense)
     _check_rows(user_index, n_users, "user_index")
     _check_rows(item_index, n_items, "item_index")
     if user_index.shape != item_index.shape:
@@ -499,19 +498,19 @@ def ncf_predict(backend, *, user_index, item_index, n_factors, mlp_dim, layer_si
     n = user_index.shape[0]
     out = backend.zeros((n,), dense.dtype)
     values.update(_upload(backend, user_index=user_index, item_index=item_index), n_samples=n, out=out)
-    _ncf_launch(backend, "ncf_predict", values, dense.dtype, n)
+    _ncf_launch(backend, "ncf_predict", values, sizes, dense.dtype, n)
     return backend.download(out)
 
 
 def ncf_score_items(backend, *, user_index, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, user_mlp, item_mlp,
                     dense):
     """(len(user_index), n_items) NeuralCF logits of every item for each encoded user, on the device."""
-    values, n_users, n_items = _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf, user_mlp,
-                                           item_mlp, dense)
+    values, sizes, n_users, n_items = _ncf_values(backend, n_factors, mlp_dim, layer_sizes, user_gmf, item_gmf,
+                                                  user_mlp, item_mlp, dense)
     _check_rows(user_index, n_users, "user_index")
     n = user_index.shape[0]
     out = backend.zeros((n * n_items,), dense.dtype)
     if n and n_items:
         values.update(_upload(backend, user_index=user_index), n_users=n, n_items=n_items, out=out)
-        _ncf_launch(backend, "ncf_score_items", values, dense.dtype, n * n_items)
+        _ncf_launch(backend, "ncf_score_items", values, sizes, dense.dtype, n * n_items)
     return backend.download(out).reshape(n, n_items)
