@@ -319,8 +319,24 @@ class RecommenderMixin:
         if (rows == UNKNOWN).any():
             raise KeyError(f"Unknown {side} id(s): {query[rows == UNKNOWN][:5].tolist()}; similar_{side}s needs "
                            f"{side}s seen in training.")
-        columns, sims = cosine_top_n(self._similarity_factors(side), rows, n)
+        columns, sims = cosine_top_n(self._similarity_factors(side), rows, n,
+                                     similarities=self._device_similarities())
         return encoder.classes_[columns], sims
+
+    def _device_similarities(self):
+        """``unit[rows] @ unit.T`` on the device (``device="cuda"`` with a usable GPU), or None for NumPy:
+        the scores of ``mf_score_items`` with the unit rows on both sides and no biases."""
+        backend = self._prediction_backend()
+        if backend is None:
+            return None
+
+        def similarities(unit, rows):
+            unit = np.ascontiguousarray(unit)
+            zeros = np.zeros(unit.shape[0], dtype=unit.dtype)
+            return _engine.device_call("mf_score_items", backend, user_index=np.ascontiguousarray(rows, np.int32),
+                                       global_mean=0.0, user_factors=unit, item_factors=unit, user_bias=zeros,
+                                       item_bias=zeros)
+        return similarities
 
     # ------------------------------------------------------------- scoring
     def _ranking_score(self, X, y=None):

@@ -297,10 +297,6 @@ class _BaseFactorizationMachine(BaseRecommender):
     def _n_epoch_samples(self, data):
         return data[1].shape[0]
 
-    def _supports_cuda(self):
-        # merged from main ahead of the ranking kernel's CUDA mirror
-        return self._ranking_loss() is None
-
     def _ranking_training(self, data, loss):
         """The :class:`~recfreq._engine.Training` of a ranking loss: context parts, the item table, positives."""
         (indptr, indices, values), targets = data
@@ -889,11 +885,14 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
         ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver, uniform and
-        mixed rows (one warp per sample, Rendle's identity per warp, rows updated
-        lock-free; w0 and the rows in a large share of the samples stepped on
-        per-block copies published every 64 samples, as each thread does under
-        ``n_jobs > 1``). ``predict``, ``decision_function`` and ``recommend``
-        then score on the GPU when one is usable, on the CPU elsewhere; the
+        mixed rows and every ``loss`` (one warp per sample, Rendle's identity per
+        warp, rows updated lock-free; w0 and the rows in a large share of the
+        samples stepped on per-block copies published every 64 samples, as each
+        thread does under ``n_jobs > 1``; under a ranking loss one warp per
+        positive, its negatives drawn in the kernel as the CPU draws them, w0 on
+        a copy per warp). ``predict``, ``decision_function``, ``recommend``,
+        ``similar_items`` and ``similar_users`` then score on the GPU when one
+        is usable, on the CPU elsewhere; the
         fitted attributes are NumPy arrays either way. Without CuPy, an
         ImportError naming the install command; without a usable device, a
         RuntimeError.

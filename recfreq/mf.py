@@ -125,11 +125,13 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         between cores. 1 applies them after every sample.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver and both
-        ``embedding_dims`` (one warp per sample, rows updated lock-free; the
-        projections of mixed tables summed per block of warps, and the projected
-        rows multiplied out on the device after every epoch). ``predict``,
-        ``recommend`` and ``similar_items`` then score on the GPU when one is
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver, both
+        ``embedding_dims`` and every ``loss`` (one warp per sample, or per
+        positive with its negatives drawn in the kernel as the CPU draws them;
+        rows updated lock-free; the projections of mixed tables summed per
+        block of warps, and the projected rows multiplied out on the device
+        after every epoch). ``predict``, ``recommend``, ``similar_items`` and
+        ``similar_users`` then score on the GPU when one is
         usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
         either way. Without CuPy, an ImportError naming the install command;
         without a usable device, a RuntimeError.
@@ -542,10 +544,6 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return arrays
 
     # ---------------------------------------------------------------- kernels
-    def _supports_cuda(self):
-        # merged from main ahead of the ranking kernel's CUDA mirror
-        return self._ranking_loss() is None
-
     def _ranking_training(self, data, loss):
         """The :class:`~recfreq._engine.Training` of a ranking loss (uniform tables)."""
         dtype, k = self._fitted_dtype, self.user_factors_.shape[1]

@@ -158,8 +158,9 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         per block of warps and applied every ``dense_batch_size`` samples of the
         block). The negatives and dropout masks are exactly the CPU's (the same
         counter-based draws). ``predict``, ``predict_proba``,
-        ``decision_function`` and ``recommend`` then score on the GPU when one is
-        usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
+        ``decision_function``, ``recommend``, ``similar_items`` and
+        ``similar_users`` then score on the GPU when one is usable, on the CPU
+        elsewhere; the fitted attributes are NumPy arrays
         either way. Without CuPy, an ImportError naming the install command;
         without a usable device, a RuntimeError.
     n_jobs : int or None, default=None

@@ -353,15 +353,22 @@ def test_predict_and_recommend_on_the_device_match_the_cpu(backend, monkeypatch,
     np.testing.assert_allclose(rec_device[1], rec_cpu[1], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ["overparam-2", "mf-mixed"])
-def test_similar_items_on_the_device_match_the_cpu(backend, case):
+@pytest.mark.parametrize("case", ["overparam-2", "mf-mixed", "fm", "ncf-neumf"])
+def test_similar_items_and_users_on_the_device_match_the_cpu(backend, monkeypatch, case):
     model, batches = _fitted_on_device(backend, case)
-    items = batches[0][0][:5, 1]
+    X = batches[0][0]
+    users, items = (X["user"].to_numpy()[:5], X["item"].to_numpy()[:5]) if hasattr(X, "columns") else (X[:5, 0],
+                                                                                                    X[:5, 1])
+    launches = []
+    launch = backend.launch
+    monkeypatch.setattr(backend, "launch", lambda *args, **kwargs: (launches.append(args[1]), launch(*args, **kwargs)))
     with use_backend(backend):
-        on_device = model.similar_items(items, n=3)
-    on_cpu = model.similar_items(items, n=3)
-    np.testing.assert_array_equal(on_device[0], on_cpu[0])
-    np.testing.assert_allclose(on_device[1], on_cpu[1], rtol=1e-12)
+        on_device = model.similar_items(items, n=3), model.similar_users(users, n=3)
+    assert launches == ["mf_score_items<double>"] * 2  # the cosines on the device, not in NumPy
+    on_cpu = model.similar_items(items, n=3), model.similar_users(users, n=3)
+    for device, cpu in zip(on_device, on_cpu):
+        np.testing.assert_array_equal(device[0], cpu[0])
+        np.testing.assert_allclose(device[1], cpu[1], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("case", ["overparam-3", "fm-mixed", "ncf-neumf"])

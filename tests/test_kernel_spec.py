@@ -14,15 +14,14 @@ from recfreq._projection import ProjectedTable
 CUDA = Path(_kernel_spec.__file__).parents[1] / "_kernels" / "cuda"
 #: the CUDA source of every kernel (written out here, independently of the engine's table)
 SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "mf.cu",
-           "mf_projected_epoch": "mf.cu", "mf_score_items": "mf.cu", "fm_epoch": "fm.cu",
-           "fm_projected_epoch": "fm.cu", "fm_predict": "fm.cu", "ncf_epoch": "ncf.cu", "ncf_sample_starts": "ncf.cu",
-           "ncf_predict": "ncf.cu", "ncf_score_items": "ncf.cu", "project_rows": "projection.cu"}
+           "mf_projected_epoch": "mf.cu", "mf_ranking_epoch": "mf.cu", "mf_score_items": "mf.cu", "fm_epoch": "fm.cu",
+           "fm_ranking_epoch": "fm.cu", "fm_projected_epoch": "fm.cu", "fm_predict": "fm.cu", "ncf_epoch": "ncf.cu",
+           "ncf_sample_starts": "ncf.cu", "ncf_predict": "ncf.cu", "ncf_score_items": "ncf.cu",
+           "project_rows": "projection.cu"}
 CYTHON = {"baseline_epoch": _baseline.baseline_epoch, "mf_epoch": _mf.mf_epoch, "mf_predict": _mf.mf_predict,
           "mf_projected_epoch": _mf.mf_projected_epoch, "mf_ranking_epoch": _mf.mf_ranking_epoch,
           "fm_epoch": _fm.fm_epoch, "fm_ranking_epoch": _fm.fm_ranking_epoch,
           "fm_projected_epoch": _fm.fm_projected_epoch, "fm_predict": _fm.fm_predict, "ncf_epoch": _ncf.ncf_epoch}
-#: merged from main ahead of their CUDA kernels (the next commit writes them)
-NO_CUDA_YET = {"mf_ranking_epoch", "fm_ranking_epoch"}
 CPU_ONLY = {"n_threads", "thread_work"}
 
 
@@ -42,7 +41,7 @@ def cuda_parameters(kernel):
 def test_every_kernel_is_on_cuda_and_on_the_cpu_or_gpu_only():
     from recfreq._engine.cuda import SOURCES as ENGINE_SOURCES
 
-    assert set(SOURCES) | NO_CUDA_YET == set(_kernel_spec.KERNELS) and ENGINE_SOURCES == SOURCES
+    assert set(SOURCES) == set(_kernel_spec.KERNELS) and ENGINE_SOURCES == SOURCES
     # every kernel has its Cython entry point, except the GPU-only ones (the CPU computes those in NumPy)
     assert set(CYTHON) | _kernel_spec.GPU_ONLY == set(_kernel_spec.KERNELS)
     assert not set(CYTHON) & _kernel_spec.GPU_ONLY

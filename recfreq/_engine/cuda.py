@@ -43,12 +43,13 @@ from ._checks import CHECKS, ncf_dense_size
 from .cpu import EpochLoss, MAX_HOT_ROWS, _hot_slot, hot_rows
 
 __all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "PREDICTIONS", "SOURCES", "gpu_hot_rows",
-           "launch_shape", "load_kernels", "module_plan", "prediction_backend", "require_device", "scratch_regions",
-           "use_backend", "mf_predict", "mf_score_items", "fm_predict", "ncf_predict", "ncf_score_items"]
+           "launch_shape", "load_kernels", "module_defines", "module_plan", "prediction_backend", "require_device",
+           "scratch_regions", "use_backend", "mf_predict", "mf_score_items", "fm_predict", "ncf_predict", "ncf_score_items"]
 
 #: the CUDA source of each kernel
-SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_projected_epoch": "mf.cu",
-           "mf_predict": "mf.cu", "mf_score_items": "mf.cu", "fm_epoch": "fm.cu", "fm_projected_epoch": "fm.cu",
+SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_ranking_epoch": "mf.cu",
+           "mf_projected_epoch": "mf.cu", "mf_predict": "mf.cu", "mf_score_items": "mf.cu", "fm_epoch": "fm.cu",
+           "fm_ranking_epoch": "fm.cu", "fm_projected_epoch": "fm.cu",
            "fm_predict": "fm.cu", "ncf_epoch": "ncf.cu", "ncf_sample_starts": "ncf.cu", "ncf_predict": "ncf.cu",
            "ncf_score_items": "ncf.cu", "project_rows": "projection.cu"}
 #: the prediction functions the estimators call through ``_engine.device_call``
@@ -131,15 +132,22 @@ def prediction_backend():
 COMPILE_OPTIONS = ("-std=c++17",)
 
 
+def module_defines():
+    """The codes the host injects into every module: the solvers' (``SOLVER_SGD`` ...) and the ranking
+    losses' (``LOSS_LOGISTIC`` ...), so Python, Cython and CUDA number them alike."""
+    from .._device_backend import enum_defines
+    from .._ranking_losses import LOSS_CODES
+
+    return {**enum_defines(Solver, "SOLVER_"), **{f"LOSS_{name.upper()}": code for name, code in LOSS_CODES.items()}}
+
+
 def module_plan():
     """{filename: (name expressions, defines)}: how every module is compiled (the compile checks use it too)."""
-    from .._device_backend import enum_defines
-
     plan = {}
     for filename in sorted(set(SOURCES.values())):
         names = [kernel for kernel, source in SOURCES.items() if source == filename]
         expressions = tuple(f"{kernel}<{c_type}>" for kernel in names for c_type in ("float", "double"))
-        plan[filename] = (expressions, enum_defines(Solver, "SOLVER_"))
+        plan[filename] = (expressions, module_defines())
     return plan
 
 
@@ -200,6 +208,8 @@ def scratch_regions(kernel, values, dtype, warps, grid):
         regions = [(4 if grid > 1 else 0, t), (warps, t)]
         regions += _hot_regions(n_hot, k, t, values["solver"], values["counter_halflife"])
         return regions + [(warps * k, t)]
+    if kernel == "fm_ranking_epoch":
+        return [(warps * 3 * int(values["n_factors"]), t)]  # the sums of the context, the positive, the negative
     if kernel == "fm_projected_epoch":
         k = int(values["n_factors"])
         per_warp = 2 * k + values["max_nnz"] * values["max_activation"] + 2 * values["max_width"]
@@ -265,10 +275,15 @@ def _hot_rows_wanted(grid, block):
 
 # ------------------------------------------------------------------ training
 def _training_dtype(training):
+    """The model's float type: its float samples', or (the ranking kernels, whose samples are
+    ids and context parts) its parameters'."""
     for name in ("ratings", "targets", "labels"):
         if name in training.samples:
             return training.samples[name].dtype
-    raise ValueError(f"internal error: {training.kernel} has no float samples")
+    for name in ("user_factors", "feature_factors"):
+        if name in training.arrays:
+            return training.arrays[name].dtype
+    raise ValueError(f"internal error: {training.kernel} has no float samples or parameters")
 
 
 class CudaBinding:

@@ -100,8 +100,8 @@ KERNELS = {
         ("feature_bias_accum", "T*"), ("hot_rows", "const int*"), ("hot_slot", "const int*"), ("alpha", "double"),
         ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"), ("n_hot", "int"), *SCRATCH,
     ),
-    # written ahead of its CUDA kernel: position p's positive is CSR row epoch_sample(order, p) of the
-    # context part, whose own index keys its negatives
+    # position p's positive is CSR row epoch_sample(order, p) of the context part, whose own
+    # index keys its negatives (the CPU kernel reads it as order[p])
     "fm_ranking_epoch": (
         ("ctx_indptr", "const long long*"), ("ctx_indices", "const int*"), ("ctx_data", "const T*"),
         ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
@@ -111,7 +111,7 @@ KERNELS = {
         ("warp_weights", "const double*"), ("intercept", "T*"), ("feature_bias", "T*"), ("feature_factors", "T*"),
         ("n_factors", "int"), *SOLVER_CONFIG, ("dense_learning_rate", "double"), *table_state("feature"),
         ("intercept_accum", "T*"), ("feature_factors_accum", "T*"), ("feature_bias_accum", "T*"),
-        ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"),
+        ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"), *SCRATCH,
     ),
     "fm_projected_epoch": (
         *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
@@ -121,8 +121,8 @@ KERNELS = {
         ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"), ("feature_dense_size", "long long"),
         *SCRATCH,
     ),
-    # written ahead of its CUDA kernel, which visits position p's positive
-    # epoch_sample(order, p) and keys its negatives as the CPU kernel does
+    # the GPU kernel visits position p's positive epoch_sample(order, p) and keys its
+    # negatives on it as the CPU kernel does on the gathered positive's index
     "mf_ranking_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
         ("sample_seed", "unsigned long long"), ("global_mean", "double"), ("user_factors", "T*"),
@@ -213,7 +213,7 @@ DEVICE_ONLY = {
                            "scratch_per_block"},
     # the CPU kernel keys its negatives on (sample_seed, order_epoch) like the GPU's
     "mf_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
-    "fm_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
+    "fm_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors", "scratch", "scratch_per_block"},
     "mf_predict": {"n_samples", "n_factors"},
     "fm_predict": {"n_samples", "n_factors"},
     # the CPU kernel keys its draws on (sample_seed, order_epoch) like the GPU's

@@ -1,5 +1,6 @@
 // Epoch and prediction kernels of the 2-way factorization machine on the GPU:
-// the mirror of ../cpu/fm.pyx (fm_epoch, fm_projected_epoch, fm_predict).
+// the mirror of ../cpu/fm.pyx (fm_epoch, fm_ranking_epoch, fm_projected_epoch,
+// fm_predict).
 //
 // y_hat(x) = w0 + sum_j w_j x_j + sum_{j<l} <v_j, v_l> x_j x_l over the non-zero
 // features of one CSR row, in O(k nnz) with Rendle's identity
@@ -38,6 +39,9 @@
 #include "scratch.cuh"
 #include "dense.cuh"
 #include "projection.cuh"
+#include "rng.cuh"
+#include "negatives.cuh"
+#include "ranking.cuh"
 
 #define FM_TASK_CLASSIFICATION 1
 // samples of a block between publications of its private w0 and hot rows (the CPU's DENSE_SYNC)
@@ -127,6 +131,27 @@ __device__ __forceinline__ void intercept_steps(const SolverConfig& dense_cfg, c
     }
     for (int w = 0; w < n_active; ++w) {
         coordinate_step(dense_cfg, b.w0, d_round[w], b.accum, rate);
+    }
+}
+
+// A warp's private w0 (and accumulator; null: none), the same on every lane:
+// lane 0 adds its change since the last publication to the model's, and every
+// lane continues from the result (the CPU's _publish, per warp).
+template <typename T>
+__device__ __forceinline__ void warp_publish_intercept(T* model_w0, T* model_accum, T& w0, T& w0_snap, T& acc,
+                                                       T& acc_snap) {
+    T published_w0 = T(0), published_acc = T(0);
+    if (lane_id() == 0) {
+        const T delta = w0 - w0_snap;
+        published_w0 = atomicAdd(model_w0, delta) + delta;
+        if (model_accum != nullptr) {
+            const T delta_acc = acc - acc_snap;
+            published_acc = atomicAdd(model_accum, delta_acc) + delta_acc;
+        }
+    }
+    w0 = w0_snap = __shfl_sync(0xffffffffu, published_w0, 0);
+    if (model_accum != nullptr) {
+        acc = acc_snap = __shfl_sync(0xffffffffu, published_acc, 0);
     }
 }
 
@@ -406,6 +431,336 @@ __global__ void fm_epoch(const long long* __restrict__ indptr,
     intercept_publish(b0);
     hot_publish(h, k, V, w, feature_factors_accum, feature_bias_accum, feature_counter, feature_last_seen,
                 counter_halflife);
+    block_add_to(loss, lane == 0 ? total : 0.0);
+}
+
+// One part of a ranking sample (a CSR row: the context, or an item's row of the
+// item table) by the calling warp, the CPU's _part_sums: this lane's
+// coordinates of s_f = sum_j v_jf x_j into `sums`, its share of
+// sum_j sum_f (v_jf x_j)^2 into *squares; returns the linear term
+// sum_j w_j x_j (on every lane).
+template <typename T>
+__device__ __forceinline__ double fm_part_sums(const long long* ip, const int* ind, const T* val, long long row,
+                                               const T* w, const T* V, long long k, T* sums, T* squares) {
+    const int lane = lane_id();
+    for (long long f = lane; f < k; f += 32) {
+        sums[f] = T(0);
+    }
+    double linear = 0.0;
+    T sq = T(0);
+    for (long long p = ip[row]; p < ip[row + 1]; ++p) {
+        const long long a = ind[p];
+        const T x = val[p];
+        linear = linear + static_cast<double>(w[a] * x);
+        for (long long f = lane; f < k; f += 32) {
+            const T vx = V[a * k + f] * x;
+            sums[f] = sums[f] + vx;
+            sq = sq + vx * vx;
+        }
+    }
+    *squares = sq;
+    return linear;
+}
+
+// The pairwise term of two parts joined, 1/2 (||a + b||^2 - their squares), by the
+// calling warp (`squares`: this lane's share); on every lane. The CPU's _joined.
+template <typename T>
+__device__ __forceinline__ double fm_joined(const T* a, const T* b, long long k, T squares) {
+    const int lane = lane_id();
+    T pair = T(0);
+    for (long long f = lane; f < k; f += 32) {
+        pair = pair + (a[f] + b[f]) * (a[f] + b[f]);
+    }
+    return 0.5 * static_cast<double>(warp_sum(pair - squares));
+}
+
+// Position of `feature` in CSR row `row`, or -1 (an item's part is a few entries).
+__device__ __forceinline__ long long fm_find(const long long* ip, const int* ind, long long row, int feature) {
+    for (long long p = ip[row]; p < ip[row + 1]; ++p) {
+        if (ind[p] == feature) {
+            return p;
+        }
+    }
+    return -1;
+}
+
+// One feature row's step by the calling warp (one rate, one cf-sgd visit): this
+// lane's coordinates of its factors by grad_v (`grad_v(f)`, L2 included) and, when
+// `with_weight`, its weight by grad_w (lane 0). The CPU's _step_feature.
+template <typename T, typename Grad>
+__device__ __forceinline__ void fm_step_feature(const SolverConfig& cfg, const RowFrequencyState& state, long long a,
+                                                long long t, T* V, T* w, T* acc_v, T* acc_w, long long k,
+                                                Grad grad_v, T grad_w, bool with_weight) {
+    const int lane = lane_id();
+    const bool adagrad = cfg.kind == SOLVER_ADAGRAD;
+    const double rate = warp_row_learning_rate(cfg, state, a, t);
+    for (long long f = lane; f < k; f += 32) {
+        coordinate_step(cfg, V + a * k + f, grad_v(f), adagrad ? acc_v + a * k + f : nullptr, rate);
+    }
+    if (with_weight && lane == 0) {
+        coordinate_step(cfg, w + a, grad_w, adagrad ? acc_w + a : nullptr, rate);
+    }
+}
+
+// One epoch of the factorization machine under a ranking loss; adds the summed
+// loss to *loss. The mirror of fm_ranking_epoch in ../cpu/fm.pyx.
+//
+// A positive is a context part C (CSR row epoch_sample(p) of ctx_*: the user id
+// and every side column that does not describe the item) and an item i
+// (item_index), whose part I is row i of the item table (item_*: its id and
+// item-side columns). A sampled negative j (never one of the user's
+// positive_indices, drawn as the CPU draws it, keyed on the positive's own
+// index with (sample_seed, order_epoch): negatives.cuh) keeps C and takes the
+// part J of item j. With s(C, X) = w0 + sum w x + sum_{a<b} <v_a, v_b> x_a x_b
+// over C and X joined (Rendle's identity), position p is step t = t_start + p + 1:
+//
+// * logistic: (C, I) with label 1, then n_negatives (C, J) with label 0, each a
+//   pointwise step on softplus(s) - y s (d = sigmoid(s) - y):
+//   g_wa = d x_a + alpha_bias w_a, g_va = d x_a (S - v_a x_a) + alpha v_a for
+//   every feature a of the pair (S the joined sums), and w0 its dense step with d;
+// * bpr and warp: x = s(C, I) - s(C, J) (w0 and C's weights cancel), loss
+//   softplus(-x) (g = sigmoid(-x)) or L(r) (1 - x) after drawing until
+//   s(C, J) > s(C, I) - 1 (g = L(r), r = (n_items - n_pos(u)) / draws; no
+//   violation, no step). Every row takes one step with -g dx/dtheta plus its
+//   L2: a context row's factors (dx/dv_a = x_a (S_I - S_J)), an item-part row's
+//   factors and weight; a row in both items' parts steps once with both
+//   contributions.
+//
+// One warp per positive, as fm_epoch (lane l holds coordinates l, l + 32, ... of
+// the sums and rows); every lane draws the negatives itself (a function of
+// (positive, s) alone). w0, in every logistic sample, is kept per warp as the
+// CPU keeps it per thread: a launch of one warp steps it and writes the model's
+// at the end (the CPU's n_jobs=1), a launch of more warps steps a private copy
+// and adds its change to the model's every FM_DENSE_SYNC positives of the warp
+// and at its end. A launch of one warp replays the CPU's n_jobs=1 epoch.
+//
+// Scratch: per warp 3 n_factors values (the sums of C, of I and of J).
+template <typename T>
+__global__ void fm_ranking_epoch(const long long* __restrict__ ctx_indptr,
+                                 const int* __restrict__ ctx_indices,
+                                 const T* __restrict__ ctx_data,
+                                 const int* __restrict__ user_index,
+                                 const int* __restrict__ item_index,
+                                 long long n_samples,
+                                 unsigned long long order_seed,
+                                 unsigned long long order_epoch,
+                                 unsigned long long sample_seed,
+                                 const long long* __restrict__ item_indptr,
+                                 const int* __restrict__ item_indices,
+                                 const T* __restrict__ item_data,
+                                 const long long* __restrict__ positive_indptr,
+                                 const int* __restrict__ positive_indices,
+                                 int n_items,
+                                 int ranking_loss,
+                                 int n_negatives,
+                                 int max_sampled,
+                                 const double* __restrict__ warp_weights,
+                                 T* intercept,
+                                 T* feature_bias,
+                                 T* feature_factors,
+                                 int n_factors,
+                                 int solver,
+                                 double learning_rate,
+                                 double frequency_exponent,
+                                 double counter_halflife,
+                                 double epsilon,
+                                 double dense_learning_rate,
+                                 const double* feature_frequency,
+                                 double* feature_counter,
+                                 long long* feature_last_seen,
+                                 T* intercept_accum,
+                                 T* feature_factors_accum,
+                                 T* feature_bias_accum,
+                                 double alpha,
+                                 double alpha_bias,
+                                 long long t_start,
+                                 double* loss,
+                                 double* scratch,
+                                 long long scratch_per_block) {
+    const SolverConfig cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon);
+    const bool adagrad = cfg.kind == SOLVER_ADAGRAD;
+    // w0 is in every sample: no frequency rule, its own step size (DESIGN 3)
+    const SolverConfig dense_cfg = solver_config(adagrad ? SOLVER_ADAGRAD : SOLVER_SGD, dense_learning_rate,
+                                                 frequency_exponent, counter_halflife, epsilon);
+    const RowFrequencyState state = frequency_state(feature_frequency, feature_counter, feature_last_seen);
+    const EpochOrder order = epoch_order(n_samples, order_seed, order_epoch);
+    const unsigned long long key = rng_key(sample_seed, order_epoch);
+    const int lane = lane_id();
+    const int warp_in_block = static_cast<int>(threadIdx.x / 32u);
+    const int warps = static_cast<int>(blockDim.x / 32u);
+    const long long warp = static_cast<long long>(blockIdx.x) * warps + warp_in_block;
+    const long long n_warps = static_cast<long long>(gridDim.x) * warps;
+    const long long k = n_factors;
+    const T fa = static_cast<T>(alpha);
+    const T fb = static_cast<T>(alpha_bias);
+    T* V = feature_factors;
+    T* w = feature_bias;
+
+    Scratch arena = block_scratch(scratch, scratch_per_block);
+    T* sums_c = scratch_take<T>(arena, warps * 3 * k) + warp_in_block * 3 * k;
+    scratch_check(arena);
+    T* sums_i = sums_c + k;
+    T* sums_j = sums_i + k;
+
+    // this warp's w0 (and Adagrad accumulator), the same on every lane, and what it
+    // was at the last publication; one warp in the launch steps the model's own
+    const bool private_w0 = n_warps > 1;
+    T w0 = *intercept;
+    T acc_0 = adagrad ? *intercept_accum : T(0);
+    T w0_snap = w0;
+    T acc_0_snap = acc_0;
+    bool stepped_w0 = false;
+
+    double total = 0.0;
+    long long trained = 0;
+    for (long long position = warp; position < n_samples; position += n_warps) {
+        const long long ctx_row = epoch_sample(order, position);
+        const long long u = user_index[ctx_row];
+        const long long i = item_index[ctx_row];
+        const long long t = t_start + position + 1;
+        const int* positives = positive_indices + positive_indptr[u];
+        const long long n_pos = positive_indptr[u + 1] - positive_indptr[u];
+        unsigned int first_tries[4] = {0u, 0u, 0u, 0u};  // the current block of the negatives' first tries
+        T sq_c = T(0), sq_i = T(0), sq_j = T(0);
+        if (ranking_loss == LOSS_LOGISTIC) {
+            for (int s = 0; s <= n_negatives; ++s) {
+                long long j = i;
+                if (s > 0) {
+                    if (n_pos >= n_items) {
+                        break;  // the user holds every item: no negative to give
+                    }
+                    if ((s - 1) % 4 == 0) {
+                        rng_block(key, ctx_row, STREAM_FIRST_TRIES, static_cast<unsigned int>((s - 1) / 4),
+                                  first_tries);
+                    }
+                    j = sample_negative(first_tries[(s - 1) % 4], key, ctx_row, negative_stream(s), positives, n_pos,
+                                        n_items);
+                }
+                // the context's rows moved with the previous emitted sample: sum them again
+                const double lin_c = fm_part_sums(ctx_indptr, ctx_indices, ctx_data, ctx_row, w, V, k, sums_c, &sq_c);
+                const double lin_j = fm_part_sums(item_indptr, item_indices, item_data, j, w, V, k, sums_j, &sq_j);
+                // (the reduction in fm_joined orders every lane's reads of w before lane 0 steps them)
+                // one score for the warp (lane 0's: every lane sums the linear part from shared rows)
+                const double score = warp_broadcast(static_cast<double>(w0) + lin_c + lin_j
+                                                    + fm_joined(sums_c, sums_j, k, sq_c + sq_j));
+                const double y = s == 0 ? 1.0 : 0.0;
+                total += fm_log_loss(score, y);
+                const T d = static_cast<T>(fm_sigmoid(score) - y);
+                for (long long f = lane; f < k; f += 32) {
+                    sums_i[f] = sums_c[f] + sums_j[f];  // S of the joined sample
+                }
+                // every feature appears once in C and J together: its v_a is still the
+                // pre-sample value when its gradient is taken
+                for (int part = 0; part < 2; ++part) {
+                    const long long* ip = part == 0 ? ctx_indptr : item_indptr;
+                    const int* ind = part == 0 ? ctx_indices : item_indices;
+                    const T* val = part == 0 ? ctx_data : item_data;
+                    const long long r = part == 0 ? ctx_row : j;
+                    for (long long q = ip[r]; q < ip[r + 1]; ++q) {
+                        const long long a = ind[q];
+                        const T xa = val[q];
+                        const T* v = V + a * k;
+                        fm_step_feature(cfg, state, a, t, V, w, feature_factors_accum, feature_bias_accum, k,
+                                        [&](long long f) { return d * xa * (sums_i[f] - v[f] * xa) + fa * v[f]; },
+                                        d * xa + fb * w[a], true);
+                    }
+                }
+                coordinate_step(dense_cfg, &w0, d, adagrad ? &acc_0 : nullptr, dense_learning_rate);
+                stepped_w0 = true;
+                __syncwarp();  // the next sample reads the rows as stepped
+            }
+            trained += 1;
+            if (private_w0 && trained % FM_DENSE_SYNC == 0) {
+                warp_publish_intercept(intercept, adagrad ? intercept_accum : nullptr, w0, w0_snap, acc_0, acc_0_snap);
+            }
+            continue;
+        }
+        if (n_pos >= n_items) {
+            continue;  // no negative exists: a pairwise loss has nothing to compare
+        }
+        fm_part_sums(ctx_indptr, ctx_indices, ctx_data, ctx_row, w, V, k, sums_c, &sq_c);
+        const double lin_i = fm_part_sums(item_indptr, item_indices, item_data, i, w, V, k, sums_i, &sq_i);
+        // s(C, I) less the terms that cancel; lane 0's, as every score the warp branches on
+        const double score_i = warp_broadcast(lin_i + fm_joined(sums_c, sums_i, k, sq_i));
+        long long j = -1;
+        int draws = 0;
+        double score_j = 0.0;
+        // bpr takes the first negative; warp draws until one violates the margin
+        const int max_draws = ranking_loss == LOSS_BPR ? 1 : max_sampled;
+        while (draws < max_draws) {
+            draws = draws + 1;
+            if ((draws - 1) % 4 == 0) {
+                rng_block(key, ctx_row, STREAM_FIRST_TRIES, static_cast<unsigned int>((draws - 1) / 4), first_tries);
+            }
+            j = sample_negative(first_tries[(draws - 1) % 4], key, ctx_row, negative_stream(draws), positives, n_pos,
+                                n_items);
+            const double lin_j = fm_part_sums(item_indptr, item_indices, item_data, j, w, V, k, sums_j, &sq_j);
+            score_j = warp_broadcast(lin_j + fm_joined(sums_c, sums_j, k, sq_j));
+            if (ranking_loss == LOSS_BPR || score_j > score_i - 1.0) {
+                break;
+            }
+            j = -1;
+        }
+        if (j < 0) {
+            continue;  // warp: no violation among max_sampled negatives, no step
+        }
+        const double x = score_i - score_j;
+        T g;
+        if (ranking_loss == LOSS_BPR) {
+            total += fm_log_loss(-x, 0.0);
+            g = static_cast<T>(fm_sigmoid(-x));
+        } else {
+            const int rank = static_cast<int>((n_items - n_pos) / draws);
+            total += warp_weights[rank] * (1.0 - x);
+            g = static_cast<T>(warp_weights[rank]);
+        }
+        // context rows: dx/dv_a = x_a (S_I - S_J); their weights cancel and do not move
+        for (long long q = ctx_indptr[ctx_row]; q < ctx_indptr[ctx_row + 1]; ++q) {
+            const long long a = ctx_indices[q];
+            const T xa = ctx_data[q];
+            const T* v = V + a * k;
+            fm_step_feature(cfg, state, a, t, V, w, feature_factors_accum, feature_bias_accum, k,
+                            [&](long long f) { return -g * xa * (sums_i[f] - sums_j[f]) + fa * v[f]; }, T(0), false);
+        }
+        // the positive's item part (and the negative's where they share a row):
+        // dx/dv_a = x_a (S_C + S_I - v_a x_a) - x'_a (S_C + S_J - v_a x'_a), dx/dw_a = x_a - x'_a
+        for (long long q = item_indptr[i]; q < item_indptr[i + 1]; ++q) {
+            const long long a = item_indices[q];
+            const T xa = item_data[q];
+            const long long other = fm_find(item_indptr, item_indices, j, static_cast<int>(a));
+            const T xb = other >= 0 ? item_data[other] : T(0);
+            const T* v = V + a * k;
+            fm_step_feature(cfg, state, a, t, V, w, feature_factors_accum, feature_bias_accum, k,
+                            [&](long long f) {
+                                return (-g * (xa * (sums_c[f] + sums_i[f] - v[f] * xa)
+                                              - xb * (sums_c[f] + sums_j[f] - v[f] * xb))
+                                        + fa * v[f]);
+                            },
+                            -g * (xa - xb) + fb * w[a], true);
+        }
+        for (long long q = item_indptr[j]; q < item_indptr[j + 1]; ++q) {
+            const long long a = item_indices[q];
+            if (fm_find(item_indptr, item_indices, i, static_cast<int>(a)) >= 0) {
+                continue;  // stepped with the positive's part
+            }
+            const T xb = item_data[q];
+            const T* v = V + a * k;
+            fm_step_feature(cfg, state, a, t, V, w, feature_factors_accum, feature_bias_accum, k,
+                            [&](long long f) { return g * xb * (sums_c[f] + sums_j[f] - v[f] * xb) + fa * v[f]; },
+                            g * xb + fb * w[a], true);
+        }
+        __syncwarp();  // the next positive reads the rows as stepped
+    }
+    if (stepped_w0) {
+        if (private_w0) {
+            warp_publish_intercept(intercept, adagrad ? intercept_accum : nullptr, w0, w0_snap, acc_0, acc_0_snap);
+        } else if (lane == 0) {
+            *intercept = w0;
+            if (adagrad) {
+                *intercept_accum = acc_0;
+            }
+        }
+    }
     block_add_to(loss, lane == 0 ? total : 0.0);
 }
 

@@ -1,6 +1,6 @@
 // Epoch and prediction kernels of biased matrix factorization on the GPU:
 // r_hat(u, i) = mu + b_u + b_i + p_u . q_i, squared loss. The mirror of
-// ../cpu/mf.pyx (mf_epoch, mf_projected_epoch, mf_predict).
+// ../cpu/mf.pyx (mf_epoch, mf_ranking_epoch, mf_projected_epoch, mf_predict).
 //
 // One warp per sample: lane l holds coordinates l, l + 32, ... of both rows,
 // the dot product is reduced with warp shuffles, and every lane steps its own
@@ -17,6 +17,25 @@
 #include "scratch.cuh"
 #include "dense.cuh"
 #include "projection.cuh"
+#include "rng.cuh"
+#include "negatives.cuh"
+#include "ranking.cuh"
+
+// log(1 + e^x) without overflow
+__device__ __forceinline__ double mf_softplus(double x) {
+    if (x > 0.0) {
+        return x + log1p(exp(-x));
+    }
+    return log1p(exp(x));
+}
+
+__device__ __forceinline__ double mf_sigmoid(double x) {
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    const double e = exp(x);
+    return e / (1.0 + e);
+}
 
 template <typename T>
 __global__ void mf_epoch(const int* __restrict__ user_index,
@@ -101,6 +120,214 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
         __syncwarp();
     }
     block_add_to(loss, lane == 0 ? sse : 0.0);
+}
+
+// One epoch of matrix factorization under a ranking loss; adds the summed loss
+// to *loss. The samples are positive (user, item) interactions: position p of
+// the epoch is positive epoch_sample(p) and step t = t_start + p + 1 of every
+// row it moves, and that positive's own index keys its negatives with
+// (sample_seed, order_epoch), drawn as the CPU draws them (negatives.cuh:
+// never one of the user's positive_indices). With the score
+// s(u, j) = mu + b_u + b_j + p_u . q_j:
+//
+// * logistic (LOSS_LOGISTIC): the positive (label 1) and then n_negatives
+//   negatives (label 0) each take a pointwise step of softplus(s) - y s,
+//   whose gradient in s is sigmoid(s) - y;
+// * bpr: one negative j; x = s(u, i) - s(u, j), loss softplus(-x), gradient
+//   -sigmoid(-x) in x;
+// * warp: negatives are drawn until one violates the margin,
+//   s(u, j) > s(u, i) - 1, at most max_sampled; after N draws the rank is
+//   estimated as r = (n_items - n_pos(u)) / N and the loss is
+//   warp_weights[r] (1 - x), gradient -warp_weights[r] in x; no violation, no step.
+//
+// A pairwise step moves p_u, q_i, q_j, b_i and b_j (b_u cancels in x); each
+// gradient adds alpha times the factor row (alpha_bias times the bias), and a
+// user who holds every item has no negative: its logistic positive still
+// steps, its pairwise losses do not.
+//
+// One warp per positive, as mf_epoch: lane l holds coordinates l, l + 32, ...
+// of the rows, every lane draws the negatives itself (each is a function of
+// (positive, s) alone, so all lanes get the same item without a shuffle), and
+// every lane steps its own coordinates of the rows from values read before
+// the step, the CPU's fused row update. A launch of one warp replays the
+// CPU's n_jobs=1 epoch, negatives included.
+template <typename T>
+__global__ void mf_ranking_epoch(const int* __restrict__ user_index,
+                                 const int* __restrict__ item_index,
+                                 long long n_samples,
+                                 unsigned long long order_seed,
+                                 unsigned long long order_epoch,
+                                 unsigned long long sample_seed,
+                                 double global_mean,
+                                 T* user_factors,
+                                 T* item_factors,
+                                 T* user_bias,
+                                 T* item_bias,
+                                 int n_factors,
+                                 int ranking_loss,
+                                 int n_negatives,
+                                 int max_sampled,
+                                 const long long* __restrict__ positive_indptr,
+                                 const int* __restrict__ positive_indices,
+                                 int n_items,
+                                 const double* __restrict__ warp_weights,
+                                 int solver,
+                                 double learning_rate,
+                                 double frequency_exponent,
+                                 double counter_halflife,
+                                 double epsilon,
+                                 const double* user_frequency,
+                                 const double* item_frequency,
+                                 double* user_counter,
+                                 double* item_counter,
+                                 long long* user_last_seen,
+                                 long long* item_last_seen,
+                                 T* user_factors_accum,
+                                 T* item_factors_accum,
+                                 T* user_bias_accum,
+                                 T* item_bias_accum,
+                                 double alpha,
+                                 double alpha_bias,
+                                 long long t_start,
+                                 double* loss) {
+    const SolverConfig cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon);
+    const RowFrequencyState user_state = frequency_state(user_frequency, user_counter, user_last_seen);
+    const RowFrequencyState item_state = frequency_state(item_frequency, item_counter, item_last_seen);
+    const EpochOrder order = epoch_order(n_samples, order_seed, order_epoch);
+    const unsigned long long key = rng_key(sample_seed, order_epoch);
+    const bool adagrad = cfg.kind == SOLVER_ADAGRAD;
+    const int lane = lane_id();
+    const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / 32;
+    const long long k = n_factors;
+    const T a = static_cast<T>(alpha);
+    const T ab = static_cast<T>(alpha_bias);
+    double total = 0.0;
+
+    for (long long position = warp; position < n_samples; position += n_warps) {
+        const long long row = epoch_sample(order, position);
+        const long long u = user_index[row];
+        const long long i = item_index[row];
+        const long long t = t_start + position + 1;
+        const int* positives = positive_indices + positive_indptr[u];
+        const long long n_pos = positive_indptr[u + 1] - positive_indptr[u];
+        T* p = user_factors + u * k;
+        unsigned int first_tries[4] = {0u, 0u, 0u, 0u};  // the current block of the negatives' first tries
+        if (ranking_loss == LOSS_LOGISTIC) {
+            for (int s = 0; s <= n_negatives; ++s) {
+                long long j = i;
+                if (s > 0) {
+                    if (n_pos >= n_items) {
+                        break;  // the user holds every item: no negative to give
+                    }
+                    if ((s - 1) % 4 == 0) {
+                        rng_block(key, row, STREAM_FIRST_TRIES, static_cast<unsigned int>((s - 1) / 4), first_tries);
+                    }
+                    j = sample_negative(first_tries[(s - 1) % 4], key, row, negative_stream(s), positives, n_pos,
+                                        n_items);
+                }
+                T* q = item_factors + j * k;
+                T partial = 0;
+                for (long long f = lane; f < k; f += 32) {
+                    partial += p[f] * q[f];
+                }
+                // every lane reads the biases before lane 0 moves them (the sum synchronizes the warp)
+                const T bu = user_bias[u];
+                const T bj = item_bias[j];
+                const T dot = warp_sum(partial);
+                // one score for the warp: every lane steps with the same derivative
+                const double score = warp_broadcast(global_mean + static_cast<double>(bu) + static_cast<double>(bj)
+                                                    + static_cast<double>(dot));
+                total += mf_softplus(score) - (s == 0 ? score : 0.0);
+                const T e = static_cast<T>(mf_sigmoid(score) - (s == 0 ? 1.0 : 0.0));
+                const double rate_u = warp_row_learning_rate(cfg, user_state, u, t);
+                const double rate_j = warp_row_learning_rate(cfg, item_state, j, t);
+                for (long long f = lane; f < k; f += 32) {
+                    const T pf = p[f];
+                    const T qf = q[f];
+                    coordinate_step(cfg, p + f, e * qf + a * pf, adagrad ? user_factors_accum + u * k + f : nullptr,
+                                    rate_u);
+                    coordinate_step(cfg, q + f, e * pf + a * qf, adagrad ? item_factors_accum + j * k + f : nullptr,
+                                    rate_j);
+                }
+                if (lane == 0) {
+                    coordinate_step(cfg, user_bias + u, e + ab * bu, adagrad ? user_bias_accum + u : nullptr, rate_u);
+                    coordinate_step(cfg, item_bias + j, e + ab * bj, adagrad ? item_bias_accum + j : nullptr, rate_j);
+                }
+                __syncwarp();  // the next sample reads the rows and biases as stepped
+            }
+            continue;
+        }
+        if (n_pos >= n_items) {
+            continue;  // no negative exists: a pairwise loss has nothing to compare
+        }
+        T* qi = item_factors + i * k;
+        T partial_i = 0;
+        for (long long f = lane; f < k; f += 32) {
+            partial_i += p[f] * qi[f];
+        }
+        const T bi = item_bias[i];
+        // b_i + p_u . q_i in the model's type, as the CPU adds them
+        const double score_i = warp_broadcast(static_cast<double>(bi + warp_sum(partial_i)));
+        long long j = -1;
+        int draws = 0;
+        double score_j = 0.0;
+        T bj = 0;
+        // bpr takes the first negative; warp draws until one violates the margin
+        const int max_draws = ranking_loss == LOSS_BPR ? 1 : max_sampled;
+        while (draws < max_draws) {
+            draws = draws + 1;
+            if ((draws - 1) % 4 == 0) {
+                rng_block(key, row, STREAM_FIRST_TRIES, static_cast<unsigned int>((draws - 1) / 4), first_tries);
+            }
+            j = sample_negative(first_tries[(draws - 1) % 4], key, row, negative_stream(draws), positives, n_pos,
+                                n_items);
+            const T* qj = item_factors + j * k;
+            T partial_j = 0;
+            for (long long f = lane; f < k; f += 32) {
+                partial_j += p[f] * qj[f];
+            }
+            bj = item_bias[j];
+            // (lane 0's score: the margin test must send the whole warp the same way)
+            score_j = warp_broadcast(static_cast<double>(bj + warp_sum(partial_j)));
+            if (ranking_loss == LOSS_BPR || score_j > score_i - 1.0) {
+                break;
+            }
+            j = -1;
+        }
+        if (j < 0) {
+            continue;  // warp: no violation among max_sampled negatives, no step
+        }
+        const double x = score_i - score_j;
+        T g;
+        if (ranking_loss == LOSS_BPR) {
+            total += mf_softplus(-x);
+            g = static_cast<T>(mf_sigmoid(-x));
+        } else {
+            const int rank = static_cast<int>((n_items - n_pos) / draws);
+            total += warp_weights[rank] * (1.0 - x);
+            g = static_cast<T>(warp_weights[rank]);
+        }
+        T* qj = item_factors + j * k;
+        const double rate_u = warp_row_learning_rate(cfg, user_state, u, t);
+        const double rate_i = warp_row_learning_rate(cfg, item_state, i, t);
+        const double rate_j = warp_row_learning_rate(cfg, item_state, j, t);
+        for (long long f = lane; f < k; f += 32) {
+            const T pf = p[f];
+            const T qf = qi[f];
+            const T qg = qj[f];
+            coordinate_step(cfg, p + f, -g * (qf - qg) + a * pf, adagrad ? user_factors_accum + u * k + f : nullptr,
+                            rate_u);
+            coordinate_step(cfg, qi + f, -g * pf + a * qf, adagrad ? item_factors_accum + i * k + f : nullptr, rate_i);
+            coordinate_step(cfg, qj + f, g * pf + a * qg, adagrad ? item_factors_accum + j * k + f : nullptr, rate_j);
+        }
+        if (lane == 0) {
+            coordinate_step(cfg, item_bias + i, -g + ab * bi, adagrad ? item_bias_accum + i : nullptr, rate_i);
+            coordinate_step(cfg, item_bias + j, g + ab * bj, adagrad ? item_bias_accum + j : nullptr, rate_j);
+        }
+        __syncwarp();  // the next positive reads the rows and biases as stepped
+    }
+    block_add_to(loss, lane == 0 ? total : 0.0);
 }
 
 // One epoch of MF whose rows are projected (factored or mixed-dimension tables):

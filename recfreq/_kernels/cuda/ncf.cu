@@ -41,18 +41,15 @@
 #include "order.cuh"
 #include "reduce.cuh"
 #include "rng.cuh"
+#include "negatives.cuh"
 #include "scratch.cuh"
 #include "dense.cuh"
 
 // tower layers the layout holds (the host checks hidden_layers against it)
 #define NCF_MAX_LAYERS 32
-// uniform draws tried before the exact (rank-mapping) fallback of a dense user
-#define NCF_MAX_REJECTIONS 32
-// streams of emitted sample s of a row: 2 s + NCF_STREAM_NEGATIVE, 2 s + NCF_STREAM_DROPOUT;
-// stream 0 (the row's own, which draws no negative) holds the negatives' first tries
-#define NCF_STREAM_NEGATIVE 0u
+// emitted sample s of a row draws its negative from stream negative_stream(s) = 2 s
+// (negatives.cuh) and its dropout masks from stream 2 s + NCF_STREAM_DROPOUT
 #define NCF_STREAM_DROPOUT 1u
-#define NCF_STREAM_FIRST_TRIES 0u
 
 struct NcfNet {
     int k;         // GMF width (0: no GMF part)
@@ -101,67 +98,6 @@ __device__ __forceinline__ NcfNet ncf_layout(int k, int d, const int* layer_size
     net.n_dense = off + 1;
     net.n_act = act;
     return net;
-}
-
-// Binary search in one user's sorted row of training positives.
-__device__ __forceinline__ bool ncf_contains(const int* sorted_items, long long n, int item) {
-    long long lo = 0, hi = n;
-    while (lo < hi) {
-        const long long mid = (lo + hi) >> 1;
-        if (sorted_items[mid] < item) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo < n && sorted_items[lo] == item;
-}
-
-// An item in [0, n_items) that is not in the user's sorted `positives`, from `rng`:
-// uniform draws rejected while they hit a positive; after NCF_MAX_REJECTIONS misses
-// the r-th non-positive item for a uniform r; a user holding every item gets a
-// uniform item.
-__device__ __forceinline__ int ncf_sample_negative_from(RngStream& rng, const int* positives, long long n_pos,
-                                                        int n_items) {
-    if (n_pos >= n_items) {
-        return static_cast<int>(rng_bounded(rng, static_cast<unsigned int>(n_items)));
-    }
-    for (int tries = 0; tries < NCF_MAX_REJECTIONS; ++tries) {
-        const int j = static_cast<int>(rng_bounded(rng, static_cast<unsigned int>(n_items)));
-        if (!ncf_contains(positives, n_pos, j)) {
-            return j;
-        }
-    }
-    int j = static_cast<int>(rng_bounded(rng, static_cast<unsigned int>(n_items - n_pos)));
-    for (long long a = 0; a < n_pos; ++a) {
-        // every positive at or below the candidate pushes it one further
-        if (positives[a] <= j) {
-            j = j + 1;
-        } else {
-            break;
-        }
-    }
-    return j;
-}
-
-// A negative item of the row's user: `first_try` (a 32-bit word) mapped onto
-// [0, n_items) by Lemire's multiply-shift when that method would keep the word
-// and the item is not a positive (a user holding every item keeps any item),
-// else the draws of the negative's own (`row`, `stream`).
-__device__ __forceinline__ int ncf_sample_negative(unsigned int first_try, unsigned long long key, long long row,
-                                                   unsigned int stream, const int* positives, long long n_pos,
-                                                   int n_items) {
-    const unsigned long long m = static_cast<unsigned long long>(first_try) * static_cast<unsigned int>(n_items);
-    const unsigned int low = static_cast<unsigned int>(m);
-    const unsigned int n = static_cast<unsigned int>(n_items);
-    if (low >= n || low >= (0u - n) % n) {
-        const int j = static_cast<int>(m >> 32);
-        if (n_pos >= n_items || !ncf_contains(positives, n_pos, j)) {
-            return j;
-        }
-    }
-    RngStream rng = rng_stream(key, row, stream);
-    return ncf_sample_negative_from(rng, positives, n_pos, n_items);
 }
 
 // The dropout multipliers of one sample that the calling lane reads: mult[a] = 0
@@ -496,11 +432,10 @@ __global__ void ncf_epoch(const int* __restrict__ user_index,
                     j = negatives[position * n_negatives + (s - 1)];
                 } else {
                     if ((s - 1) % 4 == 0) {
-                        rng_block(key, row, NCF_STREAM_FIRST_TRIES, static_cast<unsigned int>((s - 1) / 4),
+                        rng_block(key, row, STREAM_FIRST_TRIES, static_cast<unsigned int>((s - 1) / 4),
                                   first_tries);
                     }
-                    j = ncf_sample_negative(first_tries[(s - 1) % 4], key, row,
-                                            2u * static_cast<unsigned int>(s) + NCF_STREAM_NEGATIVE,
+                    j = sample_negative(first_tries[(s - 1) % 4], key, row, negative_stream(s),
                                             positive_indices + positive_indptr[u],
                                             positive_indptr[u + 1] - positive_indptr[u], n_items);
                 }
