@@ -836,14 +836,16 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         item's half is computed once per call; the rest of the tower runs on
         (users x items) blocks of bounded size.
         """
-        backend = self._prediction_backend()
-        if backend is not None:
-            return _engine.device_call("ncf_score_items", backend,
-                                       user_index=np.ascontiguousarray(user_rows, np.int32), **self._device_network())
-        k, d, _ = self._network()
-        h = self.output_weights_
         item_gmf = self.item_gmf_factors_ if item_rows is None else self.item_gmf_factors_[item_rows]
         item_mlp = self.item_mlp_factors_ if item_rows is None else self.item_mlp_factors_[item_rows]
+        backend = self._prediction_backend()
+        if backend is not None:  # the candidates' rows as the item tables
+            network = {**self._device_network(), "item_gmf": np.ascontiguousarray(item_gmf),
+                       "item_mlp": np.ascontiguousarray(item_mlp)}
+            return _engine.device_call("ncf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, np.int32), **network)
+        k, d, _ = self._network()
+        h = self.output_weights_
         n_items = item_gmf.shape[0]
         scores = np.full((user_rows.shape[0], n_items), self.output_bias_, dtype=self._fitted_dtype)
         if k:

@@ -353,6 +353,23 @@ def test_predict_and_recommend_on_the_device_match_the_cpu(backend, monkeypatch,
     np.testing.assert_allclose(rec_device[1], rec_cpu[1], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", ["overparam-2", "ncf-gmf", "ncf-neumf"])
+def test_recommend_among_candidates_on_the_device_matches_the_cpu(backend, case):
+    """A candidate set (known items, an unknown one) and a blocklist: the device scores the
+    candidates' rows (an unknown one by predict's cold-start path), as the CPU does."""
+    model, batches = _fitted_on_device(backend, case)
+    X = batches[0][0]
+    users = np.append(X[:6, 0], 10**6)
+    items = np.append(np.unique(X[:, 1])[::2], 10**6)
+    kwargs = dict(n=4, items=items, filter_items=items[:1])
+    with use_backend(backend):
+        on_device = model.recommend(users, **kwargs)
+    on_cpu = model.recommend(users, **kwargs)
+    np.testing.assert_array_equal(on_device[0], on_cpu[0])
+    np.testing.assert_allclose(on_device[1], on_cpu[1], rtol=1e-12, atol=1e-12)
+    assert not np.isin(on_device[0], items[:1]).any()
+
+
 @pytest.mark.parametrize("case", ["overparam-2", "mf-mixed", "fm", "ncf-neumf"])
 def test_similar_items_and_users_on_the_device_match_the_cpu(backend, monkeypatch, case):
     model, batches = _fitted_on_device(backend, case)
