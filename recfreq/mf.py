@@ -129,7 +129,16 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         between cores. 1 applies them after every sample.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver, both
+        ``embedding_dims`` and every ``loss`` (one warp per sample, or per
+        positive with its negatives drawn in the kernel as the CPU draws them;
+        rows updated lock-free; the projections of mixed tables summed per
+        block of warps, and the projected rows multiplied out on the device
+        after every epoch). ``predict``, ``recommend``, ``similar_items`` and
+        ``similar_users`` then score on the GPU when one is
+        usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
+        either way. Without CuPy, an ImportError naming the install command;
+        without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
         reproducible for a given ``random_state``), -1 all.
@@ -554,10 +563,6 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return arrays
 
     # ---------------------------------------------------------------- kernels
-    def _supports_cuda(self):
-        # the ranking kernel has no CUDA mirror yet
-        return self.embedding_dims == "uniform" and self.loss == "squared"
-
     def _ranking_training(self, data, loss):
         """The :class:`~recfreq._engine.Training` of a ranking loss (uniform tables)."""
         dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
@@ -610,24 +615,33 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                                                                 "bias": (f"{prefix}_bias_accum", None)}, dtype))
         return _engine.Training(kernel="mf_epoch", samples=samples, arrays=arrays, scalars={**scalars, "n_factors": k})
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         if self._projected():  # predict, recommend and the divergence check read the plain tables
-            self._collapse()
+            self.user_factors_ = bound.projected_factors("user", self.user_embedding_)
+            self.item_factors_ = bound.projected_factors("item", self.item_embedding_)
 
     def _predict_rows(self, user_rows, item_rows):
-        return _engine.mf_predict(
-            user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
-            item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
-            global_mean=self.global_mean_, user_factors=self.user_factors_,
-            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
-            n_threads=effective_n_threads(self.n_jobs),
-        )
+        arrays = dict(user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                      item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
+                      global_mean=self.global_mean_, user_factors=self.user_factors_,
+                      item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_)
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_predict", backend, **arrays)
+        return _engine.mf_predict(**arrays, n_threads=effective_n_threads(self.n_jobs))
 
     def _score_items(self, user_rows, item_rows=None):
-        known = user_rows != UNKNOWN
-        rows = np.maximum(user_rows, 0)
         item_factors = self.item_factors_ if item_rows is None else self.item_factors_[item_rows]
         item_bias = self.item_bias_ if item_rows is None else self.item_bias_[item_rows]
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                                       global_mean=self.global_mean_, user_factors=self.user_factors_,
+                                       item_factors=np.ascontiguousarray(item_factors),
+                                       user_bias=self.user_bias_, item_bias=np.ascontiguousarray(item_bias))
+        known = user_rows != UNKNOWN
+        rows = np.maximum(user_rows, 0)
         scores = self.user_factors_[rows] @ item_factors.T
         scores[~known] = 0  # unknown users: no personal term
         scores += item_bias[None, :] + self.global_mean_

@@ -428,6 +428,11 @@ class CpuBinding:
     def write_back(self):
         """Nothing to copy: the kernels trained the estimator's arrays in place."""
 
+    @staticmethod
+    def projected_factors(prefix, table):
+        """The plain (n_rows, k) factor table of a projected table (``table.collapse()``, in NumPy)."""
+        return table.collapse()
+
     def close(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
