@@ -18,7 +18,7 @@ from recfreq._kernels.cpu.solvers cimport (
     SOLVER_ADAGRAD)
 from recfreq._kernels.cpu.fused cimport point_step, pair_step
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.vector cimport dot, prefetch_row
+from recfreq._kernels.cpu.vector cimport dot, prefetch_row, prefetch_rows
 from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 from recfreq._kernels.cpu.rng cimport rng_key, rng_block
@@ -123,8 +123,8 @@ def mf_epoch(*,
             if i + PREFETCH_DISTANCE < n:
                 # rows are scattered over tables larger than L2: start loading
                 # the rows of a sample a few steps ahead so the loads overlap
-                prefetch_row(&user_factors[user_index[i + PREFETCH_DISTANCE], 0], row_bytes)
-                prefetch_row(&item_factors[item_index[i + PREFETCH_DISTANCE], 0], row_bytes)
+                prefetch_rows(&user_factors[user_index[i + PREFETCH_DISTANCE], 0],
+                              &item_factors[item_index[i + PREFETCH_DISTANCE], 0], row_bytes)
             p = &user_factors[u, 0]
             q = &item_factors[it, 0]
             err = ratings[i] - (global_mean + user_bias[u] + item_bias[it] + dot(p, q, k))

@@ -3,33 +3,54 @@
 # Without -ffast-math a compiler may not reorder a floating-point sum, so a
 # plain dot-product loop stays scalar. `omp simd reduction` grants that
 # permission for this one loop (the build passes -fopenmp-simd, which needs no
-# OpenMP runtime). The result differs from a sequential sum only by rounding,
-# and is the same on every call within one build variant.
+# OpenMP runtime). The dot product instead writes its order of summation out
+# (below): it differs from a sequential sum only by rounding, and is the same
+# on every call.
 
 from cython cimport floating
 
 cdef extern from *:
     """
     #include <stddef.h>
-    /* Two halves summed in two independent chains (each a vector accumulator
-       under omp simd): a single accumulator makes every fused multiply-add wait
-       for the previous one, and the dot product is on each sample's critical path. */
-    #define RECFREQ_DOT(NAME, T)                                                   \\
-    static inline T NAME(const T* restrict a, const T* restrict b, ptrdiff_t n) {   \\
-        const ptrdiff_t h = n / 2;                                                 \\
-        const T* restrict a1 = a + h;                                              \\
-        const T* restrict b1 = b + h;                                              \\
-        T s0 = 0, s1 = 0;                                                          \\
-        _Pragma("omp simd reduction(+:s0, s1)")                                    \\
-        for (ptrdiff_t f = 0; f < h; ++f) {                                        \\
-            s0 += a[f] * b[f];                                                     \\
-            s1 += a1[f] * b1[f];                                                   \\
-        }                                                                          \\
-        if (n & 1) s0 += a[n - 1] * b[n - 1];                                      \\
-        return s0 + s1;                                                            \\
+    /* The dot product in LANES independent partial sums (16 floats or 8 doubles:
+       two 256-bit registers, four 128-bit ones), each coordinate f added to sum
+       f % LANES, then the sums added pairwise. The order is written out here,
+       so the compiler vectorizes the lanes without reassociating anything (no
+       omp simd reduction, whose code spills and folds lane by lane) and every
+       build variant adds in the same order (they differ only where FMA fuses a
+       multiply-add). Independent sums also keep the multiply-adds from waiting
+       on each other. */
+    #if defined(__GNUC__) || defined(__clang__)
+    /* inlined even into a large loop body: a call spills the caller's registers */
+    #define RECFREQ_ALWAYS_INLINE static inline __attribute__((always_inline))
+    #else
+    #define RECFREQ_ALWAYS_INLINE static inline
+    #endif
+    #define RECFREQ_DOT(NAME, T, LANES)                                                  \\
+    RECFREQ_ALWAYS_INLINE T NAME(const T* restrict a, const T* restrict b, ptrdiff_t n) {       \\
+        T acc[LANES];                                                                   \\
+        T tail = 0;                                                                     \\
+        ptrdiff_t f = 0;                                                                \\
+        for (int j = 0; j < LANES; ++j) acc[j] = 0;                                     \\
+        for (; f + LANES <= n; f += LANES)                                              \\
+            for (int j = 0; j < LANES; ++j) acc[j] += a[f + j] * b[f + j];             \\
+        if (f + LANES / 2 <= n) {                                                       \\
+            for (int j = 0; j < LANES / 2; ++j) acc[j] += a[f + j] * b[f + j];         \\
+            f += LANES / 2;                                                             \\
+        }                                                                               \\
+        if (f + LANES / 4 <= n) {                                                       \\
+            for (int j = 0; j < LANES / 4; ++j) acc[j] += a[f + j] * b[f + j];         \\
+            f += LANES / 4;                                                             \\
+        }                                                                               \\
+        for (; f < n; ++f) tail += a[f] * b[f];                                         \\
+        for (int j = 0; j < LANES / 2; ++j) acc[j] += acc[j + LANES / 2];               \\
+        for (int j = 0; j < LANES / 4; ++j) acc[j] += acc[j + LANES / 4];               \\
+        for (int j = 0; j < LANES / 8; ++j) acc[j] += acc[j + LANES / 8];               \\
+        if (LANES == 16) acc[0] += acc[1];                                              \\
+        return acc[0] + tail;                                                           \\
     }
-    RECFREQ_DOT(recfreq_sdot, float)
-    RECFREQ_DOT(recfreq_ddot, double)
+    RECFREQ_DOT(recfreq_sdot, float, 16)
+    RECFREQ_DOT(recfreq_ddot, double, 8)
     #if defined(__GNUC__) || defined(__clang__)
     #define RECFREQ_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
     #else
@@ -40,8 +61,18 @@ cdef extern from *:
         const char* c = (const char*)row;
         for (ptrdiff_t off = 0; off < nbytes; off += 64) RECFREQ_PREFETCH_W(c + off);
     }
+    /* The same for two rows of one width, in one loop (one counter for both). */
+    static inline void recfreq_prefetch_rows(const void* row1, const void* row2, ptrdiff_t nbytes) {
+        const char* c1 = (const char*)row1;
+        const char* c2 = (const char*)row2;
+        for (ptrdiff_t off = 0; off < nbytes; off += 64) {
+            RECFREQ_PREFETCH_W(c1 + off);
+            RECFREQ_PREFETCH_W(c2 + off);
+        }
+    }
     """
     void prefetch_row "recfreq_prefetch_row"(const void* row, Py_ssize_t nbytes) noexcept nogil
+    void prefetch_rows "recfreq_prefetch_rows"(const void* row1, const void* row2, Py_ssize_t nbytes) noexcept nogil
     float recfreq_sdot(const float* a, const float* b, Py_ssize_t n) noexcept nogil
     double recfreq_ddot(const double* a, const double* b, Py_ssize_t n) noexcept nogil
 
