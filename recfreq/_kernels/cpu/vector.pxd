@@ -12,14 +12,14 @@ from cython cimport floating
 cdef extern from *:
     """
     #include <stddef.h>
-    /* The dot product in LANES independent partial sums (16 floats or 8 doubles:
-       two 256-bit registers, four 128-bit ones), each coordinate f added to sum
-       f % LANES, then the sums added pairwise. The order is written out here,
-       so the compiler vectorizes the lanes without reassociating anything (no
-       omp simd reduction, whose code spills and folds lane by lane) and every
-       build variant adds in the same order (they differ only where FMA fuses a
-       multiply-add). Independent sums also keep the multiply-adds from waiting
-       on each other. */
+    /* The dot product in LANES independent partial sums: two vector registers'
+       worth (16 floats or 8 doubles where AVX is on, 8 or 4 on the SSE2
+       baseline), coordinate f added to sum f % LANES, then the sums added
+       pairwise. The order is written out here, so the compiler vectorizes the
+       lanes without reassociating anything (no omp simd reduction, whose code
+       spills and folds lane by lane); within a build variant it is the same on
+       every call. Two independent sums also keep each multiply-add from
+       waiting on the previous one. */
     #if defined(__GNUC__) || defined(__clang__)
     /* inlined even into a large loop body: a call spills the caller's registers */
     #define RECFREQ_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -46,11 +46,16 @@ cdef extern from *:
         for (int j = 0; j < LANES / 2; ++j) acc[j] += acc[j + LANES / 2];               \\
         for (int j = 0; j < LANES / 4; ++j) acc[j] += acc[j + LANES / 4];               \\
         for (int j = 0; j < LANES / 8; ++j) acc[j] += acc[j + LANES / 8];               \\
-        if (LANES == 16) acc[0] += acc[1];                                              \\
+        if (LANES >= 16) acc[0] += acc[1];                                              \\
         return acc[0] + tail;                                                           \\
     }
+    #if defined(__AVX__)
     RECFREQ_DOT(recfreq_sdot, float, 16)
     RECFREQ_DOT(recfreq_ddot, double, 8)
+    #else
+    RECFREQ_DOT(recfreq_sdot, float, 8)
+    RECFREQ_DOT(recfreq_ddot, double, 4)
+    #endif
     #if defined(__GNUC__) || defined(__clang__)
     #define RECFREQ_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
     #else
