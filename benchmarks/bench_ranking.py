@@ -125,7 +125,7 @@ def fit_curve(params, X, users, cands, epochs, every=1, label="", on_point=None)
 class RecfreqRanker:
     """recfreq's MatrixFactorization under a ranking loss, one epoch per call."""
 
-    def __init__(self, loss, k, lr, reg, n_threads, seed, solver="adagrad", n_negatives=4):
+    def __init__(self, loss, k, lr, reg, n_threads, seed, solver="fa-sgd", n_negatives=4):
         from recfreq import MatrixFactorization
 
         self.label = f"recfreq {loss} ({solver})"
@@ -189,15 +189,17 @@ class LightFMRanker:
 
 
 #: peer -> (factory(k, lr, reg, n_threads, seed), learning rates, regularizations) of the shared grid
+# every library gets its default learning rate times {1/3, 1, 3} and two regularizations around its
+# default (recfreq: its default solver, fa-sgd, whose rates are per-row scaled and so larger)
 PEERS = {
-    "recfreq-bpr": (lambda *a: RecfreqRanker("bpr", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
-    "recfreq-warp": (lambda *a: RecfreqRanker("warp", *a), [0.01, 0.03, 0.1], [0.003, 0.03]),
-    "recfreq-logistic": (lambda *a: RecfreqRanker("logistic", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
+    "recfreq-bpr": (lambda *a: RecfreqRanker("bpr", *a), [0.3, 1.0, 3.0], [0.01, 0.1]),
+    "recfreq-warp": (lambda *a: RecfreqRanker("warp", *a), [0.01, 0.03, 0.1], [0.01, 0.1]),
+    "recfreq-logistic": (lambda *a: RecfreqRanker("logistic", *a), [0.3, 1.0, 3.0], [0.01, 0.1]),
     "implicit-bpr": (ImplicitBPR, [0.01, 0.03, 0.1], [0.003, 0.03]),
     "lightfm-bpr": (lambda *a: LightFMRanker("bpr", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
     "lightfm-warp": (lambda *a: LightFMRanker("warp", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
 }
-CHECKPOINTS = (5, 10, 20, 30)
+CHECKPOINTS = (5, 10, 20, 30, 40, 50)
 
 
 def per_user_ndcg(ranker, X_train, X_test, n_users, n_items, k=10):
@@ -230,19 +232,19 @@ def _ml100k_user_split():
     return X_fit, X_val, X_train, X_test, int(X[:, 0].max()) + 1, int(X[:, 1].max()) + 1
 
 
-def _quality_runs(peer, k, n_threads, fit_data, evaluate_fn, seed=0):
+def _quality_runs(peer, k, n_threads, fit_data, evaluate_fn, seed=0, regs=None, checkpoints=CHECKPOINTS):
     """Validation score at every checkpoint of every (learning rate, regularization) of the grid."""
-    factory, rates, regs = PEERS[peer]
+    factory, rates, grid_regs = PEERS[peer]
     runs = []
     for lr in rates:
-        for reg in regs:
+        for reg in regs or grid_regs:
             ranker = factory(k, lr, reg, n_threads, seed)
-            for epoch in range(1, CHECKPOINTS[-1] + 1):
+            for epoch in range(1, checkpoints[-1] + 1):
                 try:
                     ranker.epoch(*fit_data)
                 except FloatingPointError:
                     break
-                if epoch in CHECKPOINTS:
+                if epoch in checkpoints:
                     runs.append({"lr": lr, "reg": reg, "epochs": epoch, "score": evaluate_fn(ranker)})
     return runs
 
@@ -272,8 +274,13 @@ def cmd_peers(args):
         if "ml1m" in args.data:
             X1_fit, val_users, val_cands = validation_split(train, cands[:, 0])
             n1_users, n1_items = int(train[:, 0].max()) + 1, int(max(train[:, 1].max(), cands.max())) + 1
+            # ml-1m costs ten times ml-100k per epoch: --ml1m-small keeps each peer's ml-100k
+            # regularization and stops the grid at 30 epochs
+            small = args.ml1m_small and peer in out["ml100k"]
             runs = _quality_runs(peer, args.factors, args.n_jobs, (X1_fit, n1_users, n1_items),
-                                 lambda r: _hit_ndcg(r, val_users, val_cands)[0])
+                                 lambda r: _hit_ndcg(r, val_users, val_cands)[0],
+                                 regs=[out["ml100k"][peer]["best"]["reg"]] if small else None,
+                                 checkpoints=(5, 10, 20, 30) if small else CHECKPOINTS)
             best = max(runs, key=lambda r: r["score"])
             tests = []
             for seed in args.seeds:
@@ -539,13 +546,15 @@ def main():
     p = sub.add_parser("peers")
     p.add_argument("--peers", nargs="+", default=list(PEERS))
     p.add_argument("--data", nargs="+", default=["ml100k", "ml1m"])
+    p.add_argument("--ml1m-small", action="store_true",
+                   help="ml-1m: each peer's ml-100k regularization only, checkpoints up to 30 epochs")
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-jobs", type=int, default=1)
     p = sub.add_parser("speed")
     p.add_argument("--peers", nargs="+", default=["recfreq-bpr", "recfreq-warp", "implicit-bpr", "lightfm-bpr",
                                                   "lightfm-warp"])
-    p.add_argument("--solvers", nargs="+", default=["sgd", "adagrad"])
+    p.add_argument("--solvers", nargs="+", default=["sgd", "fa-sgd", "adagrad"])
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
