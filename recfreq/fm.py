@@ -839,9 +839,9 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         L2 regularization of the factor rows. None: 0.1 for the task's loss;
         under a ranking loss the best of {0.01, 0.03} on ml-100k's per-user
         split with side features for the loss and solver (0.01 for ``fa-sgd``
-        and ``cf-sgd`` under ``logistic`` and ``bpr`` and for ``sgd`` under
-        ``logistic``, 0.03 otherwise; 0.1 halves the lists' gain over a
-        popularity list there).
+        and ``cf-sgd`` under ``logistic`` and ``bpr``, for ``sgd`` under
+        ``logistic`` and for ``cf-sgd`` under ``warp``, 0.03 otherwise; 0.1
+        halves the lists' gain over a popularity list there).
     alpha_bias : float or None, default=0.01
         L2 regularization of the linear weights w_j; None uses ``alpha``.
         Regularizing them as much as the factors cost 0.004 RMSE on ml-100k.
@@ -1047,12 +1047,12 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
     _default_ranking_learning_rates = {
         "logistic": {"sgd": 0.01, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
         "bpr": {"sgd": 0.03, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
-        "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.02},
+        "warp": {"sgd": 0.001, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.05},
     }
     _default_ranking_alphas = {
         "logistic": {"sgd": 0.01, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
         "bpr": {"sgd": 0.03, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
-        "warp": {"sgd": 0.03, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.03},
+        "warp": {"sgd": 0.03, "fa-sgd": 0.03, "cf-sgd": 0.01, "adagrad": 0.03},
     }
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
