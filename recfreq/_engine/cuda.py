@@ -27,7 +27,7 @@ import numpy as np
 from .._backend import GPU_INSTALL_HINT, import_cupy
 from .._solvers import Solver
 from . import specs
-from .cpu import EpochLoss
+from .cpu import EpochLoss, _clock
 
 __all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "SOURCES", "load_kernels", "module_plan",
            "require_device", "use_backend"]
@@ -129,12 +129,17 @@ class CudaBinding:
         self._device = {name: self.backend.upload(np.ascontiguousarray(array))
                         for name, array in {**training.samples, **training.arrays}.items()}
 
-    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
-        """Launch epoch ``epoch``; return its summed loss (the only value that comes back)."""
+    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None, t_span=None):
+        """Launch epoch ``epoch``; return its summed loss (the only value that comes back).
+
+        ``t_span``: as for the CPU binding (the steps of the clock the samples span).
+        """
         kernel = self.training.kernel
+        spans = any(name == "t_span" for name, _ in specs.KERNELS[kernel])
+        clock = _clock(kernel, spans, self._n, t_start, t_span)
         loss = self.backend.zeros((1,), np.float64)
         values = {**self._device, **self.training.scalars, "n_samples": self._n, "order_seed": order_seed,
-                  "order_epoch": epoch, "t_start": t_start, "loss": loss}
+                  "order_epoch": epoch, **clock, "loss": loss}
         grid, block = _launch_shape(kernel, self._n)
         self.backend.launch(self._module, f"{kernel}<{_C_TYPES[self.dtype]}>", grid, block,
                             specs.arguments(kernel, values, self.dtype))
