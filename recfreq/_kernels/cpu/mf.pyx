@@ -77,6 +77,7 @@ def mf_epoch(*,
     # the clock stride t_span / n as a whole part and a remainder (exact, no rounding)
     cdef long long t_step = t_span // n if n > 0 else 0
     cdef long long t_rem = t_span - t_step * n
+    cdef bint unit_stride = t_step == 1 and t_rem == 0
     cdef double err, rate_u, rate_i
     cdef double sse = 0.0
     cdef floating e, grad_bu, grad_bi
@@ -108,10 +109,11 @@ def mf_epoch(*,
             thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             it = item_index[i]
-            t = t_start + (i + 1) * t_step
-            if t_rem != 0:
+            if unit_stride:
+                t = t_start + i + 1
+            else:
                 # (i + 1) * t_rem < n * n: the engine checks that it fits a long long
-                t = t + (i + 1) * t_rem // n
+                t = t_start + (i + 1) * t_step + (i + 1) * t_rem // n
             if i + PREFETCH_DISTANCE < n:
                 # rows are scattered over tables larger than L2: start loading
                 # the rows of a sample a few steps ahead so the loads overlap
