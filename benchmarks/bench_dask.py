@@ -225,34 +225,48 @@ def _epoch_medians(row):
 
 
 def cmd_project(args):
+    """Where W machines of ``--cores`` cores beat one, for 10^9-10^10 ratings, from the synthetic-20m run.
+
+    Time per epoch. One machine: N / (c r), r the measured one-thread rate (updates/s of a serial
+    epoch), scaled to c threads as if Hogwild scaled perfectly (favouring the one machine). A
+    cluster with d = W stripes and c threads per block: N / (W c r) (blocks measured within 1 % of
+    equal size at d = 8), plus Dask's overhead, measured per block task at the largest d and taken
+    to grow with the d^2 tasks of an epoch (one scheduler), plus the item table and its state
+    crossing the network once per epoch in parallel over the W links (the traffic model, checked
+    against Dask's own count) at ``--bandwidth``. Memory: one machine needs the measured bytes per
+    rating of a serial fit plus its input arrays; a worker, the measured peak bytes per rating of
+    the busiest worker at the largest d. The catalogue is the issue's example (10^8 users, 7 x 10^6
+    items, k = 32, fa-sgd): the client holds that model either way.
+    """
     results = load_json(OUT, {})
     synthetic = results["epochs"]["synthetic-20m"]
-    n = synthetic["n_train"]
-    serial = synthetic["serial"][0]
-    rate_1 = n / serial["epoch_s"]  # updates/s of one thread, whole fit (gather included)
-    serial_bytes = synthetic["serial_peak_over_loaded_mb"] * 2**20 / n  # bytes per rating, one machine
-    overhead = {row["d"]: _epoch_medians(row)["overhead_s"] for row in synthetic["dsgd"]}
-    worker_bytes = {row["d"]: max(row["worker_peak_mb"]) * 2**20 / (n / 2) for row in synthetic["dsgd"]}
-    k = synthetic["params"]["n_factors"]
+    n, k = synthetic["n_train"], synthetic["params"]["n_factors"]
+    rate = n / synthetic["serial"][0]["epoch_s"]
+    serial_bytes = (synthetic["serial_peak_over_loaded_mb"] * 2**20 + 24 * n) / n  # + ids (2 x int64), ratings
+    largest = max(synthetic["dsgd"], key=lambda row: row["d"])
+    per_task = _epoch_medians(largest)["overhead_s"] / largest["d"] ** 2
+    worker_bytes = max(largest["worker_peak_mb"]) * 2**20 / (n / len(largest["worker_peak_mb"]))
+    n_users, n_items = 1e8, 7e6
+    item_table = n_items * (k + 1) * 4 + n_items * 8  # float32 factors and bias, fa-sgd's counts
     rows = []
     for ratings in (1e9, 3e9, 1e10):
+        one_machine = ratings / (args.cores * rate)
         for workers in (4, 16, 64):
-            d = workers
-            # overhead per epoch grows with the d^2 block tasks of an epoch: scaled from the largest measured d
-            d_meas = max(overhead)
-            over = overhead[d_meas] * (d / d_meas) ** 2 / (workers / 2)  # the scheduler spreads d^2 tasks on W
-            one_machine = ratings / (args.cores * rate_1)
-            cluster = ratings / (workers * args.cores * rate_1) + over
-            traffic = workers * 27_000 * (k + 1) * 4 * (ratings / 2e7) ** 0.5 / args.bandwidth  # items grow as sqrt(N)
+            compute = ratings / (workers * args.cores * rate)
+            overhead = per_task * workers ** 2
+            traffic = item_table / args.bandwidth
+            cluster = compute + overhead + traffic
             rows.append({"ratings": ratings, "workers": workers, "one_machine_epoch_s": one_machine,
-                         "cluster_epoch_s": cluster + traffic, "speedup": one_machine / (cluster + traffic),
+                         "cluster_epoch_s": cluster, "compute_s": compute, "overhead_s": overhead,
+                         "traffic_s": traffic, "speedup": one_machine / cluster,
                          "one_machine_gb": ratings * serial_bytes / 1e9,
-                         "per_worker_gb": ratings * worker_bytes[max(worker_bytes)] / workers / 1e9})
+                         "per_worker_gb": ratings * worker_bytes / workers / 1e9})
     results["projection"] = {"assumptions": {
-        "cores_per_machine": args.cores, "updates_per_s_per_core": rate_1,
-        "one_machine_bytes_per_rating": serial_bytes, "worker_bytes_per_rating": worker_bytes,
-        "overhead_s_per_epoch_measured": overhead, "bandwidth_bytes_per_s": args.bandwidth,
-        "memory_per_machine_gb": args.memory_gb}, "rows": rows}
+        "cores_per_machine": args.cores, "updates_per_s_per_thread": rate, "one_machine_bytes_per_rating": serial_bytes,
+        "worker_bytes_per_rating": worker_bytes, "overhead_s_per_block_task": per_task,
+        "bandwidth_bytes_per_s": args.bandwidth, "item_table_bytes": item_table,
+        "model_bytes_on_client": (n_users + n_items) * (k + 1) * 4, "measured_at_load": synthetic["load"]},
+        "rows": rows}
     save_json(OUT, results)
     print(json.dumps(results["projection"], indent=1))
 
@@ -279,11 +293,13 @@ def cmd_report(args):
               f"test RMSE {s['test_rmse']:.4f}, fit {s['fit_s']:.1f} s (local[{s['cores']}]); validation "
               + ", ".join(f"{r}: {v['val_rmse']:.4f}" for r, v in s["validation"].items()))
     if "projection" in results:
-        print("\n| ratings | workers | one machine s/epoch | cluster s/epoch | speed-up | one machine GB | per worker GB |")
+        print("\n| ratings | workers | one machine s/epoch | cluster s/epoch (compute + overhead + traffic) | "
+              "speed-up | one machine GB | per worker GB |")
         print("|---|---|---|---|---|---|---|")
         for r in results["projection"]["rows"]:
-            print(f"| {r['ratings']:.0e} | {r['workers']} | {r['one_machine_epoch_s']:.1f} | {r['cluster_epoch_s']:.1f} "
-                  f"| {r['speedup']:.1f} | {r['one_machine_gb']:.0f} | {r['per_worker_gb']:.1f} |")
+            print(f"| {r['ratings']:.0e} | {r['workers']} | {r['one_machine_epoch_s']:.0f} | {r['cluster_epoch_s']:.1f} "
+                  f"({r['compute_s']:.1f} + {r['overhead_s']:.1f} + {r['traffic_s']:.1f}) | {r['speedup']:.1f} | "
+                  f"{r['one_machine_gb']:.0f} | {r['per_worker_gb']:.0f} |")
 
 
 def main():
@@ -311,7 +327,6 @@ def main():
     p = sub.add_parser("project")
     p.add_argument("--cores", type=int, default=16, help="cores of one machine (and of each worker)")
     p.add_argument("--bandwidth", type=float, default=1.25e9, help="bytes/s between workers (10 Gb/s)")
-    p.add_argument("--memory-gb", type=float, default=256)
     sub.add_parser("report")
     args = parser.parse_args()
     if args.child:

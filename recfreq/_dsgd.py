@@ -317,7 +317,9 @@ def stripe_pairs(data, plan, a):
         items[lo:hi] = plan.items.rows(b)[data["item_index"][lo:hi]]
     n_items = max(1, plan.items.stripe.shape[0])
     key = np.sort(users.astype(np.int64) * n_items + items)  # sort and compare: np.unique hashes, 10x slower here
-    key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+    first = np.ones(key.shape[0], dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key = key[first]
     return (key // n_items).astype(np.int32), (key % n_items).astype(np.int32)
 
 
@@ -561,16 +563,15 @@ def check_stripes(n_stripes):
     return int(n_stripes)
 
 
-def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, placement=None, token="dsgd"):
+def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, token="dsgd"):
     """Fit ``estimator`` with DSGD on ``executor``; return (estimator, :class:`DSGDReport`).
 
     ``partitions``: refs (executor futures) of the data's partitions, each a
     pandas DataFrame or 2-D array whose columns 0, 1, 2 hold user ids, item ids
     and ratings. ``X_meta``: an empty (0, 2) frame or array standing for the
     (user, item) columns, for ``n_features_in_`` and ``feature_names_in_``.
-    ``placement``: the worker of each user stripe (None: the executor's workers
-    in contiguous ranges). The estimator's fitted state is left as it was if
-    anything raises.
+    ``token`` prefixes every task key. The estimator's fitted state is left as
+    it was if anything raises.
     """
     from sklearn.utils import check_random_state
     from sklearn.utils.validation import validate_data
@@ -627,7 +628,7 @@ def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, p
         estimator.validation_scores_ = []
         estimator.n_iter_ = 0
 
-        schedule = _Schedule(estimator, executor, partitions, summary, d, dtype, placement, token)
+        schedule = _Schedule(estimator, executor, partitions, summary, d, dtype, token)
         del partitions  # the schedule lets them go once their ratings are in blocks
         try:
             schedule.ship()
@@ -649,14 +650,14 @@ def _delta(after, before):
 class _Schedule:
     """One distributed fit: the stripes, the blocks on their workers, the epochs."""
 
-    def __init__(self, estimator, executor, partitions, summary, d, dtype, placement, token):
+    def __init__(self, estimator, executor, partitions, summary, d, dtype, token):
         self.estimator, self.executor, self.partitions = estimator, executor, partitions
         self.summary, self.d, self.dtype, self.token = summary, d, dtype, token
         self.n_samples = summary.n_samples
         self.plan = Plan(d, estimator._user_encoder, estimator._item_encoder,
                          StripeMap.balanced(estimator.user_state_.counts, d),
                          StripeMap.balanced(estimator.item_state_.counts, d))
-        self.placement = list(placement) if placement is not None else self._place(executor.workers())
+        self.placement = self._place(executor.workers())
         # the kernel's scalars as the estimator's own training call would pass them
         training = estimator._training(TrainingData(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, dtype)))
         if training.kernel != KERNEL:
@@ -694,7 +695,8 @@ class _Schedule:
                   for j, part in enumerate(self.partitions)]
         self.data = [ex.submit(build_stripe, d, *[p[a] for p in pieces], key=f"{self.token}-blocks-{a}",
                                worker=self.placement[a]) for a in range(d)]
-        sizes = ex.gather([ex.submit(block_sizes, data, key=f"{self.token}-sizes-{a}")
+        # pinned like every task that reads a stripe's blocks: elsewhere it would copy them all
+        sizes = ex.gather([ex.submit(block_sizes, data, key=f"{self.token}-sizes-{a}", worker=self.placement[a])
                            for a, data in enumerate(self.data)])
         # let go (not cancelled: a lost block is recomputed from them)
         del pieces
@@ -849,7 +851,7 @@ class _Schedule:
                                            for i, source in enumerate(sources)])
                                 for name, sources in (("user", self.users), ("item", self.items)))
                 pairs = ex.gather([ex.submit(stripe_pairs, data, self.plan_ref, a,
-                                             key=f"{self.token}-pairs-r{self.attempt}-{a}")
+                                             key=f"{self.token}-pairs-r{self.attempt}-{a}", worker=self.placement[a])
                                    for a, data in enumerate(self.data)]) if keep_seen else []
                 break
             except LostData as exc:

@@ -63,6 +63,16 @@ def test_the_cluster_runs_the_local_schedule_bit_for_bit(client, solver, halflif
 
 
 @pytest.mark.parametrize("solver, halflife", [(s, None) for s in SOLVER_NAMES] + [("cf-sgd", 13.0)])
+def test_stripes_without_rows_are_scattered_apart_and_change_nothing(client):
+    # 5 stripes of 3 users: empty stripes are equal arrays, which scatter must not alias (hash=False)
+    X, y = tiny_ratings(n_users=3, n_items=9, n_ratings=20, seed=1)
+    ddf = frame(X, y, npartitions=2)
+    model = recfreq.dask.fit(MatrixFactorization(**params("adagrad")), ddf, client=client, n_stripes=5)
+    local, report = fit_local(MatrixFactorization(**params("adagrad")), local_partitions(ddf), n_stripes=5)
+    assert (report.block_sizes.sum(axis=1) == 0).sum() == 2
+    assert_same_tables(model, local)
+
+
 def test_one_stripe_on_the_cluster_is_the_serial_fit(client, solver, halflife):
     X, y = tiny_ratings(n_users=14, n_items=11, n_ratings=90, seed=3)
     model = recfreq.dask.fit(MatrixFactorization(**params(solver, halflife)), frame(X, y), client=client,

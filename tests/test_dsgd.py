@@ -227,3 +227,37 @@ def test_keep_seen_false_leaves_the_seen_pairs_empty():
     kept, _ = fit_local(MatrixFactorization(**params("sgd")), partitions(X, y, 2), n_stripes=2)
     assert kept.user_items_.nnz == len(y)
     assert_same_tables(model, kept)
+
+
+def test_dask_is_imported_only_when_fit_runs_and_its_absence_says_how_to_install_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import recfreq, recfreq.dask\n"
+        "assert 'dask' not in sys.modules and 'distributed' not in sys.modules, 'imported too early'\n"
+        "sys.modules['dask'] = None\n"
+        "sys.modules['distributed'] = None\n"
+        "try:\n"
+        "    recfreq.dask.fit(recfreq.MatrixFactorization(), None)\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "recfreq[dask]"' in result.stdout
+
+
+def test_more_stripes_than_users_leaves_empty_stripes_and_blocks_out():
+    X, y = tiny_ratings(n_users=14, n_items=11, n_ratings=90, seed=3)
+    p = params("cf-sgd", 13.0)
+    model, report = fit_local(MatrixFactorization(**p), partitions(X, y, 3), n_stripes=16)
+    assert (report.block_sizes.sum(axis=1) == 0).sum() == 2  # two user stripes hold no row
+    cfg = _engine.solver_config(Solver.CF_SGD, p["learning_rate"], p["frequency_exponent"], 13.0)
+    P, Q, bu, bi, losses, ust, ist = ref.dsgd_fit(X, y, 16, p["n_factors"], cfg, p["alpha"], p["alpha_bias"],
+                                                  p["init_std"], p["random_state"], p["max_iter"])
+    np.testing.assert_allclose(model.user_factors_, P, rtol=RTOL, atol=1e-13)
+    np.testing.assert_allclose(model.item_factors_, Q, rtol=RTOL, atol=1e-13)
+    np.testing.assert_array_equal(model.item_state_.last_seen, ist["last_seen"])
+    np.testing.assert_allclose(model.loss_curve_, losses, rtol=RTOL)
