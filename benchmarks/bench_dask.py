@@ -17,12 +17,15 @@ Subcommands (results in ``results/dask.json``, one section each):
   whole training part; its test RMSE (cold-start predictions filled with the training mean, as
   recfreq's fallback does) and fit time, on ``local[2]``. pyspark is a benchmark-only dependency
   (``pip install pyspark``; Java 17).
+* ``recfreq-ml1m``: recfreq's ``MatrixFactorization`` at its defaults on that split, with ``fit`` and
+  with DSGD (d = 2) on the local cluster, for the table beside ALS.
 * ``project``: from the ``epochs`` figures, when a cluster of W such workers beats one machine,
   by memory and by time, for 10^9 to 10^10 ratings (the assumptions are printed with the table).
 * ``report``: the markdown tables of benchmarks/README.md.
 
     RECFREQ_BENCH_ML1M=<folder> python benchmarks/bench_dask.py epochs --data ml-1m synthetic-20m
-    RECFREQ_BENCH_ML1M=<folder> python benchmarks/bench_dask.py spark
+    RECFREQ_BENCH_ML1M=<folder> python benchmarks/bench_dask.py spark --reg 0.05 0.1 0.15 --repeats 1
+    RECFREQ_BENCH_ML1M=<folder> python benchmarks/bench_dask.py recfreq-ml1m
     python benchmarks/bench_dask.py project && python benchmarks/bench_dask.py report
 """
 import argparse
@@ -208,13 +211,45 @@ def cmd_spark(args):
     runs = [fit_predict(X_train, y_train, X_test, y_test, best) for _ in range(args.repeats)]
     spark.stop()
     results = load_json(OUT, {})
-    results["spark"] = {"rank": args.rank, "iterations": args.iterations, "cores": args.cores,
+    results.setdefault("spark", {})
+    results["spark"].update({"rank": args.rank, "iterations": args.iterations, "cores": args.cores,
                         "validation": validation, "best_reg": best, "test_rmse": runs[0][0],
                         "fit_s": sorted(r[1] for r in runs)[len(runs) // 2], "fit_s_runs": [r[1] for r in runs],
                         "cold_start_predictions": runs[0][2], "pyspark": __import__("pyspark").__version__,
-                        "machine": machine_info(), "load": os.getloadavg()}
+                        "machine": machine_info(), "load": os.getloadavg()})
     save_json(OUT, results)
     print(json.dumps(results["spark"], indent=1))
+
+
+def cmd_recfreq_ml1m(args):
+    """recfreq at its defaults (k=100, 20 epochs, fa-sgd) on the ALS split: fit, and DSGD (d=2) on a local cluster."""
+    import pandas as pd
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import recfreq.dask
+    from recfreq import MatrixFactorization
+
+    X_train, X_test, y_train, y_test = load_split("ml-1m")
+    out = {}
+    start = time.perf_counter()
+    serial = MatrixFactorization(random_state=0).fit(X_train, y_train)
+    out["fit"] = {"fit_s": time.perf_counter() - start, "test_rmse": rmse(y_test, serial.predict(X_test))}
+    warnings.filterwarnings("ignore", message=".*large graph.*")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as cluster, Client(cluster) as client:
+        ddf = client.persist(dd.from_pandas(pd.DataFrame({"user": X_train[:, 0], "item": X_train[:, 1],
+                                                          "rating": y_train}), npartitions=8, sort=False))
+        recfreq.dask.fit(MatrixFactorization(n_factors=2, max_iter=1), ddf.partitions[0], n_stripes=1)  # warm-up
+        start = time.perf_counter()
+        model = recfreq.dask.fit(MatrixFactorization(random_state=0), ddf, n_stripes=2)
+        out["dsgd_d2"] = {"fit_s": time.perf_counter() - start,
+                          "test_rmse": rmse(y_test, model.predict(pd.DataFrame({"user": X_test[:, 0],
+                                                                               "item": X_test[:, 1]})))}
+    results = load_json(OUT, {})
+    results.setdefault("spark", {})["recfreq_defaults"] = {**out, "load": os.getloadavg()}
+    save_json(OUT, results)
+    print(json.dumps(out, indent=1))
 
 
 # ------------------------------------------------------------------ projection
@@ -279,7 +314,8 @@ def cmd_report(args):
         print("| run | s / epoch | compute | overhead | moved / epoch | model / epoch | setup s | test RMSE |")
         print("|---|---|---|---|---|---|---|---|")
         for s in section["serial"]:
-            print(f"| fit, n_jobs={s['n_jobs']} | {s['epoch_s']:.3f} | | | | | | {s.get('test_rmse', float('nan')):.4f} |")
+            rmse_text = f"{s['test_rmse']:.4f}" if "test_rmse" in s else ""
+            print(f"| fit, n_jobs={s['n_jobs']} | {s['epoch_s']:.3f} | | | | | | {rmse_text} |")
         for row in section["dsgd"]:
             m = _epoch_medians(row)
             print(f"| DSGD d={row['d']} | {m['seconds']:.3f} | {m['compute_s']:.3f} | {m['overhead_s']:.3f} | "
@@ -292,12 +328,17 @@ def cmd_report(args):
         print(f"\nSpark ALS rank {s['rank']}, {s['iterations']} iterations, regParam {s['best_reg']}: "
               f"test RMSE {s['test_rmse']:.4f}, fit {s['fit_s']:.1f} s (local[{s['cores']}]); validation "
               + ", ".join(f"{r}: {v['val_rmse']:.4f}" for r, v in s["validation"].items()))
+        for name, row in s.get("recfreq_defaults", {}).items():
+            if isinstance(row, dict):
+                print(f"recfreq MatrixFactorization defaults, {name}: test RMSE {row['test_rmse']:.4f}, "
+                      f"fit {row['fit_s']:.1f} s")
     if "projection" in results:
         print("\n| ratings | workers | one machine s/epoch | cluster s/epoch (compute + overhead + traffic) | "
               "speed-up | one machine GB | per worker GB |")
         print("|---|---|---|---|---|---|---|")
         for r in results["projection"]["rows"]:
-            print(f"| {r['ratings']:.0e} | {r['workers']} | {r['one_machine_epoch_s']:.0f} | {r['cluster_epoch_s']:.1f} "
+            print(f"| {r['ratings']:.0e} | {r['workers']} | {r['one_machine_epoch_s']:.0f} | "
+                  f"{r['cluster_epoch_s']:.1f} "
                   f"({r['compute_s']:.1f} + {r['overhead_s']:.1f} + {r['traffic_s']:.1f}) | {r['speedup']:.1f} | "
                   f"{r['one_machine_gb']:.0f} | {r['per_worker_gb']:.0f} |")
 
@@ -324,6 +365,7 @@ def main():
     p.add_argument("--reg", type=float, nargs="+", default=[0.03, 0.05, 0.08, 0.1, 0.15])
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    sub.add_parser("recfreq-ml1m")
     p = sub.add_parser("project")
     p.add_argument("--cores", type=int, default=16, help="cores of one machine (and of each worker)")
     p.add_argument("--bandwidth", type=float, default=1.25e9, help="bytes/s between workers (10 Gb/s)")
@@ -332,7 +374,8 @@ def main():
     if args.child:
         child_epochs(args.child, args.stripes, json.loads(args.params), args.partitions, args.repeats_serial)
         return
-    {"epochs": cmd_epochs, "spark": cmd_spark, "project": cmd_project, "report": cmd_report}[args.command](args)
+    {"epochs": cmd_epochs, "spark": cmd_spark, "recfreq-ml1m": cmd_recfreq_ml1m, "project": cmd_project,
+     "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from recfreq._dsgd import fit_local  # noqa: E402
 from recfreq._solvers import SOLVER_NAMES  # noqa: E402
 
 from _helpers import planted_ratings, tiny_ratings  # noqa: E402
-from test_dsgd import TABLES, assert_same_tables, params, partitions  # noqa: E402
+from test_dsgd import TABLES, assert_same_tables, params  # noqa: E402
 
 
 @pytest.fixture(scope="module")
