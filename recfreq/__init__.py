@@ -11,5 +11,6 @@ from .fm import FactorizationMachine, FactorizationMachineClassifier
 from .mf import MatrixFactorization
 from .ncf import NeuralCF
 from .overparam import OverparamMF
+from .popularity import PopularityRecommender
 
-__all__ = ["BaselinePredictor", "FactorizationMachine", "FactorizationMachineClassifier", "MatrixFactorization", "NeuralCF", "OverparamMF", "show_versions", "__version__"]
+__all__ = ["BaselinePredictor", "FactorizationMachine", "FactorizationMachineClassifier", "MatrixFactorization", "NeuralCF", "OverparamMF", "PopularityRecommender", "show_versions", "__version__"]

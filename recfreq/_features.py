@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from ._encoding import IdEncoder, UNKNOWN
 from ._validation import _as_2d, _clean_id_column
 
-__all__ = ["FeatureEncoder", "is_missing"]
+__all__ = ["FeatureEncoder", "as_cells", "is_missing"]
 
 _MULTI_TYPES = (list, tuple, set, frozenset, np.ndarray)
 
@@ -28,6 +28,27 @@ def is_missing(value):
     if isinstance(value, float) and value != value:
         return True
     return type(value).__name__ in ("NAType", "NaTType")
+
+
+def as_cells(values):
+    """One column given by the user as a 1-D array of its cells, multi-valued cells kept whole.
+
+    ``np.asarray`` would turn a list of lists into a 2-D array (equal lengths)
+    or fail on it ("inhomogeneous shape"); a DataFrame column of lists is
+    already an object array of cells.
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    if hasattr(values, "to_numpy"):
+        return values.to_numpy()
+    if not isinstance(values, (list, tuple)):
+        return np.asarray(values)
+    if any(isinstance(v, _MULTI_TYPES) for v in values):
+        cells = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            cells[i] = v
+        return cells
+    return np.asarray(values)
 
 
 def _clean_categories(values):
@@ -251,7 +272,7 @@ class FeatureEncoder:
         samples, rows, data = [], [], []
         for j, values in values_by_position.items():
             column = self.columns[j]
-            values = np.asarray(values) if not isinstance(values, np.ndarray) else values
+            values = as_cells(values)
             if values.shape != (n_rows,):
                 raise ValueError(f"Column {column.name!r} has shape {values.shape}, expected ({n_rows},).")
             s, r, x = self._encode(column, values, grow)

@@ -23,6 +23,7 @@ __all__ = [
     "check_positive_integer",
     "check_ratings",
     "check_values_fit_dtype",
+    "implicit_positives",
     "resolve_dtype",
 ]
 
@@ -268,18 +269,41 @@ def check_values_fit_dtype(values, dtype, what):
         )
 
 
-def check_ratings(y, n_samples, dtype):
-    """Validate the target: 1-D, finite, real, numeric, ``n_samples`` long, representable in ``dtype``."""
-    y = as_target_vector(y, n_samples, "ratings")
+def _real_target(y, n_samples, what):
+    """``y`` as a 1-D array of real numbers (its own numeric dtype); complex or non-numeric values refused."""
+    y = as_target_vector(y, n_samples, what)
     if y.dtype.kind == "c" or (y.dtype.kind == "O" and any(isinstance(v, complex) for v in y.tolist())):
-        raise ValueError("Complex data not supported: ratings must be real numbers.")
+        raise ValueError(f"Complex data not supported: {what} must be real numbers.")
     if y.dtype.kind not in "biuf":
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"y must hold numeric ratings; got dtype {y.dtype}.") from None
+            raise TypeError(f"y must hold numeric {what}; got dtype {y.dtype}.") from None
+    return y
+
+
+def check_ratings(y, n_samples, dtype):
+    """Validate the target: 1-D, finite, real, numeric, ``n_samples`` long, representable in ``dtype``."""
+    y = _real_target(y, n_samples, "ratings")
     as_double = y.astype(np.float64, copy=False)
     if not np.isfinite(as_double).all():
         raise ValueError("Input y contains NaN or infinity; every rating must be a finite number.")
     check_values_fit_dtype(as_double, dtype, "y")
     return np.ascontiguousarray(y.astype(dtype, copy=False))
+
+
+def implicit_positives(y, n_samples, positive_threshold):
+    """Which rows of implicit-feedback data are positive interactions (a boolean mask).
+
+    ``y`` None: every row. With ``positive_threshold``: rows whose ``y`` is at
+    least the threshold. Otherwise rows with ``y > 0``: 0/1 labels (0 an
+    explicit negative) and booleans work as they are, and every rated row of
+    explicit ratings counts (as :class:`recfreq.metrics.RankingScorer` reads
+    ``y`` without a threshold).
+    """
+    if y is None:
+        return np.ones(n_samples, dtype=bool)
+    y = _real_target(y, n_samples, "0/1 labels or ratings").astype(np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    return y >= positive_threshold if positive_threshold is not None else y > 0

@@ -1,11 +1,15 @@
 """The estimator skeleton every recommender in recfreq is built on.
 
-:class:`BaseRecommender` owns what is the same for every model: parameter and
-input validation, raw id <-> row encoding, the Python epoch loop (host-side
-shuffling, loss history, divergence check, early stopping, progress bar),
-``partial_fit``/``warm_start`` bookkeeping, ``predict`` with the cold-start
-fallback and vectorized top-N ``recommend``. A model subclass supplies its
-parameter tables and one engine call per epoch.
+:class:`RecommenderMixin` is what every estimator shares as a recommender:
+top-N ``recommend`` with candidate sets and blocklists, ``similar_items`` and
+``similar_users`` in factor space, the ranking score of the ranking models,
+id reading, parameter validation and versioned pickles.
+:class:`BaseRecommender` adds what is the same for every trained model:
+raw id <-> row encoding, the Python epoch loop (host-side shuffling, loss
+history, divergence check, early stopping, progress bar),
+``partial_fit``/``warm_start`` bookkeeping and ``predict`` with the cold-start
+fallback. A model subclass supplies its parameter tables and one engine call
+per epoch.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._encoding import IdEncoder, UNKNOWN
@@ -29,11 +34,12 @@ from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 from ._solvers import Solver, TableState
 from ._param_validation import validate_parameters
+from ._ranking import cosine_top_n, read_candidates, read_ids, seen_candidates, top_n
 from ._typing import ArrayLike, RecommenderT
-from ._validation import (COMMON_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer,
-                          check_ratings, resolve_dtype)
+from ._validation import (COMMON_PARAMETER_CONSTRAINTS, check_id_columns, check_positive_integer, check_ratings,
+                          implicit_positives, resolve_dtype)
 
-__all__ = ["BaseRecommender", "TrainingData"]
+__all__ = ["BaseRecommender", "RecommenderMixin", "TrainingData"]
 
 #: What one epoch of a rating model iterates over: row indices and ratings,
 #: already validated and encoded.
@@ -78,7 +84,271 @@ def _ndim(X):
         return 2
 
 
-class BaseRecommender(BaseEstimator):
+_SIMILAR_DOC = """{Side}s whose factor vectors are closest in cosine similarity.
+
+        Parameters
+        ----------
+        {side}s : array-like of shape (n_queries,)
+            Raw {side} ids; each must be known.
+        n : int, default=10
+            Neighbours per {side} (the {side} itself excluded; at most the
+            number of other known {side}s).
+
+        Returns
+        -------
+        neighbours : ndarray of shape (n_queries, n)
+            Raw {side} ids, most similar first (equal similarities in sorted
+            id order).
+        similarities : ndarray of shape (n_queries, n)
+            Their cosine similarities (0 against a zero vector).
+
+        Raises
+        ------
+        KeyError
+            If a {side} id was not seen in training (it has no factors).
+        """
+
+
+def _check_has_factors(estimator):
+    """``available_if`` check of ``similar_items``/``similar_users``: only models with factor rows have them."""
+    if not estimator._has_factors:
+        raise AttributeError(
+            f"{type(estimator).__name__} has no factor vectors, so it has no similar_items or similar_users "
+            "(cosine similarity in factor space); use a factor model such as MatrixFactorization."
+        )
+    return True
+
+
+class RecommenderMixin:
+    """What every recfreq estimator shares as a recommender (not for direct use).
+
+    Top-N recommendation (:meth:`recommend`, with a candidate set and a
+    blocklist), neighbours in factor space (:meth:`similar_items`,
+    :meth:`similar_users`), the ranking score of the ranking models, id
+    reading and parameter validation, pickles that record the recfreq
+    version, and the scikit-learn tags of id input. Put it first among the
+    bases, before :class:`sklearn.base.BaseEstimator`.
+
+    A subclass provides ``_id_encoder(side)`` (an
+    :class:`~recfreq._encoding.IdEncoder` per side; by default the fitted
+    ``_user_encoder``/``_item_encoder``), ``_score_items(user_rows,
+    item_rows=None)``, ``_predict_rows(user_rows, item_rows)``, ``user_items_``
+    (the training rows, for ``exclude_seen``) and, if ``_has_factors``,
+    ``_similarity_factors(side)``. A model that ranks by default (its
+    ``score`` is a ranking metric) returns True from ``_ranks_by_default``.
+    """
+
+    #: Whether the model has factor rows (``similar_items``/``similar_users`` exist).
+    _has_factors = True
+
+    # --------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # ids may be strings
+        # ids are category labels, not measurements; scikit-learn's common
+        # checks then feed integer-valued X instead of continuous noise
+        tags.input_tags.categorical = True
+        return tags
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {**state, "_recfreq_version": __version__}
+
+    def __setstate__(self, state):
+        # like scikit-learn's own estimators: warn when another version pickled the model
+        state = dict(state)
+        original = state.pop("_recfreq_version", "unknown")
+        if original != __version__:
+            warnings.warn(InconsistentVersionWarning(estimator_name=type(self).__name__,
+                                                     current_version=__version__, original_version=original))
+        super().__setstate__(state)
+
+    def _validate_params(self):
+        """Check every parameter against ``_parameter_constraints`` (at the start of each training call)."""
+        validate_parameters(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+
+    def _check_ids(self, X, reset):
+        if not reset and _ndim(X) == 2:
+            # n_features_in_ / feature_names_in_ consistency, as scikit-learn
+            # estimators check it, before the id columns are read
+            validate_data(self, X, skip_check_array=True, reset=False)
+        (users, items), _ = check_id_columns(X, estimator_name=type(self).__name__)
+        if reset:
+            validate_data(self, X, skip_check_array=True, reset=True)
+        return users, items
+
+    # ----------------------------------------------------------------- hooks
+    def _id_encoder(self, side):
+        """The fitted :class:`~recfreq._encoding.IdEncoder` of ``side`` ("user" or "item")."""
+        return self._user_encoder if side == "user" else self._item_encoder
+
+    def _similarity_factors(self, side):
+        """(n_rows, width) vectors whose cosine similarity defines ``similar_items``/``similar_users``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _similarity_factors")
+
+    def _ranks_by_default(self):
+        """Whether ``score`` is the ranking score (:meth:`_ranking_score`) rather than R^2 or accuracy.
+
+        False for the rating models; ranking models (and models trained with a
+        ranking loss) return True.
+        """
+        return False
+
+    def _score_rows(self, X):
+        """Validate held-out ``X`` as ``predict`` would; return its number of rows."""
+        users, _ = self._check_ids(X, reset=False)
+        return users.shape[0]
+
+    def _relevant_rows(self, y, n_samples):
+        """Which held-out rows are relevant to the ranking score (positives, as in training)."""
+        return implicit_positives(y, n_samples, getattr(self, "positive_threshold", None))
+
+    # ------------------------------------------------------------ recommend
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
+                  items: ArrayLike | None = None, filter_items: ArrayLike | None = None,
+                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items for each user, best first.
+
+        Parameters
+        ----------
+        users : array-like of shape (n_users,)
+            Raw user ids (a scalar is one user). Unknown users are ranked by
+            the model's non-personal score (the cold-start fallback of
+            ``predict``).
+        n : int, default=10
+            Items per user; at most the number of candidates left after
+            ``filter_items``.
+        exclude_seen : bool, default=True
+            Leave out the items the user had in the training data. A user
+            left with fewer than ``n`` other candidates gets seen items in the
+            remaining slots, with score ``-inf``.
+        items : array-like of shape (n_candidates,), default=None
+            Candidate set: rank only these item ids (distinct; not empty).
+            None: every item seen in training. A candidate the model never
+            saw is scored as ``predict`` scores it (the cold-start fallback:
+            no item term).
+        filter_items : array-like of shape (n_blocked,), default=None
+            Blocklist: these item ids are never recommended, not even as
+            filler. Ids that are not candidates are ignored, and an empty
+            list blocks nothing; a blocklist that removes every candidate is
+            an error.
+        batch_size : int, default=1024
+            Users scored at once (bounds the (batch, n_candidates) score
+            matrix).
+
+        Returns
+        -------
+        items : ndarray of shape (n_users, min(n, n_candidates))
+            Raw item ids, best first; equal scores keep candidate order
+            (the model's items in sorted id order when ``items`` is None).
+        scores : ndarray of shape (n_users, min(n, n_candidates))
+            What ``predict`` gives for each (user, item) pair, in the
+            model's dtype.
+
+        Raises
+        ------
+        ValueError
+            ``n`` or ``batch_size`` not a positive integer, ids that are
+            not 1-D, missing or empty, duplicate candidates, or a blocklist
+            that removes every candidate.
+        TypeError
+            Ids of another kind than in fit (strings for numbers or the
+            reverse).
+        """
+        check_is_fitted(self)
+        n = check_positive_integer(n, "n")
+        batch_size = check_positive_integer(batch_size, "batch_size")
+        name = type(self).__name__
+        user_ids = read_ids(users, "users", "user", name)
+        item_encoder = self._id_encoder("item")
+        candidates, keep = read_candidates(items, filter_items, item_encoder.classes_, name)
+        user_rows = self._id_encoder("user").transform(user_ids)
+        if items is None and keep.all():
+            item_rows = None  # the whole catalogue: each model's fastest path
+            candidate_rows = np.arange(candidates.shape[0], dtype=np.int32)
+        else:
+            candidates = candidates[keep]
+            item_rows = candidate_rows = item_encoder.transform(candidates)
+        seen = seen_candidates(self.user_items_, user_rows, candidate_rows, len(item_encoder)) \
+            if exclude_seen else None
+        columns, scores = top_n(lambda start, stop: self._candidate_scores(user_rows[start:stop], item_rows),
+                                user_rows.shape[0], min(n, candidates.shape[0]), batch_size, seen,
+                                self._fitted_dtype)
+        return candidates[columns], scores
+
+    def _candidate_scores(self, user_rows, item_rows):
+        """(users, candidates) scores, a fresh array in the model dtype; ``item_rows`` None: every item.
+
+        Known candidates go through the model's vectorized ``_score_items``;
+        unknown ones (``UNKNOWN``) through ``_predict_rows``, i.e. exactly the
+        cold-start fallback of ``predict``.
+        """
+        if item_rows is None:
+            return np.array(self._score_items(user_rows), dtype=self._fitted_dtype, copy=True)
+        scores = np.empty((user_rows.shape[0], item_rows.shape[0]), dtype=self._fitted_dtype)
+        known = item_rows != UNKNOWN
+        if known.any():
+            scores[:, known] = self._score_items(user_rows, item_rows[known])
+        if not known.all():
+            n_unknown = int((~known).sum())
+            cold = self._predict_rows(np.repeat(user_rows, n_unknown).astype(np.int32),
+                                      np.full(user_rows.shape[0] * n_unknown, UNKNOWN, dtype=np.int32))
+            scores[:, ~known] = np.asarray(cold).reshape(user_rows.shape[0], n_unknown)
+        return scores
+
+    # ------------------------------------------------------------ neighbours
+    def similar_items(self, items: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        return self._similar("item", items, n)
+
+    def similar_users(self, users: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        return self._similar("user", users, n)
+
+    # one docstring for both, then hidden on models without factors (hasattr is False there)
+    similar_items.__doc__ = _SIMILAR_DOC.format(side="item", Side="Item")
+    similar_users.__doc__ = _SIMILAR_DOC.format(side="user", Side="User")
+    similar_items = available_if(_check_has_factors)(similar_items)
+    similar_users = available_if(_check_has_factors)(similar_users)
+
+    def _similar(self, side, ids, n):
+        check_is_fitted(self)
+        n = check_positive_integer(n, "n")
+        query = read_ids(ids, f"{side}s", side, type(self).__name__)
+        encoder = self._id_encoder(side)
+        rows = encoder.transform(query)
+        if (rows == UNKNOWN).any():
+            raise KeyError(f"Unknown {side} id(s): {query[rows == UNKNOWN][:5].tolist()}; similar_{side}s needs "
+                           f"{side}s seen in training.")
+        columns, sims = cosine_top_n(self._similarity_factors(side), rows, n)
+        return encoder.classes_[columns], sims
+
+    # ------------------------------------------------------------- scoring
+    def _ranking_score(self, X, y=None):
+        """NDCG@10 of ``recommend(exclude_seen=True)`` on held-out interactions ``(X, y)``.
+
+        The relevant items of a user are its held-out rows that count as
+        positives (``_relevant_rows``: every row without ``y``); users without
+        one are not scored. Computed by
+        :class:`recfreq.metrics.RankingScorer`.
+        """
+        from .metrics import RankingScorer  # metrics imports the splitters, which need nothing from here
+
+        check_is_fitted(self)
+        relevant = self._relevant_rows(y, self._score_rows(X))
+        return RankingScorer("ndcg", k=10, threshold=0.5)(self, X, relevant.astype(np.float64))
+
+    def _rating_or_ranking_score(self, rating_score, X, y, sample_weight):
+        """``score`` of a model that may rank by default: the ranking score, or ``rating_score`` (R^2, accuracy)."""
+        if self._ranks_by_default():
+            if sample_weight is not None:
+                raise ValueError(f"{type(self).__name__} scores by NDCG@10, which takes no sample_weight.")
+            return self._ranking_score(X, y)
+        if y is None:
+            raise ValueError(f"{type(self).__name__}.score needs the true targets y.")
+        return rating_score(self, X, y, sample_weight=sample_weight)
+
+
+class BaseRecommender(RecommenderMixin, BaseEstimator):
     """Base class of the rating models (not for direct use).
 
     Subclasses define ``_default_learning_rates``, ``_training`` (what a call
@@ -128,8 +398,11 @@ class BaseRecommender(BaseEstimator):
         """Predictions for encoded rows; -1 marks an unknown user or item."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _predict_rows")
 
-    def _score_items(self, user_rows):
-        """Scores of every item for each encoded user row (n_users, n_items)."""
+    def _score_items(self, user_rows, item_rows=None):
+        """Scores of the known items ``item_rows`` (None: every item) for each encoded user row.
+
+        Returns (n_users, n_items); ``user_rows`` may hold ``UNKNOWN``.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement _score_items")
 
     @abstractmethod
@@ -139,30 +412,8 @@ class BaseRecommender(BaseEstimator):
     # --------------------------------------------------------------- sklearn
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.string = True  # ids may be strings
-        # ids are category labels, not measurements; scikit-learn's common
-        # checks then feed integer-valued X instead of continuous noise
-        tags.input_tags.categorical = True
         tags.target_tags.required = True
         return tags
-
-    # ------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = super().__getstate__()
-        return {**state, "_recfreq_version": __version__}
-
-    def __setstate__(self, state):
-        # like scikit-learn's own estimators: warn when another version pickled the model
-        state = dict(state)
-        original = state.pop("_recfreq_version", "unknown")
-        if original != __version__:
-            warnings.warn(InconsistentVersionWarning(estimator_name=type(self).__name__,
-                                                     current_version=__version__, original_version=original))
-        super().__setstate__(state)
-
-    def _validate_params(self):
-        """Check every parameter against ``_parameter_constraints`` (at the start of each training call)."""
-        validate_parameters(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     # ------------------------------------------------------------ public API
     def fit(self: RecommenderT, X: ArrayLike, y: ArrayLike) -> RecommenderT:
@@ -388,64 +639,6 @@ class BaseRecommender(BaseEstimator):
         users, items = self._check_ids(X, reset=False)
         return self._predict_rows(self._user_encoder.transform(users), self._item_encoder.transform(items))
 
-    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True,
-                  batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` items for each user, best first.
-
-        Parameters
-        ----------
-        users : array-like of shape (n_users,)
-            Raw user ids. Unknown users get the items with the highest
-            non-personal score (global mean + item bias).
-        n : int, default=10
-            Items per user (at most the number of known items).
-        exclude_seen : bool, default=True
-            Leave out items the user rated in the training data. A user who
-            has seen almost every item may get fewer than ``n`` unseen items;
-            the remaining slots then hold seen items with score ``-inf``.
-        batch_size : int, default=1024
-            Users scored at once (bounds the (batch, n_items) score matrix).
-
-        Returns
-        -------
-        items : ndarray of shape (n_users, n)
-            Raw item ids.
-        scores : ndarray of shape (n_users, n)
-            Their predicted scores.
-        """
-        check_is_fitted(self)
-        n = check_positive_integer(n, "n")
-        batch_size = check_positive_integer(batch_size, "batch_size")
-        user_ids = as_id_array(users)
-        if user_ids.ndim == 0:
-            user_ids = user_ids.reshape(1)
-        if user_ids.ndim != 1:
-            raise ValueError(f"users must be a 1-D array of user ids, got shape {user_ids.shape}.")
-        (clean,), _ = check_id_columns(user_ids.reshape(-1, 1), estimator_name=type(self).__name__,
-                                       n_required=1, names=("user",))
-        rows = self._user_encoder.transform(clean)
-        n_items = len(self._item_encoder)
-        n = min(int(n), n_items)
-        top_items = np.empty((rows.shape[0], n), dtype=np.int64)
-        top_scores = np.empty((rows.shape[0], n), dtype=self._fitted_dtype)
-        seen = self.user_items_
-        for start in range(0, rows.shape[0], batch_size):
-            batch = rows[start:start + batch_size]
-            scores = np.array(self._score_items(batch), dtype=self._fitted_dtype, copy=True)
-            if exclude_seen:
-                known = np.flatnonzero(batch != UNKNOWN)
-                sub = seen[batch[known]]
-                scores[known[np.repeat(np.arange(known.shape[0]), np.diff(sub.indptr))], sub.indices] = -np.inf
-            if n < n_items:
-                part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-            else:
-                part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
-            part_scores = np.take_along_axis(scores, part, axis=1)
-            order = np.argsort(-part_scores, axis=1, kind="stable")
-            top_items[start:start + batch_size] = np.take_along_axis(part, order, axis=1)
-            top_scores[start:start + batch_size] = np.take_along_axis(part_scores, order, axis=1)
-        return self._item_encoder.inverse_transform(top_items), top_scores
-
     # --------------------------------------------------------------- helpers
     def _check_runtime(self):
         """Settings that can only be judged on this machine, checked before any allocation."""
@@ -473,16 +666,6 @@ class BaseRecommender(BaseEstimator):
         if self.dense_learning_rate is not None:
             return float(self.dense_learning_rate)
         return self._default_dense_learning_rates[self.solver]
-
-    def _check_ids(self, X, reset):
-        if not reset and _ndim(X) == 2:
-            # n_features_in_ / feature_names_in_ consistency, as scikit-learn
-            # estimators check it, before the id columns are read
-            validate_data(self, X, skip_check_array=True, reset=False)
-        (users, items), _ = check_id_columns(X, estimator_name=type(self).__name__)
-        if reset:
-            validate_data(self, X, skip_check_array=True, reset=True)
-        return users, items
 
     # ------------------------------------------------------- training hooks
     # fit/partial_fit/_train are a template over these; a model whose data is
@@ -564,8 +747,13 @@ class BaseRecommender(BaseEstimator):
         users, items = raw
         return self._user_encoder.transform(users), self._item_encoder.transform(items), targets
 
+    def _validation_greater_is_better(self):
+        """Whether the value of :meth:`_validation_score` grows as the model improves (default: an error)."""
+        return False
+
     def _validation_score(self, validation):
-        """(name, value) of the held-out score early stopping watches; lower is better."""
+        """(name, value) of the held-out score early stopping watches; lower is better unless
+        :meth:`_validation_greater_is_better` says otherwise."""
         users, items, targets = validation
         pred = self._predict_rows(users, items).astype(np.float64)
         return "val_rmse", float(np.sqrt(np.mean((pred - targets) ** 2)))
@@ -666,9 +854,11 @@ class BaseRecommender(BaseEstimator):
                 postfix = {"loss": f"{loss:.4f}"}
                 current = loss
                 if validation is not None:
-                    name, current = self._validation_score(validation)
-                    self.validation_scores_.append(current)
-                    postfix[name] = f"{current:.4f}"
+                    name, score = self._validation_score(validation)
+                    self.validation_scores_.append(score)
+                    postfix[name] = f"{score:.4f}"
+                    # early stopping minimises: a score that grows when the model improves is negated
+                    current = -score if self._validation_greater_is_better() else score
                 progress.set_postfix(postfix)
                 progress.update(1)
                 if stop_early and tol is not None:

@@ -117,6 +117,9 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
 
     _default_learning_rates = {"sgd": 0.005, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
 
+    #: biases only: no factor space, so no similar_items/similar_users
+    _has_factors = False
+
     def __init__(self, *, solver="sgd", learning_rate=None, alpha=0.02, max_iter=20, tol=None,
                  n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
                  frequency_exponent=0.5, counter_halflife=None, dtype="float32", device="cpu",
@@ -189,6 +192,7 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
         pred[known_item] += self.item_bias_[item_rows[known_item]]
         return pred
 
-    def _score_items(self, user_rows):
+    def _score_items(self, user_rows, item_rows=None):
         user_part = np.where(user_rows != UNKNOWN, self.user_bias_[np.maximum(user_rows, 0)], 0)
-        return (self.global_mean_ + user_part[:, None]) + self.item_bias_[None, :]
+        item_bias = self.item_bias_ if item_rows is None else self.item_bias_[item_rows]
+        return (self.global_mean_ + user_part[:, None]) + item_bias[None, :]

@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine
-from ._encoding import UNKNOWN
-from ._features import FeatureEncoder
+from ._features import FeatureEncoder, as_cells
 from ._param_validation import Interval, StrOptions
 from ._projection import ProjectedTable
 from ._solvers import Solver, TableState
@@ -23,10 +22,12 @@ from ._validation import (
     as_target_vector,
     MIXED_DIM_PARAMETER_CONSTRAINTS,
     _clean_id_column,
-    as_id_array,
     check_positive_integer,
     check_ratings,
+    implicit_positives,
 )
+from . import _fm_ranking, _ranking_losses
+from ._ranking import read_candidates, read_ids, seen_candidates, top_n
 from .base import BaseRecommender, _max_row_norm, effective_n_threads
 
 __all__ = ["FactorizationMachine", "FactorizationMachineClassifier"]
@@ -86,7 +87,7 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     _structure_params = ("dtype", "n_factors", "embedding_dims")
 
-    _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset")
+    _private_fitted_state = BaseRecommender._private_fitted_state + ("_feature_encoder", "_offset", "_item_columns_at")
 
     def _state_blocks(self):
         if self._projected():  # raw-row and projection accumulators live in the ProjectedTable
@@ -113,15 +114,17 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _target_range(self, data):
         _, targets = data
-        if self._task != "regression":
-            return None  # logits: only overflow counts
+        if self._task != "regression" or self._ranking_loss() is not None:
+            return None  # logits, ranking scores: only overflow counts
         return (float(np.min(targets)), float(np.max(targets))) if targets.shape[0] else (0.0, 0.0)
 
     def _bound_inputs(self, data):
         """L1 = the largest sum_j |x_j| of a training row (what the score bound needs of the data)."""
         (indptr, _, values), _ = data
         rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
-        return float(np.max(np.bincount(rows, weights=np.abs(values.astype(np.float64))), initial=0.0))
+        l1 = float(np.max(np.bincount(rows, weights=np.abs(values.astype(np.float64))), initial=0.0))
+        # a sampled negative joins one row's context with another row's item part
+        return 2 * l1 if self._ranking_loss() is not None else l1
 
     def _score_bound(self, l1):
         """|w0| + max|w_j| L1 + max ||v_j||^2 L1^2 / 2 over rows x with L1 = sum_j |x_j| (training data).
@@ -203,7 +206,66 @@ class _BaseFactorizationMachine(BaseRecommender):
         return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
 
     # ------------------------------------------------- BaseRecommender hooks
+    # --------------------------------------------------------- ranking losses
+    def _ranking_loss(self):
+        """The ranking loss of the model (its fitted value once fitted), or None for the task's loss."""
+        return None
+
+    def _ranks_by_default(self):
+        return self._ranking_loss() is not None
+
+    def _item_positions(self):
+        """Positions of the side columns that describe the item (``item_columns``)."""
+        return tuple(getattr(self, "_item_columns_at", ()))
+
+    def _context_positions(self):
+        """Positions of the side columns that describe the user or the context (the others)."""
+        if self._feature_encoder.sparse:
+            return ()
+        item = set(self._item_positions())
+        return tuple(j for j in range(2, len(self._feature_encoder.columns)) if j not in item)
+
+    def _read_ranking_data(self, X, y, reset, dtype):
+        """Positive interactions of implicit feedback (rows with y > 0 or y >= positive_threshold; all without y)."""
+        raw = self._read_X(X, reset=reset)
+        loss = self._ranking_loss()
+        if sp.issparse(raw):
+            raise ValueError(f"loss={loss!r} samples negative items, which needs X's user and item id columns; "
+                             f"{type(self).__name__} cannot rank a sparse design matrix.")
+        if reset:
+            self._item_columns_at = self._resolve_item_columns(raw.names)
+        keep = implicit_positives(y, raw.n_rows, self.positive_threshold)
+        if reset and not keep.any():
+            raise ValueError(f"no positive row to learn from among {keep.shape[0]} sample(s): loss={loss!r} needs "
+                             "interactions (rows with y > 0, or y >= positive_threshold).")
+        return FeatureEncoder.take(raw, np.flatnonzero(keep)), np.ones(int(keep.sum()), dtype=dtype)
+
+    def _resolve_item_columns(self, names):
+        positions = []
+        for key in self.item_columns or ():
+            if isinstance(key, (numbers.Integral, np.integer)) and not isinstance(key, (bool, np.bool_)) \
+                    and key not in names:
+                position = int(key)
+            elif key in names:
+                position = names.index(key)
+            else:
+                raise ValueError(f"item_columns names {key!r}, which is not a column of X (columns: {names}).")
+            if not 2 <= position < len(names):
+                raise ValueError(f"item_columns must name side columns (position 2 or later), got {key!r}: the "
+                                 "item id column always belongs to the item, the user id column never.")
+            positions.append(position)
+        if len(set(positions)) != len(positions):
+            raise ValueError(f"item_columns names a column twice: {list(self.item_columns)}.")
+        return tuple(sorted(positions))
+
     def _read_training_data(self, X, y, reset, dtype):
+        if self._ranking_loss() is not None:
+            return self._read_ranking_data(X, y, reset, dtype)
+        if y is None:
+            hint = (" (or choose a ranking loss, loss='bpr', 'warp' or 'logistic', to train on implicit feedback)"
+                    if "loss" in self.get_params(deep=False) else "")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: pass the "
+                             f"ratings or labels{hint}.")
         raw = self._read_X(X, reset=reset)
         classes = getattr(self, "_partial_fit_classes", None)
         if reset and classes is not None and self._task == "classification":
@@ -228,12 +290,74 @@ class _BaseFactorizationMachine(BaseRecommender):
         self.feature_state_.n_samples += int(targets.shape[0])
 
     def _encode_validation(self, raw, targets):
+        if self._ranking_loss() is not None:
+            return raw, targets  # scored through recommend, which takes raw columns
         return self._design(self._feature_encoder.transform(raw)), targets
 
     def _n_epoch_samples(self, data):
         return data[1].shape[0]
 
+    def _ranking_training(self, data, loss):
+        """The :class:`~recfreq._engine.Training` of a ranking loss: context parts, the item table, positives."""
+        (indptr, indices, values), targets = data
+        encoder, dtype = self._feature_encoder, self._fitted_dtype
+        design = sp.csr_matrix((values, indices, indptr), shape=(targets.shape[0], encoder.n_features))
+        context, item_parts = _fm_ranking.split_parts(
+            design, _fm_ranking.item_feature_rows(encoder, self._item_positions()))
+        users = _fm_ranking.id_positions(design, encoder.columns[0].rows)
+        items = _fm_ranking.id_positions(design, encoder.columns[1].rows)
+        n_items = len(encoder.columns[1].encoder)
+        self.item_parts_ = _fm_ranking.item_table(items, item_parts, n_items, getattr(self, "item_parts_", None),
+                                                  encoder.columns[1].encoder.classes_).astype(dtype)
+        positive_indptr, positive_indices = _ranking_losses.positive_csr(self.user_items_)
+        arrays = _engine.fm_arrays(self.intercept_, self.intercept_accum_, self.feature_bias_, self.feature_state_,
+                                   dtype, feature_factors=self.feature_factors_)
+        arrays.update(item_indptr=np.ascontiguousarray(self.item_parts_.indptr, dtype=np.int64),
+                      item_indices=np.ascontiguousarray(self.item_parts_.indices, dtype=np.int32),
+                      item_data=np.ascontiguousarray(self.item_parts_.data, dtype=dtype),
+                      positive_indptr=positive_indptr, positive_indices=positive_indices,
+                      warp_weights=_ranking_losses.warp_weights(n_items))
+        if self._solver() == Solver.FA_SGD:
+            arrays["feature_frequency"] = self._ranking_frequencies(loss, positive_indptr, positive_indices, n_items)
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "dense_learning_rate": self._dense_learning_rate(), "alpha": self.alpha,
+                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+                   "n_factors": self.feature_factors_.shape[1], "ranking_loss": _ranking_losses.LOSS_CODES[loss],
+                   "n_negatives": self.n_negatives, "max_sampled": self.max_sampled, "n_items": n_items,
+                   # the negatives' key of this call (its epochs add their number)
+                   "sample_seed": int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))}
+        samples = {"ctx_indptr": np.ascontiguousarray(context.indptr, dtype=np.int64),
+                   "ctx_indices": np.ascontiguousarray(context.indices, dtype=np.int32),
+                   "ctx_data": np.ascontiguousarray(context.data, dtype=dtype), "user_index": users,
+                   "item_index": items}
+        return _engine.Training(kernel="fm_ranking_epoch", samples=samples, arrays=arrays, scalars=scalars,
+                                n_samples=targets.shape[0])
+
+    def _ranking_frequencies(self, loss, positive_indptr, positive_indices, n_items):
+        """fa-sgd's p_r under a ranking loss: each feature row's expected steps per positive, negatives included
+        (over the model's positives so far, as the counts are)."""
+        encoder, state = self._feature_encoder, self.feature_state_
+        user_positives = state.counts[encoder.columns[0].rows]
+        item_positives = state.counts[encoder.columns[1].rows]
+        user_steps, item_steps = _ranking_losses.expected_steps(user_positives, item_positives, positive_indptr,
+                                                                positive_indices, loss, self.n_negatives)
+        item_rows = _fm_ranking.item_feature_rows(encoder, self._item_positions())
+        # a context row steps with every emitted sample of its positives: 1 + n_negatives times under
+        # logistic, once per pair (a user holding every item, which has no negative, is counted as if it
+        # had one, except in its own id row, which takes its user's exact steps)
+        per_positive = 1.0 + self.n_negatives if loss == "logistic" else 1.0
+        steps = np.where(item_rows, 0.0, state.counts.astype(np.float64) * per_positive)
+        steps[encoder.columns[0].rows] = user_steps
+        table = sp.csr_matrix(self.item_parts_, copy=True)
+        table.data[:] = 1.0
+        steps[:table.shape[1]] += np.asarray(table.T @ item_steps).ravel()
+        return np.ascontiguousarray(steps / max(state.n_samples, 1))
+
     def _training(self, data):
+        loss = self._ranking_loss()
+        if loss is not None:
+            return self._ranking_training(data, loss)
         # CSR rows are contiguous segments: the kernels read each sample's row
         # through the epoch's order, so nothing is gathered
         (indptr, indices, values), targets = data
@@ -261,7 +385,12 @@ class _BaseFactorizationMachine(BaseRecommender):
         if self._projected():  # predict, recommend and decision_function read plain rows
             self.feature_factors_ = self.feature_embedding_.collapse()
 
+    def _validation_greater_is_better(self):
+        return self._ranking_loss() is not None
+
     def _validation_score(self, validation):
+        if self._ranking_loss() is not None:
+            return "val_ndcg@10", self._ranking_score_raw(*validation)
         design, targets = validation
         pred = self._predict_design(design).astype(np.float64)
         if self._task == "regression":
@@ -299,11 +428,14 @@ class _BaseFactorizationMachine(BaseRecommender):
         adagrad = self._solver() == Solver.ADAGRAD
         self.intercept_accum_ = np.zeros(1 if adagrad else 0, dtype=self._fitted_dtype)
         self.t_ = 0
+        self.__dict__.pop("item_parts_", None)  # a fresh fit learns its items' parts anew
         self._after_encoding(raw, reset=True)
         return self._design(X_csr), targets
 
     def _set_offset(self, targets):
-        if self._task == "regression":
+        if self._ranking_loss() is not None:
+            self._offset = 0.0  # ranking scores: w0 starts at zero (only the logistic loss moves it)
+        elif self._task == "regression":
             self.global_mean_ = float(np.mean(targets, dtype=np.float64))
             self.rating_range_ = (float(np.min(targets)), float(np.max(targets)))
             self._offset = self.global_mean_
@@ -350,7 +482,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         self.user_items_ = seen
 
     # ------------------------------------------------------------ public API
-    def fit(self: RecommenderT, X: MatrixLike, y: ArrayLike) -> RecommenderT:
+    def fit(self: RecommenderT, X: MatrixLike, y: ArrayLike | None = None) -> RecommenderT:
         """Fit the factorization machine.
 
         Parameters
@@ -359,8 +491,11 @@ class _BaseFactorizationMachine(BaseRecommender):
             Columns 0 and 1: user and item ids; further columns: side features
             (categorical, multi-valued or numeric, see the class docstring).
             A sparse matrix is used as the design matrix itself.
-        y : array-like of shape (n_samples,)
-            Ratings (regression) or two class labels (classification).
+        y : array-like of shape (n_samples,) or None
+            Ratings (regression) or two class labels (classification),
+            required. Under a ranking loss: None (every row is a positive
+            interaction), 0/1 labels or counts (rows with ``y > 0``), or
+            ratings with ``positive_threshold``.
 
         Returns
         -------
@@ -368,7 +503,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         """
         return super().fit(X, y)
 
-    def partial_fit(self: RecommenderT, X: MatrixLike, y: ArrayLike,
+    def partial_fit(self: RecommenderT, X: MatrixLike, y: ArrayLike | None = None,
                     classes: ArrayLike | None = None) -> RecommenderT:
         """Run one more epoch over ``X``, keeping every solver state.
 
@@ -380,7 +515,8 @@ class _BaseFactorizationMachine(BaseRecommender):
         Parameters
         ----------
         X : array-like, DataFrame or sparse matrix
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or None
+            As in :meth:`fit`.
         classes : array-like of shape (2,), default=None
             Classification only: both labels, if the first batch may lack one.
 
@@ -427,11 +563,10 @@ class _BaseFactorizationMachine(BaseRecommender):
         p = _sigmoid(self.decision_function(X))
         return np.column_stack([1 - p, p]).astype(self._fitted_dtype)
 
-    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """R^2 (regression) or mean accuracy (classification)."""
-        if self._task == "classification":
-            return ClassifierMixin.score(self, X, y, sample_weight=sample_weight)
-        return RegressorMixin.score(self, X, y, sample_weight=sample_weight)
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 (regression) or mean accuracy (classification); NDCG@10 for a model that ranks by default."""
+        rating_score = ClassifierMixin.score if self._task == "classification" else RegressorMixin.score
+        return self._rating_or_ranking_score(rating_score, X, y, sample_weight)
 
     def _raw_scores(self, design):
         indptr, indices, data = design
@@ -451,6 +586,8 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _predict_design(self, design):
         scores = self._raw_scores(design)
+        if self._ranking_loss() is not None:
+            return scores  # ranking scores: only their order for a user means anything
         if self._task == "classification":
             return _sigmoid(scores)
         if self.clip_predictions:
@@ -459,8 +596,8 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     # ------------------------------------------------------------ recommend
     def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
-                  items: ArrayLike | None = None, user_features: FeatureColumns | None = None,
-                  item_features: FeatureColumns | None = None,
+                  items: ArrayLike | None = None, filter_items: ArrayLike | None = None,
+                  user_features: FeatureColumns | None = None, item_features: FeatureColumns | None = None,
                   batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user, scored with the users' and items' side features.
 
@@ -469,25 +606,35 @@ class _BaseFactorizationMachine(BaseRecommender):
         users : array-like of shape (n_users,)
             Raw user ids (unknown users get no user-id term).
         n : int, default=10
+            Items per user; at most the number of candidates left after
+            ``filter_items``.
         exclude_seen : bool, default=True
             Leave out items the user had in the training data (slots that
             cannot be filled hold seen items with score ``-inf``).
         items : array-like of shape (n_candidates,), default=None
-            Candidate item ids; default every item seen in training.
+            Candidate item ids (distinct, not empty); default every item
+            seen in training. A candidate the model never saw is scored from
+            its side features alone (no item-id term), as ``predict`` would.
+        filter_items : array-like of shape (n_blocked,), default=None
+            Blocklist: these item ids are never recommended (ids that are not
+            candidates are ignored; removing every candidate is an error).
         user_features : DataFrame or dict, default=None
             Side columns describing each user, aligned with ``users``: a dict
             ``{column name or position: values}`` or a DataFrame whose
-            columns are named as in fit.
+            columns are named as in fit. A multi-valued column may be given
+            as a list of lists.
         item_features : DataFrame or dict, default=None
-            Side columns describing each candidate item, aligned with ``items``.
-            Side columns given in neither contribute nothing.
+            Side columns describing each candidate item, aligned with ``items``
+            (with the training items when ``items`` is None), before
+            ``filter_items`` removes any. Side columns given in neither
+            contribute nothing.
         batch_size : int, default=1024
 
         Returns
         -------
-        items : ndarray of shape (n_users, n)
-            Raw item ids, best first.
-        scores : ndarray of shape (n_users, n)
+        items : ndarray of shape (n_users, min(n, n_candidates))
+            Raw item ids, best first (equal scores in candidate order).
+        scores : ndarray of shape (n_users, min(n, n_candidates))
             What ``predict`` gives for the pair (the rating, clipped like
             ``predict``), or the probability of the positive class
             (classification). Items are ranked by the raw score.
@@ -505,68 +652,81 @@ class _BaseFactorizationMachine(BaseRecommender):
                              "design matrix.")
         n = check_positive_integer(n, "n")
         batch_size = check_positive_integer(batch_size, "batch_size")
-        users = as_id_array(users)
-        users = users.reshape(1) if users.ndim == 0 else users
-        if users.ndim != 1:
-            raise ValueError(f"users must be a 1-D array of user ids, got shape {users.shape}.")
-        item_ids = self.item_ids_ if items is None else as_id_array(items)
-        if item_ids.ndim != 1:
-            raise ValueError(f"items must be a 1-D array of item ids, got shape {item_ids.shape}.")
-        if item_ids.shape[0] == 0:
-            raise ValueError("items is empty: there is nothing to recommend from.")
-        if items is not None:
-            item_ids = _clean_id_column(item_ids, "item")  # returned as the ids they are, not objects
-        if items is not None and np.unique(item_ids).shape[0] != item_ids.shape[0]:
-            raise ValueError("items holds duplicate item ids; pass each candidate once (side features are "
-                             "aligned with items, so duplicates cannot be dropped silently).")
+        name = type(self).__name__
+        users = read_ids(users, "users", "user", name)
+        item_ids, keep = read_candidates(items, filter_items, self.item_ids_, name)
         user_cols = {0: users, **self._side_columns(user_features, users.shape[0], "user_features")}
         item_cols = {1: item_ids, **self._side_columns(item_features, item_ids.shape[0], "item_features")}
         if set(user_cols) & set(item_cols):
             raise ValueError("A column cannot describe both users and items: "
                              f"{sorted(set(user_cols) & set(item_cols))}.")
+        ranking = self._ranking_loss() is not None
+        if ranking:
+            missing = [encoder.columns[j].name for j in self._context_positions() if j not in user_cols]
+            if missing:
+                raise ValueError(f"{name} was trained with side columns {missing} that describe the user or the "
+                                 "context, and ranks with them: pass them in user_features (one value per user).")
+        if not keep.all():  # the blocked candidates and their side features
+            item_cols = {j: values[keep] for j, values in item_cols.items()}
+            item_ids = item_ids[keep]
         A_u = encoder.transform_columns(user_cols, users.shape[0])
-        A_i = encoder.transform_columns(item_cols, item_ids.shape[0])
+        if ranking and item_features is None:
+            A_i = self._item_parts_of(item_ids)
+        else:
+            A_i = encoder.transform_columns(item_cols, item_ids.shape[0])
         w0 = float(self.intercept_[0])
         s_u = self._raw_scores(self._design(A_u)).astype(np.float64)
         s_i = self._raw_scores(self._design(A_i)).astype(np.float64) - w0
         V = self.feature_factors_.astype(np.float64)
         P_u, P_i = np.asarray(A_u @ V), np.asarray(A_i @ V)
-        user_rows = encoder.columns[0].encoder.transform(_clean_id_column(users, "user"))
-        item_rows = encoder.columns[1].encoder.transform(_clean_id_column(item_ids, "item"))
-        n = min(int(n), item_ids.shape[0])
-        top_items = np.empty((users.shape[0], n), dtype=np.int64)
-        top_scores = np.empty((users.shape[0], n), dtype=np.float64)
-        known_items = np.flatnonzero(item_rows != UNKNOWN)
-        # candidate position of each known item row, for excluding seen items
-        position = np.full(len(encoder.columns[1].encoder), -1, dtype=np.int64)
-        position[item_rows[known_items]] = known_items
-        for start in range(0, users.shape[0], batch_size):
-            stop = min(start + batch_size, users.shape[0])
-            scores = s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
-            if exclude_seen:
-                batch = user_rows[start:stop]
-                known = np.flatnonzero(batch != UNKNOWN)
-                sub = self.user_items_[batch[known]]
-                cols = position[sub.indices]
-                rows = known[np.repeat(np.arange(known.shape[0]), np.diff(sub.indptr))]
-                hit = cols >= 0
-                scores[rows[hit], cols[hit]] = -np.inf
-            if n < scores.shape[1]:
-                part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-            else:
-                part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-            part_scores = np.take_along_axis(scores, part, axis=1)
-            order = np.argsort(-part_scores, axis=1, kind="stable")
-            top_items[start:stop] = np.take_along_axis(part, order, axis=1)
-            top_scores[start:stop] = np.take_along_axis(part_scores, order, axis=1)
-        if self._task == "classification":
-            # excluded (seen) slots keep -inf: sigmoid would turn them into a probability of 0
-            finite = np.isfinite(top_scores)
+        item_encoder = self._id_encoder("item")
+        user_rows = self._id_encoder("user").transform(users)
+        seen = seen_candidates(self.user_items_, user_rows, item_encoder.transform(item_ids), len(item_encoder)) \
+            if exclude_seen else None
+        columns, top_scores = top_n(lambda start, stop: s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T,
+                                    users.shape[0], min(n, item_ids.shape[0]), batch_size, seen)
+        finite = np.isfinite(top_scores)  # excluded (seen) slots keep -inf
+        if ranking:
+            pass  # ranking scores, as predict gives them
+        elif self._task == "classification":
             top_scores[finite] = _sigmoid(top_scores[finite])
         elif self.clip_predictions:
-            finite = np.isfinite(top_scores)  # seen-item slots stay -inf
             top_scores[finite] = np.clip(top_scores[finite], *self.rating_range_)
-        return item_ids[top_items], top_scores.astype(self._fitted_dtype)
+        return item_ids[columns], top_scores.astype(self._fitted_dtype)
+
+    def _item_parts_of(self, item_ids):
+        """Design rows of known items from the item table (their id and ``item_columns`` as in training)."""
+        rows = self._id_encoder("item").transform(_clean_id_column(item_ids, "item"))
+        if (rows < 0).any():
+            raise ValueError(f"items holds ids the model never saw ({item_ids[rows < 0][:5].tolist()}): score them "
+                             "from their features by passing item_features (the columns in item_columns).")
+        table = sp.csr_matrix(self.item_parts_, dtype=np.float64)
+        table.resize((table.shape[0], self._feature_encoder.n_features))
+        return table[rows]
+
+    def _ranking_score(self, X, y=None):
+        """NDCG@10 of ``recommend`` on held-out interactions, each user ranked with the context columns of
+        its first held-out row (under a ranking loss; see :meth:`score`)."""
+        if self._ranking_loss() is None:
+            return super()._ranking_score(X, y)
+        check_is_fitted(self)
+        return self._ranking_score_raw(self._read_X(X, reset=False), y)
+
+    def _ranking_score_raw(self, raw, y):
+        from .metrics import ndcg_at_k
+
+        relevant = self._relevant_rows(y, raw.n_rows)
+        if not relevant.any():
+            raise ValueError("no held-out row is relevant (check y and positive_threshold): NDCG is undefined.")
+        users = _clean_id_column(raw.cols[0][1][relevant], "user")
+        items = _clean_id_column(raw.cols[1][1][relevant], "item")
+        user_ids, first, codes = np.unique(users, return_index=True, return_inverse=True)
+        features = {j: raw.cols[j][1][relevant][first] for j in self._context_positions()}
+        recommended, _ = self.recommend(user_ids, n=10, user_features=features or None)
+        held_out = [set() for _ in user_ids]
+        for code, item in zip(codes.ravel().tolist(), items.tolist()):
+            held_out[code].add(item)
+        return float(ndcg_at_k(held_out, recommended, k=10))
 
     def _side_columns(self, features, n_rows, name):
         if features is None:
@@ -584,11 +744,27 @@ class _BaseFactorizationMachine(BaseRecommender):
             position = encoder.position(key)
             if position < 2:
                 raise ValueError(f"{name} cannot hold the id column {key!r}.")
-            values = np.asarray(values) if not isinstance(values, np.ndarray) else values
-            if values.shape[0] != n_rows:
-                raise ValueError(f"{name}[{key!r}] has {values.shape[0]} values, expected {n_rows}.")
+            values = as_cells(values)
+            if values.ndim != 1 or values.shape[0] != n_rows:
+                raise ValueError(f"{name}[{key!r}] has shape {values.shape}, expected ({n_rows},): one value (or "
+                                 "one list of values) per row.")
             out[position] = values
         return out
+
+    # ------------------------------------------------------------ neighbours
+    def _id_encoder(self, side):
+        encoder = self._feature_encoder
+        if encoder.sparse:
+            raise ValueError(f"{type(self).__name__} was fitted on a sparse design matrix: it has no user or item "
+                             "ids to look up.")
+        return encoder.columns[0 if side == "user" else 1].encoder
+
+    def _similarity_factors(self, side):
+        # the factor rows of the id column's values; side features are not part of an id's vector
+        return self.feature_factors_[self._feature_encoder.columns[0 if side == "user" else 1].rows]
+
+    def _score_rows(self, X):
+        return self._read_X(X, reset=False).shape[0]
 
 
 class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
@@ -810,10 +986,23 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         **_BaseFactorizationMachine._parameter_constraints,
         "task": [StrOptions(set(_TASKS))],
         "clip_predictions": ["boolean"],
+        "loss": [StrOptions(set(_ranking_losses.RANKING_LOSSES)), None],
+        "n_negatives": [Interval(numbers.Integral, 1, 1000, closed="both")],
+        "max_sampled": [Interval(numbers.Integral, 1, 100_000, closed="both")],
+        "positive_threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
+        "item_columns": [list, tuple, None],
+    }
+
+    #: learning_rate=None under a ranking loss: loss -> solver -> eta (benchmarks/bench_ranking.py fm-tune)
+    _default_ranking_learning_rates = {
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
+        "bpr": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
+        "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.02},
     }
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
-                 alpha=0.1, alpha_bias=0.01, task="regression", clip_predictions=True,
+                 alpha=0.1, alpha_bias=0.01, task="regression", loss=None, n_negatives=4, max_sampled=10,
+                 positive_threshold=None, item_columns=None, clip_predictions=True,
                  categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
                  standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3, n_dim_blocks=4,
                  dense_batch_size=8, max_iter=15, tol=None, n_iter_no_change=5, early_stopping=False,
@@ -826,6 +1015,11 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         self.alpha = alpha
         self.alpha_bias = alpha_bias
         self.task = task
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.max_sampled = max_sampled
+        self.positive_threshold = positive_threshold
+        self.item_columns = item_columns
         self.clip_predictions = clip_predictions
         self.categorical_features = categorical_features
         self.multi_value_separator = multi_value_separator
@@ -850,15 +1044,38 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _structure_params = ("dtype", "n_factors", "embedding_dims", "task")
+    _structure_params = ("dtype", "n_factors", "embedding_dims", "task", "loss", "item_columns")
 
     @property
     def _task(self):
         # a fitted model predicts for the task it was trained on, whatever set_params changed since
         return self._fitted_param("task")
 
-    def score(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
-        """R^2 (regression) or mean accuracy (classification)."""
+    def _ranking_loss(self):
+        return self._fitted_param("loss")
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.loss is None:
+            if self.item_columns:
+                raise ValueError("item_columns only matters to a ranking loss (loss='logistic', 'bpr' or 'warp'): "
+                                 "the task's own loss reads every column as given.")
+            return
+        if self.task != "regression":
+            raise ValueError(f"loss={self.loss!r} ranks implicit feedback and cannot be combined with "
+                             f"task={self.task!r} (which fits labels with the log loss): keep the default task.")
+        if self.embedding_dims != "uniform":
+            raise ValueError(f"loss={self.loss!r} trains uniform feature rows; embedding_dims="
+                             f"{self.embedding_dims!r} is only available with the task's own loss.")
+
+    def _learning_rate(self):
+        loss = self._ranking_loss()
+        if self.learning_rate is None and loss is not None:
+            return self._default_ranking_learning_rates[loss][self.solver]
+        return super()._learning_rate()
+
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 (regression) or mean accuracy (classification); NDCG@10 for a model that ranks by default."""
         return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
@@ -867,7 +1084,10 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
             tags.estimator_type = "classifier"
             tags.classifier_tags = ClassifierTags(multi_class=False, poor_score=True)
             tags.regressor_tags = None
+        if self.loss is not None:
+            tags.target_tags.required = False  # implicit feedback: fit(X)
         return tags
+
 
 class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine):
     """:class:`FactorizationMachine` with ``task="classification"``, as a scikit-learn classifier.
@@ -889,6 +1109,10 @@ class FactorizationMachineClassifier(ClassifierMixin, _BaseFactorizationMachine)
     """
 
     _task = "classification"
+
+    def score(self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """Mean accuracy; NDCG@10 for a model that ranks by default."""
+        return _BaseFactorizationMachine.score(self, X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()  # ClassifierMixin's tags come last: set ours after them

@@ -6,15 +6,15 @@ import numbers
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._param_validation import Interval
+from ._param_validation import Interval, StrOptions
 from ._encoding import UNKNOWN
+from . import _ranking_losses
 from ._projection import ProjectedTable
 from ._solvers import Solver
-from ._typing import ArrayLike
-from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, as_id_array, check_id_columns, check_positive_integer
+from ._typing import ArrayLike, RecommenderT
+from ._validation import MIXED_DIM_PARAMETER_CONSTRAINTS, implicit_positives
 from .base import BaseRecommender, _bias_bound, _max_row_norm, effective_n_threads
 
 __all__ = ["MatrixFactorization"]
@@ -31,6 +31,31 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     ----------
     n_factors : int, default=100
         Width k of the user and item factor rows.
+    loss : {"squared", "logistic", "bpr", "warp"}, default="squared"
+        ``"squared"``: explicit ratings, squared error (``fit(X, y)``). The
+        others rank, trained on implicit feedback (``fit(X)``, ``y``
+        optional: see ``positive_threshold``), every interaction a positive
+        and negatives sampled in each epoch among the items the user has no
+        interaction with (see Notes): ``"logistic"`` is pointwise, each
+        positive followed by ``n_negatives`` negatives (Rendle et al. [6]_);
+        ``"bpr"`` is pairwise, one negative per positive (Rendle et al. [7]_);
+        ``"warp"`` draws negatives until one ranks within the margin and
+        weights the step by the rank this suggests (Weston et al. [8]_), as
+        LightFM's default. With a ranking loss ``predict`` returns ranking
+        scores (only their order for a user matters), ``score`` is the nDCG@10
+        of ``recommend`` on held-out interactions, and ``recommend`` gives
+        top-N lists that beat a popularity list; see the user guide for when
+        to use which.
+    n_negatives : int, default=4
+        ``loss="logistic"``: sampled negatives per positive and epoch.
+    max_sampled : int, default=10
+        ``loss="warp"``: negatives drawn at most per positive while looking
+        for one that violates the margin (LightFM's ``max_sampled``).
+    positive_threshold : float or None, default=None
+        Ranking losses with ``y`` given: rows with ``y >= positive_threshold``
+        are the positives (for ratings, e.g. 4 on a 1-5 scale). None: rows
+        with ``y > 0`` are (0/1 labels or interaction counts). The other
+        rows are left out of training; they are not used as negatives.
     solver : {"sgd", "fa-sgd", "cf-sgd", "adagrad"}, default="fa-sgd"
         Per-row update rule (see Notes). ``fa-sgd`` is the default: at the
         default settings its held-out RMSE was within 0.003 of the best of the
@@ -42,13 +67,18 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         Step size eta. None means the solver's default: 0.01 for ``sgd``, 0.5
         for ``fa-sgd`` and ``cf-sgd``, 0.05 for ``adagrad`` (the best of a
         grid on ml-1m; the good step differs by an order of magnitude between
-        solvers).
-    alpha : float, default=0.07
-        L2 regularization of the factor rows (Surprise's ``reg_all``). 0.07
-        was chosen on ml-100k, where Surprise's 0.02 overfits at k=100; on
-        ml-1m 0.05 is slightly better (``benchmarks/check_defaults.py``).
+        solvers). The ranking losses have defaults of their own (see the
+        user guide's ranking section for the measurement).
+    alpha : float or None, default=None
+        L2 regularization of the factor rows (Surprise's ``reg_all``). None:
+        0.07 for ``loss="squared"``, chosen on ml-100k, where Surprise's 0.02
+        overfits at k=100 (on ml-1m 0.05 is slightly better,
+        ``benchmarks/check_defaults.py``); 0.03 for the ranking losses, the
+        best of {0.001, 0.01, 0.03, 0.1} on ml-100k's per-user split
+        (``benchmarks/tune_ranking.py``; 0.07 costs bpr and logistic a fifth
+        of their nDCG@10 there).
     alpha_bias : float or None, default=None
-        L2 regularization of the biases; None uses ``alpha``.
+        L2 regularization of the biases; None uses the factors' ``alpha``.
     max_iter : int, default=20
         Epochs.
     tol : float or None, default=None
@@ -132,7 +162,9 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     user_state_, item_state_ : TableState
         Solver state (frequency counts, cf-sgd counters, Adagrad accumulators).
     user_items_ : scipy.sparse.csr_matrix
-        Items each user rated in training (``recommend(exclude_seen=True)``).
+        Items each user rated in training (``recommend(exclude_seen=True)``);
+        with a ranking loss, the positives (also the items never sampled as
+        the user's negatives).
 
     Notes
     -----
@@ -162,6 +194,35 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     Unknown ids at ``predict``: mu, plus b_u if the user is known, plus b_i if
     the item is known, plus the dot product only if both are.
 
+    Ranking losses (``mu`` = 0, ``s(u, j) = b_u + b_j + p_u . q_j``; each
+    positive (u, i) of the epoch is one step of the clock t, whatever number
+    of negatives it draws):
+
+    * ``logistic``: the positive (label 1) and ``n_negatives`` negatives j
+      (label 0) each take a pointwise step on ``softplus(s) - y s``, with
+      ``e = sigmoid(s(u, j)) - y``: ``g_p = e q_j + alpha p_u``,
+      ``g_q = e p_u + alpha q_j``, ``g_bu = e + alpha_bias b_u``,
+      ``g_bj = e + alpha_bias b_j``;
+    * ``bpr``: one negative j, ``x = s(u, i) - s(u, j)``, loss
+      ``softplus(-x)``; with ``g = sigmoid(-x)``: ``g_p = -g (q_i - q_j) +
+      alpha p_u``, ``g_qi = -g p_u + alpha q_i``, ``g_qj = g p_u + alpha q_j``,
+      ``g_bi = -g + alpha_bias b_i``, ``g_bj = g + alpha_bias b_j`` (b_u
+      cancels and never moves);
+    * ``warp``: negatives are drawn until ``s(u, j) > s(u, i) - 1``, at most
+      ``max_sampled``; after N draws the rank of i is estimated as
+      ``r = floor((n_items - n_pos(u)) / N)`` and the loss is
+      ``L(r) (1 - x)`` with ``L(r) = 1 + 1/2 + ... + 1/r``: the bpr step
+      with ``g = L(r)``. No violation, no step.
+
+    Negatives are never one of the user's training positives. A row's
+    cf-sgd counter counts every step it takes, negatives included; fa-sgd's
+    p_r is the row's expected number of steps per positive, taken from the
+    sampling distribution (uniform over the user's non-positive items; warp
+    counted as if every positive found a violator). The negatives come from
+    the counter-based generator NeuralCF uses, keyed on (one seed per call,
+    the epoch, the positive's own index, the negative's number): the same for
+    any ``n_jobs``.
+
     References
     ----------
     .. [1] Y. Koren, R. Bell, C. Volinsky, "Matrix factorization techniques for
@@ -176,6 +237,12 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     .. [5] A. Ginart, M. Naumov, D. Mudigere, J. Yang, J. Zou, "Mixed dimension
        embeddings with application to memory-efficient recommendation systems",
        arXiv:1909.11810, 2019.
+    .. [6] S. Rendle, W. Krichene, L. Zhang, J. Anderson, "Neural collaborative
+       filtering vs. matrix factorization revisited", RecSys 2020.
+    .. [7] S. Rendle, C. Freudenthaler, Z. Gantner, L. Schmidt-Thieme, "BPR:
+       Bayesian personalized ranking from implicit feedback", UAI 2009.
+    .. [8] J. Weston, S. Bengio, N. Usunier, "WSABIE: scaling up to large
+       vocabulary image annotation", IJCAI 2011.
 
     Examples
     --------
@@ -185,11 +252,22 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     >>> model = MatrixFactorization(n_factors=20, max_iter=5, random_state=0).fit(X, y)
     >>> model.predict(X[:2]).shape
     (2,)
+
+    A ranking model on the same interactions (implicit feedback, no ratings):
+
+    >>> ranker = MatrixFactorization(loss="bpr", n_factors=20, max_iter=5, random_state=0).fit(X)
+    >>> ranker.recommend([1, 2], n=3)[0].shape
+    (2, 3)
     """
 
     _parameter_constraints = {
         **BaseRecommender._parameter_constraints,
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"squared", *_ranking_losses.RANKING_LOSSES})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "n_negatives": [Interval(numbers.Integral, 1, 1000, closed="both")],
+        "max_sampled": [Interval(numbers.Integral, 1, 100_000, closed="both")],
+        "positive_threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
         **MIXED_DIM_PARAMETER_CONSTRAINTS,
@@ -197,21 +275,37 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     }
 
     # measured with benchmarks/check_defaults.py and benchmarks/study_solvers.py
-    _structure_params = ("dtype", "n_factors", "embedding_dims")
+    _structure_params = ("dtype", "n_factors", "embedding_dims", "loss")
 
     _default_learning_rates = {"sgd": 0.01, "fa-sgd": 0.5, "cf-sgd": 0.5, "adagrad": 0.05}
+    #: learning_rate=None under a ranking loss: loss -> solver -> eta
+    # the best of a grid on ml-100k's per-user split, chosen on a validation split of its
+    # training part (benchmarks/tune_ranking.py); warp's rank weights (up to ~8) scale its
+    # steps, so its rates are ten times smaller
+    _default_ranking_learning_rates = {
+        "logistic": {"sgd": 0.03, "fa-sgd": 1.0, "cf-sgd": 1.0, "adagrad": 0.1},
+        "bpr": {"sgd": 0.03, "fa-sgd": 1.0, "cf-sgd": 1.0, "adagrad": 0.1},
+        "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.03},
+    }
+    #: alpha=None: the L2 of the squared loss, and of the ranking losses (same grid)
+    _default_alphas = {"squared": 0.07, "ranking": 0.03}
     # steps of the dense projections of mixed tables, from a sweep over
     # {1e-6, 1e-5, 3e-5, 1e-4} on ml-100k 80/20 at the defaults: each is within
     # 0.001 RMSE of its solver's best (benchmarks/check_defaults.py --dense)
     _default_dense_learning_rates = {"sgd": 1e-4, "fa-sgd": 1e-5, "cf-sgd": 1e-5, "adagrad": 1e-4}
 
-    def __init__(self, *, n_factors=100, solver="fa-sgd", learning_rate=None, alpha=0.07, alpha_bias=None,
+    def __init__(self, *, n_factors=100, loss="squared", n_negatives=4, max_sampled=10, positive_threshold=None,
+                 solver="fa-sgd", learning_rate=None, alpha=None, alpha_bias=None,
                  max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
                  frequency_exponent=0.5, counter_halflife=None, init_std=0.1, embedding_dims="uniform",
                  mixed_dim_exponent=0.3, n_dim_blocks=4, dense_learning_rate=None, dense_batch_size=8,
                  dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
                  warm_start=False):
         self.n_factors = n_factors
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.max_sampled = max_sampled
+        self.positive_threshold = positive_threshold
         self.solver = solver
         self.learning_rate = learning_rate
         self.alpha = alpha
@@ -241,7 +335,119 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         # ids are labels, not features: the generic "learns a regression on
         # random continuous data" check cannot apply
         tags.regressor_tags.poor_score = True
+        if self._ranking_loss() is not None:
+            tags.target_tags.required = False  # implicit feedback: fit(X)
         return tags
+
+    # ------------------------------------------------------------- ranking
+    def _ranking_loss(self):
+        """The ranking loss a call trains with (its fitted value once fitted), or None for ratings."""
+        loss = self._fitted_param("loss")
+        return loss if loss in _ranking_losses.RANKING_LOSSES else None
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self._ranking_loss() is not None and self.embedding_dims != "uniform":
+            raise ValueError(f"loss={self.loss!r} trains uniform factor tables; embedding_dims="
+                             f"{self.embedding_dims!r} is only available with loss='squared'.")
+
+    def fit(self: RecommenderT, X: ArrayLike, y: ArrayLike | None = None) -> RecommenderT:
+        """Fit on ratings, or on implicit interactions under a ranking loss.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+            Column 0: user ids, column 1: item ids (integers or strings).
+        y : array-like of shape (n_samples,) or None
+            Ratings (``loss="squared"``, required). Under a ranking loss:
+            None (every row is a positive interaction), 0/1 labels or counts
+            (rows with ``y > 0`` are positives), or ratings with
+            ``positive_threshold``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Invalid parameters or data; the estimator is left as it was.
+        FloatingPointError
+            Training diverged; the estimator is left as it was before the call.
+        """
+        return super().fit(X, y)
+
+    def partial_fit(self: RecommenderT, X: ArrayLike, y: ArrayLike | None = None) -> RecommenderT:
+        """Run one more epoch over ``X``, keeping every solver state (see :meth:`fit` for ``y``).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+        y : array-like of shape (n_samples,) or None
+
+        Returns
+        -------
+        self : object
+        """
+        return super().partial_fit(X, y)
+
+    def _read_training_data(self, X, y, reset, dtype):
+        loss = self._ranking_loss()
+        if loss is None:
+            if y is None:
+                hint = (", or choose a ranking loss (loss='bpr', 'warp' or 'logistic') to train on implicit feedback"
+                        if "loss" in self.get_params(deep=False) else "")
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: it "
+                                 f"fits ratings with the squared loss; pass them as y{hint}.")
+            return super()._read_training_data(X, y, reset, dtype)
+        users, items = self._check_ids(X, reset=reset)
+        keep = implicit_positives(y, users.shape[0], self.positive_threshold)
+        if reset and not keep.any():
+            raise ValueError(f"no positive row to learn from among {keep.shape[0]} sample(s): loss={loss!r} needs "
+                             "interactions (rows with y > 0, or y >= positive_threshold).")
+        return (users[keep], items[keep]), np.ones(int(keep.sum()), dtype=dtype)
+
+    def _refresh_statistics(self, targets):
+        if self._ranking_loss() is not None:
+            self.global_mean_ = 0.0  # ranking scores need no offset (b_u absorbs one per user)
+            return
+        super()._refresh_statistics(targets)
+
+    def _target_range(self, data):
+        # ranking scores are not ratings: only an overflowing score means divergence
+        return None if self._ranking_loss() is not None else super()._target_range(data)
+
+    def _alpha(self):
+        """L2 of the factor rows (``alpha=None``: the loss's default)."""
+        if self.alpha is not None:
+            return float(self.alpha)
+        return self._default_alphas["ranking" if self._ranking_loss() is not None else "squared"]
+
+    def _alpha_bias(self):
+        return self._alpha() if self.alpha_bias is None else float(self.alpha_bias)
+
+    def _learning_rate(self):
+        loss = self._ranking_loss()
+        if self.learning_rate is None and loss is not None:
+            return self._default_ranking_learning_rates[loss][self.solver]
+        return super()._learning_rate()
+
+    def _encode_validation(self, raw, targets):
+        if self._ranking_loss() is not None:
+            return raw  # scored through recommend, which takes raw ids
+        return super()._encode_validation(raw, targets)
+
+    def _validation_score(self, validation):
+        if self._ranking_loss() is None:
+            return super()._validation_score(validation)
+        return "val_ndcg@10", self._ranking_score(np.column_stack(validation).astype(object, copy=False), None)
+
+    def _validation_greater_is_better(self):
+        return self._ranking_loss() is not None
+
+    def _ranks_by_default(self):
+        return self._ranking_loss() is not None
 
     # ---------------------------------------------------------------- tables
     def _new_factors(self, n_rows, rng):
@@ -330,15 +536,44 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
 
     # ---------------------------------------------------------------- kernels
     def _supports_cuda(self):
-        return self.embedding_dims == "uniform"
+        # the ranking kernel has no CUDA mirror yet
+        return self.embedding_dims == "uniform" and self.loss == "squared"
+
+    def _ranking_training(self, data, loss):
+        """The :class:`~recfreq._engine.Training` of a ranking loss (uniform tables)."""
+        dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
+        indptr, indices = _ranking_losses.positive_csr(self.user_items_)
+        arrays = {"user_factors": self.user_factors_, "item_factors": self.item_factors_,
+                  "user_bias": self.user_bias_, "item_bias": self.item_bias_, "positive_indptr": indptr,
+                  "positive_indices": indices, "warp_weights": _ranking_losses.warp_weights(self.item_bias_.shape[0])}
+        for prefix, state in (("user", self.user_state_), ("item", self.item_state_)):
+            arrays.update(_engine.solver_arrays(prefix, state, {"factors": (f"{prefix}_factors_accum", k),
+                                                                "bias": (f"{prefix}_bias_accum", None)}, dtype))
+        if self._solver() == Solver.FA_SGD:
+            # p_r: the row's expected steps per positive, its sampled negatives included
+            steps = _ranking_losses.expected_steps(self.user_state_.counts, self.item_state_.counts, indptr, indices, loss,
+                                            self.n_negatives)
+            n_positives = max(self.user_state_.n_samples, 1)
+            arrays["user_frequency"], arrays["item_frequency"] = (steps[0] / n_positives, steps[1] / n_positives)
+        scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
+                                           self.counter_halflife),
+                   "global_mean": self.global_mean_, "alpha": self._alpha(), "alpha_bias": self._alpha_bias(),
+                   "n_factors": k, "ranking_loss": _ranking_losses.LOSS_CODES[loss], "n_negatives": self.n_negatives,
+                   "max_sampled": self.max_sampled, "n_items": self.item_bias_.shape[0],
+                   # the negatives' key of this call (its epochs add their number)
+                   "sample_seed": int(self._rng.randint(np.iinfo(np.int64).max, dtype=np.int64))}
+        samples = {"user_index": data.user_index, "item_index": data.item_index}
+        return _engine.Training(kernel="mf_ranking_epoch", samples=samples, arrays=arrays, scalars=scalars)
 
     def _training(self, data):
+        loss = self._ranking_loss()
+        if loss is not None:
+            return self._ranking_training(data, loss)
         dtype = self._fitted_dtype
         samples = {"user_index": data.user_index, "item_index": data.item_index, "ratings": data.ratings}
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
-                   "global_mean": self.global_mean_, "alpha": self.alpha,
-                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+                   "global_mean": self.global_mean_, "alpha": self._alpha(), "alpha_bias": self._alpha_bias()}
         arrays = {"user_bias": self.user_bias_, "item_bias": self.item_bias_}
         if self._projected():
             tables = (self.user_embedding_, self.item_embedding_)
@@ -369,57 +604,38 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
             n_threads=effective_n_threads(self.n_jobs),
         )
 
-    def _score_items(self, user_rows):
+    def _score_items(self, user_rows, item_rows=None):
         known = user_rows != UNKNOWN
         rows = np.maximum(user_rows, 0)
-        scores = self.user_factors_[rows] @ self.item_factors_.T
+        item_factors = self.item_factors_ if item_rows is None else self.item_factors_[item_rows]
+        item_bias = self.item_bias_ if item_rows is None else self.item_bias_[item_rows]
+        scores = self.user_factors_[rows] @ item_factors.T
         scores[~known] = 0  # unknown users: no personal term
-        scores += self.item_bias_[None, :] + self.global_mean_
+        scores += item_bias[None, :] + self.global_mean_
         scores += np.where(known, self.user_bias_[rows], 0)[:, None]
         return scores
 
-    # ------------------------------------------------------------ neighbours
-    def similar_items(self, items: ArrayLike, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Items whose factor vectors are closest in cosine similarity.
+    def _similarity_factors(self, side):
+        return self.user_factors_ if side == "user" else self.item_factors_
+
+    def score(self, X: ArrayLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None) -> float:
+        """R^2 of ``predict`` on ratings ``(X, y)``, or under a ranking loss the NDCG@10 of ``recommend``.
 
         Parameters
         ----------
-        items : array-like of shape (n_queries,)
-            Raw item ids; each must be known.
-        n : int, default=10
-            Neighbours per item (the item itself excluded).
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+            Held-out (user, item) rows.
+        y : array-like of shape (n_samples,) or None
+            True ratings (``loss="squared"``, required). Under a ranking loss
+            the held-out items of each user that count as positives (every
+            row without ``y``; rows with ``y > 0``, or ``y >=
+            positive_threshold``) are the relevant ones, and the score is the
+            mean NDCG@10 of the user's top 10 unseen items.
+        sample_weight : array-like of shape (n_samples,), default=None
+            ``loss="squared"`` only.
 
         Returns
         -------
-        neighbours : ndarray of shape (n_queries, n)
-            Raw item ids, most similar first.
-        similarities : ndarray of shape (n_queries, n)
-            Their cosine similarities.
-
-        Raises
-        ------
-        KeyError
-            If an item id was not seen in training (it has no factors).
+        score : float
         """
-        check_is_fitted(self)
-        n = check_positive_integer(n, "n")
-        ids = as_id_array(items)
-        ids = ids.reshape(1) if ids.ndim == 0 else ids
-        if ids.ndim != 1:
-            raise ValueError(f"items must be a 1-D array of item ids, got shape {ids.shape}.")
-        (clean,), _ = check_id_columns(ids.reshape(-1, 1), estimator_name=type(self).__name__,
-                                       n_required=1, names=("item",))
-        rows = self._item_encoder.transform(clean)
-        if (rows == UNKNOWN).any():
-            raise KeyError(f"Unknown item id(s): {clean[rows == UNKNOWN][:5].tolist()}; "
-                           "similar_items needs items seen in training.")
-        norms = np.linalg.norm(self.item_factors_, axis=1)
-        unit = self.item_factors_ / np.where(norms > 0, norms, 1)[:, None]
-        sims = unit[rows] @ unit.T
-        sims[np.arange(rows.shape[0]), rows] = -np.inf  # never your own neighbour
-        n = min(int(n), sims.shape[1] - 1)
-        part = np.argpartition(-sims, n - 1, axis=1)[:, :n] if n < sims.shape[1] else np.argsort(-sims, axis=1)
-        part_sims = np.take_along_axis(sims, part, axis=1)
-        order = np.argsort(-part_sims, axis=1, kind="stable")
-        best = np.take_along_axis(part, order, axis=1)
-        return self._item_encoder.inverse_transform(best), np.take_along_axis(part_sims, order, axis=1)
+        return self._rating_or_ranking_score(RegressorMixin.score, X, y, sample_weight)

@@ -809,8 +809,8 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             logit += self._tower(z) @ h[k:]
         return logit
 
-    def _score_items(self, user_rows):
-        """Logits of every item for each encoded user: (n_users, n_items), vectorized.
+    def _score_items(self, user_rows, item_rows=None):
+        """Logits of the known items ``item_rows`` (None: every item) for each encoded user, vectorized.
 
         The first tower layer is split into its user and item halves, so each
         item's half is computed once per call; the rest of the tower runs on
@@ -818,18 +818,20 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         """
         k, d, _ = self._network()
         h = self.output_weights_
-        n_items = self.item_gmf_factors_.shape[0]
+        item_gmf = self.item_gmf_factors_ if item_rows is None else self.item_gmf_factors_[item_rows]
+        item_mlp = self.item_mlp_factors_ if item_rows is None else self.item_mlp_factors_[item_rows]
+        n_items = item_gmf.shape[0]
         scores = np.full((user_rows.shape[0], n_items), self.output_bias_, dtype=self._fitted_dtype)
         if k:
-            scores += (self._gather(self.user_gmf_factors_, user_rows) * h[:k]) @ self.item_gmf_factors_.T
+            scores += (self._gather(self.user_gmf_factors_, user_rows) * h[:k]) @ item_gmf.T
         if d:
             um = self._gather(self.user_mlp_factors_, user_rows)
             coefs, intercepts = self.coefs_, self.intercepts_
             if not coefs:  # no tower: the concatenated embeddings are the MLP vector
-                scores += (um @ h[k:k + d])[:, None] + (self.item_mlp_factors_ @ h[k + d:])[None, :]
+                scores += (um @ h[k:k + d])[:, None] + (item_mlp @ h[k + d:])[None, :]
                 return scores
             W1, b1 = coefs[0], intercepts[0]
-            item_half = self.item_mlp_factors_ @ W1[d:] + b1          # (n_items, h1)
+            item_half = item_mlp @ W1[d:] + b1          # (n_items, h1)
             user_half = um @ W1[:d]                                    # (n_users, h1)
             chunk = max(1, (1 << 22) // max(1, n_items * W1.shape[1]))
             for start in range(0, user_rows.shape[0], chunk):
@@ -878,12 +880,63 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         logits = self.decision_function(X)  # checks that the model is fitted
         return self.classes_[(logits >= 0).astype(np.intp)]
 
-    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True,
+    def recommend(self, users: ArrayLike, n: int = 10, exclude_seen: bool = True, *,
+                  items: ArrayLike | None = None, filter_items: ArrayLike | None = None,
                   batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items per user by logit, best first (see BaseRecommender.recommend).
 
-        Unknown users are ranked with zero user embeddings. ``exclude_seen``
-        leaves out every item of the user's training rows (positives and
-        explicit negatives).
+        Unknown users are ranked with zero user embeddings, and unknown
+        candidates in ``items`` are scored with zero item embeddings, as
+        ``decision_function`` scores them. ``exclude_seen`` leaves out every
+        item of the user's training rows (positives and explicit negatives).
+        The scores are logits.
         """
-        return super().recommend(users, n=n, exclude_seen=exclude_seen, batch_size=batch_size)
+        return super().recommend(users, n=n, exclude_seen=exclude_seen, items=items, filter_items=filter_items,
+                                 batch_size=batch_size)
+
+    def _similarity_factors(self, side):
+        # every embedding the model has for the id: GMF, MLP or both side by side
+        if side == "user":
+            return np.hstack([self.user_gmf_factors_, self.user_mlp_factors_])
+        return np.hstack([self.item_gmf_factors_, self.item_mlp_factors_])
+
+    def _ranks_by_default(self):
+        return True
+
+    def _relevant_rows(self, y, n_samples):
+        # the held-out positives, read exactly as fit reads y (labels, or ratings with positive_threshold)
+        return self._check_labels(y, n_samples, np.float64, first=False) > 0.5
+
+    def score(self, X: ArrayLike, y: ArrayLike | None = None) -> float:
+        """NDCG@10 of :meth:`recommend` on held-out interactions: the default score of a ranking model.
+
+        Each user of ``X`` is recommended 10 items (``exclude_seen=True``),
+        and the user's held-out positives (every row of ``X`` without ``y``;
+        otherwise the rows whose ``y`` is a positive, read as ``fit`` reads it)
+        are the relevant items. The score is the mean NDCG@10 over the users
+        with at least one, as :class:`recfreq.metrics.RankingScorer` computes
+        it (``get_scorer("ndcg@10")``). So ``GridSearchCV`` and
+        ``cross_val_score`` without ``scoring=`` rank the candidates by the
+        quality of their top-10 lists; pass ``scoring=`` for another metric.
+        (Accuracy, scikit-learn's default for classifiers, means little for
+        implicit feedback, where every held-out row is usually a positive.)
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, >= 2)
+            Held-out (user, item) rows.
+        y : array-like of shape (n_samples,) or None
+            None: every row is a positive. Otherwise 0/1 labels, or ratings
+            binarised by ``positive_threshold``.
+
+        Returns
+        -------
+        score : float
+            In [0, 1]; greater is better.
+
+        Raises
+        ------
+        ValueError
+            If no held-out row is a positive (the metric is undefined).
+        """
+        return self._ranking_score(X, y)

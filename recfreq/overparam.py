@@ -109,12 +109,16 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
 
     _parameter_constraints = {
         **{k: v for k, v in MatrixFactorization._parameter_constraints.items()
-           if k not in ("embedding_dims", "mixed_dim_exponent", "n_dim_blocks")},
+           if k not in ("embedding_dims", "mixed_dim_exponent", "n_dim_blocks", "loss", "n_negatives",
+                        "max_sampled", "positive_threshold")},
         "inner_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 2, None, closed="left")],
     }
 
     _structure_params = ("dtype", "n_factors", "inner_dim", "n_layers")
+
+    def _ranking_loss(self):
+        return None  # squared loss on ratings only (its factored tables have no ranking kernel)
 
     # sgd: best of {3e-4, 1e-3, 3e-3} on ml-1m over 20 epochs (benchmarks/study_embeddings.py,
     # part 1); the others: best of {1e-5, 1e-4, 1e-3} on ml-100k after 8 epochs

@@ -7,7 +7,9 @@ Rating models (``baseline``, ``mf``, ``overparam``, ``fm``) are scored by RMSE o
 random 80/20 split; ``fm`` also reads the users' age, gender and occupation and
 the films' genres. ``fm-classifier`` predicts whether a rating is at least 4
 (ROC AUC on the same split). ``ncf`` learns from the interactions alone and ranks
-each user's latest one among 99 items the user never rated (HR@10, NDCG@10).
+each user's latest one among 99 items the user never rated (HR@10, NDCG@10);
+``popularity``, the baseline every ranking model must beat, ranks the same
+candidates by their number of interactions (it has no solver, epochs or threads).
 """
 
 import argparse
@@ -22,14 +24,17 @@ SOLVERS = ("sgd", "fa-sgd", "cf-sgd", "adagrad")
 
 def _models():
     from . import (BaselinePredictor, FactorizationMachine, FactorizationMachineClassifier,
-                   MatrixFactorization, NeuralCF, OverparamMF)
+                   MatrixFactorization, NeuralCF, OverparamMF, PopularityRecommender)
 
     return {"mf": MatrixFactorization, "baseline": BaselinePredictor, "overparam": OverparamMF,
             "fm": FactorizationMachine, "fm-classifier": FactorizationMachineClassifier,
-            "ncf": NeuralCF}
+            "ncf": NeuralCF, "popularity": PopularityRecommender}
 
 
-MODELS = ("mf", "baseline", "overparam", "fm", "fm-classifier", "ncf")
+MODELS = ("mf", "baseline", "overparam", "fm", "fm-classifier", "ncf", "popularity")
+
+#: models ranked on the leave-one-out split, and the method that scores their candidates
+RANKING_MODELS = {"ncf": "decision_function", "popularity": "predict"}
 
 
 def _n_jobs(text):
@@ -97,14 +102,21 @@ def main(argv=None):
     from .metrics import hit_rate_at_k, ndcg_at_k, rmse
     from .model_selection import leave_one_out_split, sample_negatives, train_test_split
 
-    params = {"n_jobs": args.n_jobs, "random_state": args.seed}
-    for name in ("solver", "max_iter"):
-        if getattr(args, name) is not None:
-            params[name] = getattr(args, name)
+    if args.model == "popularity":
+        for option in ("solver", "max_iter", "n_jobs"):
+            if getattr(args, option) is not None:
+                parser.error(f"--{option.replace('_', '-')} does not apply to --model popularity (a count, not a "
+                             "trained model)")
+        params = {}
+    else:
+        params = {"n_jobs": args.n_jobs, "random_state": args.seed}
+        for name in ("solver", "max_iter"):
+            if getattr(args, name) is not None:
+                params[name] = getattr(args, name)
     model = _models()[args.model](**params)
 
     bunch = load_movielens("100k")
-    if args.model == "ncf":
+    if args.model in RANKING_MODELS:
         X_train, X_test = leave_one_out_split(bunch.data, timestamps=bunch.timestamps)[:2]
         split = f"{len(X_train):,} training interactions / latest of {len(X_test):,} users held out"
         fit_args = (X_train,)
@@ -124,17 +136,18 @@ def main(argv=None):
 
     print(f"MovieLens-100K (bundled): {split}")
     print(f"model: {model!r}")
-    if args.model == "ncf":
+    if args.model in RANKING_MODELS:
         negatives = sample_negatives(bunch.data, users=X_test[:, 0], n_negatives=99, random_state=args.seed)
         candidates = np.column_stack([X_test[:, 1], negatives])  # the held-out item first
-        scores = model.decision_function(np.column_stack([np.repeat(X_test[:, 0], 100), candidates.ravel()]))
+        score = getattr(model, RANKING_MODELS[args.model])
+        scores = score(np.column_stack([np.repeat(X_test[:, 0], 100), candidates.ravel()]))
         scores = scores.reshape(candidates.shape)
         # rank by score; a tie with the held-out item counts against it
         order = np.lexsort((np.arange(100)[None, :].repeat(len(candidates), 0) == 0, -scores), axis=1)
         ranked = np.take_along_axis(candidates, order, axis=1)
         print(f"held-out HR@10: {hit_rate_at_k(X_test[:, 1], ranked, k=10):.4f}, "
               f"NDCG@10: {ndcg_at_k(X_test[:, 1], ranked, k=10):.4f} (99 sampled negatives per user)")
-        unit = "samples/s, sampled negatives included"
+        unit = "samples/s, sampled negatives included" if args.model == "ncf" else "interactions/s"
     elif args.model == "fm-classifier":
         from sklearn.metrics import roc_auc_score
 
@@ -144,7 +157,8 @@ def main(argv=None):
         print(f"held-out RMSE: {rmse(y_test, model.predict(X_test)):.4f}")
         print(f"global-mean RMSE for reference: {float(np.sqrt(np.mean((y_test - y_train.mean()) ** 2))):.4f}")
         unit = "samples/s"
-    print(f"fit time: {fit_seconds:.3f} s ({model.t_ / fit_seconds:,.0f} {unit})")
+    processed = model.t_ if hasattr(model, "t_") else len(fit_args[0])  # popularity: one pass over the rows
+    print(f"fit time: {fit_seconds:.3f} s ({processed / fit_seconds:,.0f} {unit})")
     return 0
 
 

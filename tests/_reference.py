@@ -229,6 +229,206 @@ def dsgd_fit(X, y, d, k, cfg, alpha, alpha_bias, init_std, seed, n_epochs):
     return P, Q, bu, bi, losses, ust, ist
 
 
+def _softplus(x):
+    return x + np.log1p(np.exp(-x)) if x > 0 else np.log1p(np.exp(x))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x)) if x >= 0 else np.exp(x) / (1.0 + np.exp(x))
+
+
+LOGISTIC, BPR, WARP = 0, 1, 2
+
+
+def harmonic_numbers(n):
+    """WARP's rank weights L(r) = 1 + 1/2 + ... + 1/r for r = 0..n (L(0) = 0)."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+
+
+def mf_ranking_epoch(users, items, order, key, mu, P, Q, user_bias, item_bias, loss, n_negatives, max_sampled,
+                     indptr, indices, cfg, alpha, alpha_bias, t_start, user_state, item_state):
+    """One epoch of MF under a ranking loss over the positives (users[s], items[s]) for s in order;
+    updates in place, returns the summed loss.
+
+    Position p is step t = t_start + p + 1; the s-th negative of the positive with own index r is
+    sample_negative(key, r, s, ...). Scores s(u, j) = mu + b_u + b_j + p_u . q_j.
+    logistic: the positive (y = 1) then n_negatives negatives (y = 0), each a step on
+    softplus(s) - y s. bpr: one negative, x = s(u, i) - s(u, j), loss softplus(-x). warp: negatives
+    drawn until s(u, j) > s(u, i) - 1 (at most max_sampled); after N draws r = (n_items - n_pos) // N
+    and the loss is L(r) (1 - x); no violation, no step. A pairwise step moves p_u, q_i, q_j, b_i,
+    b_j; a user holding every item gets no negative (a logistic positive still steps)."""
+    n_items = Q.shape[0]
+    weights = harmonic_numbers(n_items)
+    total = 0.0
+    for position, row in enumerate(order):
+        u, i, t = int(users[row]), int(items[row]), t_start + position + 1
+        positives = indices[indptr[u]:indptr[u + 1]]
+        has_negative = len(positives) < n_items
+        if loss == LOGISTIC:
+            for s in range(n_negatives + 1):
+                if s > 0 and not has_negative:
+                    break
+                j, y = (i, 1.0) if s == 0 else (sample_negative(key, row, s, positives, n_items), 0.0)
+                score = mu + user_bias[u] + item_bias[j] + P[u] @ Q[j]
+                total += _softplus(score) - y * score
+                e = _sigmoid(score) - y
+                grad_p, grad_q = e * Q[j] + alpha * P[u], e * P[u] + alpha * Q[j]
+                grad_bu = np.array([e + alpha_bias * user_bias[u]])
+                grad_bj = np.array([e + alpha_bias * item_bias[j]])
+                rate_u, rate_j = row_rate(cfg, user_state, u, t), row_rate(cfg, item_state, j, t)
+                row_step(cfg, P[u], grad_p, user_state["accum"]["factors"][u], rate_u)
+                row_step(cfg, Q[j], grad_q, item_state["accum"]["factors"][j], rate_j)
+                row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
+                row_step(cfg, item_bias[j:j + 1], grad_bj, item_state["accum"]["bias"][j:j + 1], rate_j)
+            continue
+        if not has_negative:
+            continue
+        score_i = item_bias[i] + P[u] @ Q[i]
+        draws, j = 0, None
+        while draws < (1 if loss == BPR else max_sampled):
+            draws += 1
+            candidate = sample_negative(key, row, draws, positives, n_items)
+            if loss == BPR or item_bias[candidate] + P[u] @ Q[candidate] > score_i - 1.0:
+                j = candidate
+                break
+        if j is None:
+            continue
+        x = score_i - (item_bias[j] + P[u] @ Q[j])
+        if loss == BPR:
+            total += _softplus(-x)
+            g = _sigmoid(-x)
+        else:
+            w = weights[(n_items - len(positives)) // draws]
+            total += w * (1.0 - x)
+            g = w
+        grad_p = -g * (Q[i] - Q[j]) + alpha * P[u]
+        grad_qi = -g * P[u] + alpha * Q[i]
+        grad_qj = g * P[u] + alpha * Q[j]
+        grad_bi = np.array([-g + alpha_bias * item_bias[i]])
+        grad_bj = np.array([g + alpha_bias * item_bias[j]])
+        rate_u = row_rate(cfg, user_state, u, t)
+        rate_i = row_rate(cfg, item_state, i, t)
+        rate_j = row_rate(cfg, item_state, j, t)
+        row_step(cfg, P[u], grad_p, user_state["accum"]["factors"][u], rate_u)
+        row_step(cfg, Q[i], grad_qi, item_state["accum"]["factors"][i], rate_i)
+        row_step(cfg, Q[j], grad_qj, item_state["accum"]["factors"][j], rate_j)
+        row_step(cfg, item_bias[i:i + 1], grad_bi, item_state["accum"]["bias"][i:i + 1], rate_i)
+        row_step(cfg, item_bias[j:j + 1], grad_bj, item_state["accum"]["bias"][j:j + 1], rate_j)
+    return total
+
+
+def ranking_expected_steps(users, items, n_users, n_items, loss, n_negatives):
+    """fa-sgd's expected steps of each user and item row per epoch under a ranking loss, negatives
+    included: a positive steps its user 1 + n_negatives times (logistic) or once (bpr, warp: the
+    warp step is counted as if every positive found its violator), its item once, and each of its
+    negatives (n_negatives, or 1) lands on one of the user's non-positive items with equal chance;
+    a user holding every item has no negatives."""
+    positives = {}
+    for u, i in zip(users, items):
+        positives.setdefault(int(u), set()).add(int(i))
+    per_positive = n_negatives if loss == LOGISTIC else 1
+    user_steps, item_steps = np.zeros(n_users), np.zeros(n_items)
+    for u, i in zip(users, items):
+        u = int(u)
+        held = positives[u]
+        negatives = per_positive if len(held) < n_items else 0
+        user_steps[u] += (1 + negatives) if loss == LOGISTIC else (1 if negatives else 0)
+        if loss == LOGISTIC or negatives:
+            item_steps[int(i)] += 1
+        for j in range(n_items):
+            if negatives and j not in held:
+                item_steps[j] += negatives / (n_items - len(held))
+    return user_steps, item_steps
+
+
+def _fm_score(features, w0, w, V):
+    """FM score of a feature list [(row, x)]: w0 + sum w x + sum_{a<b} <v_a, v_b> x_a x_b, pair by pair."""
+    score = w0 + sum(w[a] * x for a, x in features)
+    for n, (a, xa) in enumerate(features):
+        for b, xb in features[n + 1:]:
+            score += (V[a] @ V[b]) * xa * xb
+    return score
+
+
+def _fm_score_grads(features, w, V):
+    """d score / d v_a = x_a sum_{b != a} v_b x_b and d score / d w_a = x_a, per row of the list."""
+    total = sum((V[b] * xb for b, xb in features), np.zeros(V.shape[1]))
+    return {a: (x * (total - V[a] * x), x) for a, x in features}
+
+
+def fm_ranking_epoch(ctx, users, items, item_parts, order, key, w0, w, V, loss, n_negatives, max_sampled,
+                     indptr, indices, cfg, dense_cfg, alpha, alpha_bias, t_start, state, w0_accum):
+    """One epoch of the factorization machine under a ranking loss (in place); returns the summed loss.
+
+    ``ctx[r]``: the context part of positive r, a list [(row, x)]; ``item_parts[i]``: the item
+    part of item i. Position p (positive r = order[p]) is step t = t_start + p + 1; the s-th
+    negative is sample_negative(key, r, s, ...). logistic: (C + I, label 1) then n_negatives
+    (C + J, 0), each a pointwise step of softplus(s) - y s on every row of the pair (v and w,
+    L2 added) and of w0 (dense, no L2). bpr / warp: x = s(C + I) - s(C + J); every row takes one
+    step of -g dx/dtheta plus its L2: the context rows their factors only (their weights and w0
+    cancel), the item-part rows (of either item) factors and weight. ``w0`` is a 1-element array."""
+    n_items = len(item_parts)
+    weights = harmonic_numbers(n_items)
+    total = 0.0
+    for position, r in enumerate(order):
+        u, i, t = int(users[r]), int(items[r]), t_start + position + 1
+        positives = indices[indptr[u]:indptr[u + 1]]
+        has_negative = len(positives) < n_items
+        C = ctx[r]
+        if loss == LOGISTIC:
+            for s in range(n_negatives + 1):
+                if s > 0 and not has_negative:
+                    break
+                j, y = (i, 1.0) if s == 0 else (sample_negative(key, r, s, positives, n_items), 0.0)
+                features = C + item_parts[j]
+                score = _fm_score(features, w0[0], w, V)
+                total += _softplus(score) - y * score
+                d = _sigmoid(score) - y
+                grads = _fm_score_grads(features, w, V)
+                for a, (gv, gw) in grads.items():
+                    rate = row_rate(cfg, state, a, t)
+                    row_step(cfg, V[a], d * gv + alpha * V[a], state["accum"]["factors"][a], rate)
+                    row_step(cfg, w[a:a + 1], np.array([d * gw + alpha_bias * w[a]]),
+                             state["accum"]["bias"][a:a + 1], rate)
+                row_step(dense_cfg, w0, np.array([d]), w0_accum, dense_cfg["learning_rate"])
+            continue
+        if not has_negative:
+            continue
+        I = item_parts[i]
+        score_i = _fm_score(C + I, w0[0], w, V)
+        draws, j = 0, None
+        while draws < (1 if loss == BPR else max_sampled):
+            draws += 1
+            candidate = sample_negative(key, r, draws, positives, n_items)
+            if loss == BPR or _fm_score(C + item_parts[candidate], w0[0], w, V) > score_i - 1.0:
+                j = candidate
+                break
+        if j is None:
+            continue
+        J = item_parts[j]
+        x = score_i - _fm_score(C + J, w0[0], w, V)
+        if loss == BPR:
+            total += _softplus(-x)
+            g = _sigmoid(-x)
+        else:
+            weight = weights[(n_items - len(positives)) // draws]
+            total += weight * (1.0 - x)
+            g = weight
+        plus, minus = _fm_score_grads(C + I, w, V), _fm_score_grads(C + J, w, V)
+        context_rows = {a for a, _ in C}
+        steps = {}
+        for a in set(plus) | set(minus):
+            gv = plus.get(a, (np.zeros(V.shape[1]), 0.0))[0] - minus.get(a, (np.zeros(V.shape[1]), 0.0))[0]
+            gw = plus.get(a, (None, 0.0))[1] - minus.get(a, (None, 0.0))[1]
+            steps[a] = (-g * gv + alpha * V[a], None if a in context_rows else -g * gw + alpha_bias * w[a])
+        for a, (gv, gw) in steps.items():
+            rate = row_rate(cfg, state, a, t)
+            row_step(cfg, V[a], gv, state["accum"]["factors"][a], rate)
+            if gw is not None:
+                row_step(cfg, w[a:a + 1], np.array([gw]), state["accum"]["bias"][a:a + 1], rate)
+    return total
+
+
 def _row(table, r):
     d = int(table.group_in_dim[table.row_group[r]])
     return slice(int(table.row_offset[r]), int(table.row_offset[r]) + d)

@@ -16,9 +16,11 @@ SOURCES = {"baseline_epoch": "baseline.cu", "mf_epoch": "mf.cu", "mf_predict": "
 #: Kernels whose CUDA source is not written yet (a later issue): only their
 #: Cython side is checked against the spec here, and the spec is what their
 #: CUDA kernels will have to take.
-NO_CUDA_YET = {"mf_projected_epoch", "fm_epoch", "fm_projected_epoch", "ncf_epoch"}
+NO_CUDA_YET = {"mf_projected_epoch", "mf_ranking_epoch", "fm_epoch", "fm_projected_epoch", "fm_ranking_epoch",
+               "ncf_epoch"}
 CYTHON = {"baseline_epoch": _baseline.baseline_epoch, "mf_epoch": _mf.mf_epoch, "mf_predict": _mf.mf_predict,
-          "mf_projected_epoch": _mf.mf_projected_epoch, "fm_epoch": _fm.fm_epoch,
+          "mf_projected_epoch": _mf.mf_projected_epoch, "mf_ranking_epoch": _mf.mf_ranking_epoch,
+          "fm_epoch": _fm.fm_epoch, "fm_ranking_epoch": _fm.fm_ranking_epoch,
           "fm_projected_epoch": _fm.fm_projected_epoch, "ncf_epoch": _ncf.ncf_epoch}
 CPU_ONLY = {"n_threads", "thread_work"}
 

@@ -2,7 +2,7 @@
 
 Random sequences of calls -- ``fit``, ``partial_fit``, ``predict``,
 ``predict_proba``, ``decision_function``, ``recommend``, ``similar_items`` and
-``set_params`` between them -- on random data: ids of every kind (small and
+``set_params`` between them (``recommend`` with candidate sets and blocklists) -- on random data: ids of every kind (small and
 huge integers, beyond int64 and negative, strings, integral floats, booleans,
 duplicates, mixes that must be refused), ratings from 1 to 5 up to +-3e38 and
 1e300, tiny and constant ones, side columns of every kind for the
@@ -355,7 +355,7 @@ def assert_predictions(estimator, ghost, X, n_rows):
     return out
 
 
-def assert_recommendations(estimator, ghost, users, n, exclude_seen, out, n_candidates):
+def assert_recommendations(estimator, ghost, users, n, exclude_seen, out, n_candidates, blocked=()):
     items, scores = out
     n_out = min(n, n_candidates)
     assert items.shape == scores.shape == (len(users), n_out), (items.shape, scores.shape)
@@ -370,6 +370,7 @@ def assert_recommendations(estimator, ghost, users, n, exclude_seen, out, n_cand
         assert (np.diff(ranked) <= 0).all(), f"scores not best first: {scores[row]}"
         for item, score in zip(items[row], scores[row]):
             assert _key(item) in ghost.items, f"recommended item {item!r} was never trained on"
+            assert _key(item) not in blocked, f"recommended the blocked item {item!r}"
             if exclude_seen and np.isfinite(score):
                 assert (_key(user), _key(item)) not in ghost.seen, (
                     f"recommend(exclude_seen=True) gave user {user!r} the seen item {item!r} with score {score}")
@@ -429,9 +430,11 @@ def _train(estimator, ghost, method, batch):
     if planted:
         assert isinstance(out, Raised), f"{method} accepted {', '.join(planted)}: {batch.users}, {batch.items}, {batch.y}"
         message = str(out.error)
-        # an input with no column left, or targets of the wrong kind, is refused before the values are read
+        # an input with no column left, with another column count than the fit's, or with targets of
+        # the wrong kind, is refused before the values are read
         assert any(re.search(pattern, message) for pattern in planted.values()) or \
-            re.search(r"0 feature\(s\)|numeric ratings|\by\b|\bids?\b|class|features|changed the model.s shape|sparse design|positive row", message), \
+            re.search(r"0 feature\(s\)|numeric ratings|\by\b|\bids?\b|class|features|changed the model.s shape|"
+                      r"sparse design|positive row|X has \d+ columns, but", message), \
             f"the error names none of {sorted(planted)}: {message}"
     if isinstance(out, Raised):
         return out
@@ -509,12 +512,18 @@ def _recommend(estimator, ghost, schema, data):
     batch_size = data.draw(st.sampled_from([1, 2, 1024, 0, -1]), label="batch_size")
     exclude_seen = data.draw(st.booleans(), label="exclude_seen")
     kwargs = {}
-    n_candidates = len(ghost.items)
-    if type(estimator).__name__.startswith("FactorizationMachine") and data.draw(st.booleans(), label="items?"):
-        candidates = data.draw(st.lists(st.sampled_from(sorted(ghost.items, key=repr)), min_size=1, max_size=4),
-                               label="items")
+    known_items = sorted(ghost.items, key=repr)
+    candidates = known_items
+    if data.draw(st.booleans(), label="items?"):
+        candidates = data.draw(st.lists(st.sampled_from(known_items), min_size=1, max_size=4), label="items")
         kwargs["items"] = [c[1] for c in candidates]
-        n_candidates = len(candidates)
+    blocked = set()
+    if data.draw(st.booleans(), label="filter_items?"):
+        # known items and one the model never saw (of the fitted kind: ignored, not an error)
+        never = ("s", "never-seen") if {k[0] for k in ghost.items} == {"s"} else ("i", 10**15)
+        blocked = set(data.draw(st.lists(st.sampled_from(known_items + [never]), max_size=3), label="filter_items"))
+        kwargs["filter_items"] = [b[1] for b in blocked]
+    n_candidates = len({c for c in candidates if c not in blocked})
     out = checked_call(estimator, "recommend", users, n=n, exclude_seen=exclude_seen, batch_size=batch_size,
                        **kwargs)
     if n < 1 or batch_size < 1:
@@ -522,14 +531,17 @@ def _recommend(estimator, ghost, schema, data):
         bad = "n" if n < 1 else "batch_size"
         assert re.search(rf"\b{bad}\b", str(out.error)), f"the error does not name {bad}: {out.error}"
         return
-    if "items" in kwargs and len(set(map(repr, kwargs["items"]))) < len(kwargs["items"]):
-        # candidates carry aligned side features: duplicates are refused, not dropped
+    if "items" in kwargs and len(set(candidates)) < len(candidates):
+        # a candidate listed twice would be recommended twice: duplicates are refused, not dropped
         assert isinstance(out, Raised) and "duplicate" in str(out.error), f"duplicate candidates: {out!r}"
+        return
+    if n_candidates == 0:
+        assert isinstance(out, Raised) and "removes all" in str(out.error), f"everything blocked: {out!r}"
         return
     if isinstance(out, Raised):
         assert foreign, f"recommend refused users {users} of the fitted kind: {out.error!r}"
         return
-    assert_recommendations(estimator, ghost, users, n, exclude_seen, out, n_candidates)
+    assert_recommendations(estimator, ghost, users, n, exclude_seen, out, n_candidates, blocked)
 
 
 def _similar_items(estimator, ghost, data):

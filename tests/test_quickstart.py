@@ -47,6 +47,18 @@ def test_ncf_prints_ranking_quality_above_chance(capsys):
     assert 0 < _number_after(out, "NDCG@10:") < 1
 
 
+def test_popularity_ranks_the_same_candidates_without_training_options(capsys):
+    out = _run(capsys, "--model", "popularity")
+    assert "model: PopularityRecommender()" in out
+    # the baseline of the ncf protocol: far above a random ranking's 0.1, below a trained NeuMF
+    assert 0.3 < _number_after(out, "held-out HR@10:") < 0.5
+    assert "interactions/s" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", "popularity", "--max-iter", "3"])
+    assert exit_info.value.code == 2
+    assert "--max-iter does not apply to --model popularity" in capsys.readouterr().err
+
+
 def test_every_estimator_is_offered():
     import recfreq
 

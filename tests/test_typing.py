@@ -99,7 +99,8 @@ def test_the_walk_covers_the_public_api():
     names = {name for name, _ in _all_public_callables()}
     expected = {
         "MatrixFactorization.fit", "MatrixFactorization.partial_fit", "MatrixFactorization.predict",
-        "MatrixFactorization.recommend", "MatrixFactorization.similar_items",
+        "MatrixFactorization.recommend", "MatrixFactorization.similar_items", "MatrixFactorization.similar_users",
+        "MatrixFactorization.score", "NeuralCF.score", "PopularityRecommender.fit", "PopularityRecommender.recommend",
         "OverparamMF.to_matrix_factorization", "OverparamMF.user_embedding_layers_",
         "BaselinePredictor.recommend",
         "FactorizationMachine.score", "FactorizationMachineClassifier.predict_proba",

@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 
 from . import specs
 from .cpu import (EpochLoss, build_info, effective_n_threads, usable_cpus, table_kwargs, baseline_epoch,
-                  mf_epoch, mf_projected_epoch, mf_predict, fm_arrays, fm_epoch, fm_projected_epoch, fm_predict,
-                  ncf_epoch, ncf_sample_negatives, projected_arrays)
+                  mf_epoch, mf_ranking_epoch, mf_projected_epoch, mf_predict, fm_arrays, fm_epoch,
+                  fm_ranking_epoch, fm_projected_epoch, fm_predict, ncf_epoch, ncf_sample_negatives,
+                  projected_arrays)
 from .specs import solver_arrays, solver_config
 
 __all__ = ["Training", "bind", "check_device", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
-           "solver_config", "solver_arrays", "projected_arrays", "fm_arrays", "table_kwargs", "baseline_epoch", "mf_epoch", "mf_projected_epoch",
-           "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives",
-           "specs"]
+           "solver_config", "solver_arrays", "projected_arrays", "fm_arrays", "table_kwargs", "baseline_epoch",
+           "mf_epoch", "mf_ranking_epoch", "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_ranking_epoch",
+           "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives", "specs"]
 
 
 @dataclass

@@ -13,7 +13,8 @@ import numpy as np
 from .._solvers import Solver
 from .specs import projected_table
 
-__all__ = ["CHECKS", "check_clock", "check_baseline_epoch", "check_mf_epoch", "check_mf_projected_epoch", "check_fm_epoch",
+__all__ = ["CHECKS", "check_clock", "check_baseline_epoch", "check_mf_epoch", "check_mf_ranking_epoch",
+           "check_mf_projected_epoch", "check_fm_epoch", "check_fm_ranking_epoch",
            "check_fm_projected_epoch", "check_ncf_epoch", "check_index", "check_projected_table",
            "check_sample_index", "check_sample_start", "ncf_dense_size"]
 
@@ -214,6 +215,55 @@ def check_mf_epoch(a, scalars):
                                                       f"{prefix}_bias_accum": (bias_accum, n_rows)})
 
 
+#: the ranking losses the kernels know (recfreq/_ranking_losses.py numbers them)
+RANKING_LOSS_CODES = (0, 1, 2)
+
+
+def check_mf_ranking_epoch(a, scalars):
+    """The arrays of ``mf_ranking_epoch`` (spec names) are safe to hand to the kernel.
+
+    ``sample_index`` is derived per epoch by the CPU binding from the epoch
+    order; the one-shot call checks the one it is given (:func:`check_sample_index`).
+    """
+    P, Q = a["user_factors"], a["item_factors"]
+    dtype = P.dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"internal error: user_factors must be float32 or float64, got {dtype}")
+    n_users, n_items = a["user_bias"].shape[0], a["item_bias"].shape[0]
+    check_index(a["user_index"], n_users, "user_index")
+    check_index(a["item_index"], n_items, "item_index")
+    _check_same_length(user_index=a["user_index"], item_index=a["item_index"])
+    if P.ndim != 2 or Q.ndim != 2 or P.shape[0] != n_users or Q.shape[0] != n_items or P.shape[1] != Q.shape[1]:
+        raise ValueError("internal error: factor tables do not match the bias tables")
+    k = P.shape[1]
+    _check_same_dtype(dtype, user_factors=P, item_factors=Q, user_bias=a["user_bias"], item_bias=a["item_bias"],
+                      **{name: a[name] for name in ("user_factors_accum", "item_factors_accum", "user_bias_accum",
+                                                    "item_bias_accum")})
+    if int(scalars.get("n_factors", k)) != k:
+        raise ValueError(f"internal error: n_factors={scalars['n_factors']} but the tables have {k} columns")
+    if int(scalars["n_items"]) != n_items:
+        raise ValueError(f"internal error: n_items={scalars['n_items']} but the item table has {n_items} rows")
+    if int(scalars["ranking_loss"]) not in RANKING_LOSS_CODES:
+        raise ValueError(f"internal error: unknown ranking_loss {scalars['ranking_loss']!r}")
+    if int(scalars["n_negatives"]) < 0 or int(scalars["max_sampled"]) < 1:
+        raise ValueError("internal error: need n_negatives >= 0 and max_sampled >= 1")
+    _check_positive_csr(a["positive_indptr"], a["positive_indices"], n_users, n_items)
+    weights = a["warp_weights"]
+    _check_same_dtype(np.dtype(np.float64), warp_weights=weights)
+    if weights.ndim != 1 or weights.shape[0] != n_items + 1:
+        raise ValueError(f"internal error: warp_weights must hold n_items + 1 = {n_items + 1} entries, "
+                         f"got {weights.shape}")
+    for prefix, n_rows in (("user", n_users), ("item", n_items)):
+        tables = _check_table_arrays(a, prefix, n_rows)
+        factors_accum, bias_accum = a[f"{prefix}_factors_accum"], a[f"{prefix}_bias_accum"]
+        if factors_accum.shape[0] and factors_accum.shape[1:] != (k,):
+            raise ValueError(f"internal error: {prefix}_factors_accum has shape {factors_accum.shape}")
+        _check_state_rows(n_rows, **{f"{prefix}_factors_accum": factors_accum, f"{prefix}_bias_accum": bias_accum},
+                          **tables)
+        _check_solver_state(scalars, n_rows, tables, {f"{prefix}_factors_accum": (factors_accum, n_rows),
+                                                      f"{prefix}_bias_accum": (bias_accum, n_rows)})
+
+
 def _check_positive_int(scalars, name):
     if int(scalars[name]) < 1:
         raise ValueError(f"internal error: {name} must be >= 1, got {scalars[name]!r}")
@@ -347,6 +397,54 @@ def check_fm_epoch(a, scalars):
         "intercept_accum": (a["intercept_accum"], 1)})
 
 
+def check_fm_ranking_epoch(a, scalars):
+    """The arrays of ``fm_ranking_epoch`` (spec names) are safe to hand to the kernel.
+
+    The CPU binding reads the positives through the epoch's order, which it
+    computes itself; the one-shot call checks the one it is given.
+    """
+    V, w = a["feature_factors"], a["feature_bias"]
+    dtype, n_features = w.dtype, w.shape[0]
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"internal error: feature_bias must be float32 or float64, got {dtype}")
+    if V.ndim != 2 or V.shape[0] != n_features:
+        raise ValueError("internal error: feature_factors does not match feature_bias")
+    k = V.shape[1]
+    if int(scalars.get("n_factors", k)) != k:
+        raise ValueError(f"internal error: n_factors={scalars['n_factors']} but feature_factors has {k} columns")
+    n_rows = a["user_index"].shape[0]
+    n_items = int(scalars["n_items"])
+    _check_csr(a["ctx_indptr"], a["ctx_indices"], a["ctx_data"], n_rows, n_features, dtype)
+    _check_csr(a["item_indptr"], a["item_indices"], a["item_data"], n_items, n_features, dtype)
+    n_users = a["positive_indptr"].shape[0] - 1
+    check_index(a["user_index"], n_users, "user_index")
+    check_index(a["item_index"], n_items, "item_index")
+    _check_same_length(user_index=a["user_index"], item_index=a["item_index"])
+    _check_positive_csr(a["positive_indptr"], a["positive_indices"], n_users, n_items)
+    if int(scalars["ranking_loss"]) not in RANKING_LOSS_CODES:
+        raise ValueError(f"internal error: unknown ranking_loss {scalars['ranking_loss']!r}")
+    if int(scalars["n_negatives"]) < 0 or int(scalars["max_sampled"]) < 1:
+        raise ValueError("internal error: need n_negatives >= 0 and max_sampled >= 1")
+    weights = a["warp_weights"]
+    _check_same_dtype(np.dtype(np.float64), warp_weights=weights)
+    if weights.ndim != 1 or weights.shape[0] != n_items + 1:
+        raise ValueError(f"internal error: warp_weights must hold n_items + 1 = {n_items + 1} entries")
+    if a["intercept"].shape != (1,):
+        raise ValueError("internal error: intercept must be a 1-element array")
+    factors_accum = a["feature_factors_accum"]
+    if factors_accum.shape[0] and factors_accum.shape[1:] != (k,):
+        raise ValueError(f"internal error: feature_factors_accum has shape {factors_accum.shape}")
+    _check_same_dtype(dtype, feature_factors=V, feature_factors_accum=factors_accum, intercept=a["intercept"],
+                      intercept_accum=a["intercept_accum"], feature_bias_accum=a["feature_bias_accum"])
+    tables = _check_table_arrays(a, "feature", n_features)
+    _check_state_rows(n_features, feature_factors_accum=factors_accum, feature_bias_accum=a["feature_bias_accum"],
+                      **tables)
+    _check_solver_state(scalars, n_features, tables, {
+        "feature_factors_accum": (factors_accum, n_features),
+        "feature_bias_accum": (a["feature_bias_accum"], n_features),
+        "intercept_accum": (a["intercept_accum"], 1)})
+
+
 def check_fm_projected_epoch(a, scalars):
     """The arrays of ``fm_projected_epoch`` (spec names) are safe to hand to the kernel."""
     dtype, n_rows, n_features = _check_fm_samples(a, scalars)
@@ -362,12 +460,6 @@ def check_fm_projected_epoch(a, scalars):
     # per-thread buffers hold the activations of every non-zero of a sample
     _check_buffer_sizes(scalars, {"max_nnz": max(1, max_row_nnz(a["indptr"])), "max_activation": activation,
                                   "max_width": width})
-
-
-#: kernel name -> the check of its spec-named arrays and scalars
-CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
-          "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
-          "fm_projected_epoch": check_fm_projected_epoch}
 
 
 def ncf_dense_size(n_factors, mlp_dim, layer_sizes):
@@ -447,5 +539,6 @@ def check_ncf_epoch(a, scalars):
 
 #: kernel name -> the check of its spec-named arrays and scalars
 CHECKS = {"baseline_epoch": check_baseline_epoch, "mf_epoch": check_mf_epoch,
-          "mf_projected_epoch": check_mf_projected_epoch, "fm_epoch": check_fm_epoch,
+          "mf_ranking_epoch": check_mf_ranking_epoch, "mf_projected_epoch": check_mf_projected_epoch,
+          "fm_epoch": check_fm_epoch, "fm_ranking_epoch": check_fm_ranking_epoch,
           "fm_projected_epoch": check_fm_projected_epoch, "ncf_epoch": check_ncf_epoch}

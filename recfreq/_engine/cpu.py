@@ -20,8 +20,8 @@ from .specs import CPU_ONLY, DEVICE_ONLY, KERNELS, solver_arrays, solver_config
 
 __all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
            "hot_rows", "usable_cpus", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch",
-           "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch",
-           "ncf_sample_negatives"]
+           "mf_ranking_epoch", "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_ranking_epoch",
+           "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives"]
 
 
 def _openmp():
@@ -128,7 +128,8 @@ def _require_cpu(device, model):
         raise NotImplementedError(f"internal error: {model}'s CPU kernel was asked to run on device={device!r}")
 
 
-_KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_projected_epoch": "mf", "fm_epoch": "fm",
+_KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_ranking_epoch": "mf", "mf_projected_epoch": "mf",
+            "fm_epoch": "fm", "fm_ranking_epoch": "fm",
             "fm_projected_epoch": "fm", "ncf_epoch": "ncf"}
 
 
@@ -267,6 +268,37 @@ def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_fact
     return _run_checked("mf_epoch", samples, arrays, scalars, n_threads)
 
 
+def mf_ranking_epoch(*, device, user_index, item_index, sample_index, user_factors, item_factors, user_bias,
+                     item_bias, user_state, item_state, user_frequency, item_frequency, positive_indptr,
+                     positive_indices, ranking_loss, n_negatives, max_sampled, warp_weights, sample_seed,
+                     order_epoch, config, global_mean, alpha, alpha_bias, t_start, n_threads):
+    """One epoch of matrix factorization under a ranking loss over positives in the order given.
+
+    The one-shot form of the bound ``mf_ranking_epoch`` (same check, same
+    kernel), for tests. ``sample_index``: each positive's own index in the
+    training data, which with ``(sample_seed, order_epoch)`` keys its
+    negatives; ``user_frequency``/``item_frequency``: fa-sgd's expected steps
+    per positive of each row (negatives included), or empty arrays. Returns
+    the summed loss.
+    """
+    _require_cpu(device, "MatrixFactorization")
+    check_sample_index(sample_index, user_index.shape[0])
+    dtype, k = user_factors.dtype, user_factors.shape[1]
+    arrays = {"user_factors": user_factors, "item_factors": item_factors, "user_bias": user_bias,
+              "item_bias": item_bias, "positive_indptr": positive_indptr, "positive_indices": positive_indices,
+              "warp_weights": warp_weights}
+    for prefix, state, frequency in (("user", user_state, user_frequency), ("item", item_state, item_frequency)):
+        arrays.update(solver_arrays(prefix, state, {"factors": (f"{prefix}_factors_accum", k),
+                                                    "bias": (f"{prefix}_bias_accum", None)}, dtype))
+        arrays[f"{prefix}_frequency"] = frequency
+    scalars = {**config, "global_mean": float(global_mean), "alpha": float(alpha), "alpha_bias": float(alpha_bias),
+               "t_start": int(t_start), "ranking_loss": int(ranking_loss), "n_negatives": int(n_negatives),
+               "max_sampled": int(max_sampled), "n_items": int(item_bias.shape[0]),
+               "sample_seed": int(sample_seed), "order_epoch": int(order_epoch)}
+    samples = {"user_index": user_index, "item_index": item_index, "sample_index": sample_index}
+    return _run_checked("mf_ranking_epoch", samples, arrays, scalars, n_threads)
+
+
 def _completed(fn, *args):
     """Run ``fn`` now and return its outcome as a finished Future."""
     future = Future()
@@ -292,10 +324,22 @@ def _ncf_epoch_arguments(samples, order, epoch, scalars):
     return {"sample_index": order, "sample_start": start, "order_epoch": int(epoch)}
 
 
+def _ranking_epoch_arguments(samples, order, epoch, scalars):
+    """The ranking kernels' per-epoch arguments: each position's own positive (the
+    gather's order), which keys its negatives with ``order_epoch``."""
+    return {"sample_index": order, "order_epoch": int(epoch)}
+
+
 #: kernel -> fn(samples in epoch order, order, epoch, scalars) -> the per-epoch
 #: arguments its Cython kernel takes besides the gathered samples (kernels that
 #: need none are absent)
-_EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments}
+def _order_epoch_argument(samples, order, epoch, scalars):
+    """The epoch's number, which keys the negatives of a kernel that reads its positives through the order."""
+    return {"order_epoch": int(epoch)}
+
+
+_EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments, "mf_ranking_epoch": _ranking_epoch_arguments,
+                    "fm_ranking_epoch": _order_epoch_argument}
 
 
 def _clock(kernel, spans, n_samples, t_start, t_span):
@@ -342,14 +386,17 @@ class CpuBinding:
             self._fixed.update(training.samples)
             self._buffers = [{} for _ in range(2)]
         else:
-            # the gathered kernels' samples: (user rows, item rows, values) in that order
+            # the gathered kernels' samples: (user rows, item rows[, values]) in that order
             self._gathered = tuple(training.samples)
-            if len(self._gathered) != 3:
-                raise ValueError(f"internal error: {training.kernel} gathers {self._gathered}, not three arrays")
+            if len(self._gathered) not in (2, 3):
+                raise ValueError(f"internal error: {training.kernel} gathers {self._gathered}, not two or three "
+                                 "arrays")
             self._buffers = [{name: np.empty_like(a) for name, a in training.samples.items()} for _ in range(2)]
         needs_order = self._order_only or training.kernel in _EPOCH_ARGUMENTS
         self._orders = [np.empty(self._n if needs_order else 0, dtype=np.int64) for _ in range(2)]
         self._no_order = np.empty(0, dtype=np.int64)
+        # epoch_gather's values when there are none (its fused type needs a float array)
+        self._no_values = np.empty(0, dtype=np.float64)
         self._pool = ThreadPoolExecutor(max_workers=1) if self.n_threads < usable_cpus() else None
         self._pending = {}
 
@@ -361,15 +408,20 @@ class CpuBinding:
         # inline (every core runs the kernel), the kernel's threads compute the
         # order; on the helper thread, that one thread does
         n_threads = self.n_threads if self._pool is None else 1
+        derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
         if self._order_only:
             epoch_permutation(self._n, order_seed, epoch, order, n_threads=n_threads)
-            return {"order": order}
+            if derive is None:
+                return {"order": order}
+            return {"order": order, **derive(self.training.samples, order, epoch, self.training.scalars)}
         # one pass: each position's sample computed and its three fields copied
         # (the order itself is kept only for the kernels that read it)
-        derive = _EPOCH_ARGUMENTS.get(self.training.kernel)
-        (user_name, item_name, value_name), samples = self._gathered, self.training.samples
-        epoch_gather(order_seed, epoch, samples[user_name], samples[item_name], samples[value_name],
-                     buffers[user_name], buffers[item_name], buffers[value_name],
+        samples = self.training.samples
+        user_name, item_name, *value_name = self._gathered
+        values, values_out = ((samples[value_name[0]], buffers[value_name[0]]) if value_name
+                              else (self._no_values, self._no_values))
+        epoch_gather(order_seed, epoch, samples[user_name], samples[item_name], values,
+                     buffers[user_name], buffers[item_name], values_out,
                      order if derive is not None else self._no_order, n_threads=n_threads)
         if derive is None:
             return buffers
@@ -508,6 +560,38 @@ def fm_projected_epoch(*, device, indptr, indices, data, targets, order, task, i
                "dense_batch_size": int(dense_batch_size)}
     samples = {"indptr": indptr, "indices": indices, "data": data, "targets": targets}
     return _run_checked("fm_projected_epoch", samples, arrays, scalars, n_threads, order=order)
+
+
+def fm_ranking_epoch(*, device, ctx_indptr, ctx_indices, ctx_data, user_index, item_index, order, item_indptr,
+                     item_indices, item_data, positive_indptr, positive_indices, ranking_loss, n_negatives,
+                     max_sampled, warp_weights, sample_seed, order_epoch, intercept, intercept_accum, feature_bias,
+                     feature_factors, state, feature_frequency, config, dense_learning_rate, alpha, alpha_bias,
+                     t_start, n_threads):
+    """One epoch of the factorization machine under a ranking loss over positives in ``order``.
+
+    The one-shot form of the bound ``fm_ranking_epoch`` (same check, same
+    kernel), for tests: position p's positive is row ``order[p]`` of the
+    context parts ``ctx_*`` with user ``user_index[order[p]]`` and item
+    ``item_index[order[p]]``, whose part is row ``item`` of ``item_*``; its own
+    index ``order[p]`` keys its negatives. ``feature_frequency``: fa-sgd's
+    expected steps per positive of each feature row (or empty). Returns the
+    summed loss.
+    """
+    _require_cpu(device, "FactorizationMachine")
+    _check_order(order, user_index.shape[0])
+    dtype = feature_bias.dtype
+    arrays = fm_arrays(intercept, intercept_accum, feature_bias, state, dtype, feature_factors=feature_factors)
+    arrays.update(item_indptr=item_indptr, item_indices=item_indices, item_data=item_data,
+                  positive_indptr=positive_indptr, positive_indices=positive_indices, warp_weights=warp_weights,
+                  feature_frequency=feature_frequency)
+    scalars = {**config, "dense_learning_rate": float(dense_learning_rate), "alpha": float(alpha),
+               "alpha_bias": float(alpha_bias), "t_start": int(t_start), "ranking_loss": int(ranking_loss),
+               "n_negatives": int(n_negatives), "max_sampled": int(max_sampled),
+               "n_items": int(item_indptr.shape[0] - 1), "sample_seed": int(sample_seed),
+               "order_epoch": int(order_epoch)}
+    samples = {"ctx_indptr": ctx_indptr, "ctx_indices": ctx_indices, "ctx_data": ctx_data,
+               "user_index": user_index, "item_index": item_index}
+    return _run_checked("fm_ranking_epoch", samples, arrays, scalars, n_threads, order=order)
 
 
 def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factors, n_threads):

@@ -91,12 +91,38 @@ KERNELS = {
         ("feature_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
         ("loss", "double*"),
     ),
+    # written ahead of its CUDA kernel: position p's positive is CSR row epoch_sample(order, p) of the
+    # context part, whose own index keys its negatives
+    "fm_ranking_epoch": (
+        ("ctx_indptr", "const long long*"), ("ctx_indices", "const int*"), ("ctx_data", "const T*"),
+        ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
+        ("sample_seed", "unsigned long long"), ("item_indptr", "const long long*"), ("item_indices", "const int*"),
+        ("item_data", "const T*"), ("positive_indptr", "const long long*"), ("positive_indices", "const int*"),
+        ("n_items", "int"), ("ranking_loss", "int"), ("n_negatives", "int"), ("max_sampled", "int"),
+        ("warp_weights", "const double*"), ("intercept", "T*"), ("feature_bias", "T*"), ("feature_factors", "T*"),
+        ("n_factors", "int"), *SOLVER_CONFIG, ("dense_learning_rate", "double"), *table_state("feature"),
+        ("intercept_accum", "T*"), ("feature_factors_accum", "T*"), ("feature_bias_accum", "T*"),
+        ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"),
+    ),
     "fm_projected_epoch": (
         *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
         ("n_factors", "int"), *projected_table("feature"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
         *table_state("feature"), ("intercept_accum", "T*"), ("feature_bias_accum", "T*"), ("alpha", "double"),
         ("alpha_bias", "double"), ("t_start", "long long"), ("max_nnz", "int"), ("max_activation", "int"),
         ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"),
+    ),
+    # written ahead of its CUDA kernel (a later issue), which visits position p's
+    # positive epoch_sample(order, p) and keys its negatives as the CPU kernel does
+    "mf_ranking_epoch": (
+        ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
+        ("sample_seed", "unsigned long long"), ("global_mean", "double"), ("user_factors", "T*"),
+        ("item_factors", "T*"), ("user_bias", "T*"), ("item_bias", "T*"), ("n_factors", "int"),
+        ("ranking_loss", "int"), ("n_negatives", "int"), ("max_sampled", "int"),
+        ("positive_indptr", "const long long*"), ("positive_indices", "const int*"), ("n_items", "int"),
+        ("warp_weights", "const double*"), *SOLVER_CONFIG, *_USER_ITEM_STATE,
+        ("user_factors_accum", "T*"), ("item_factors_accum", "T*"), ("user_bias_accum", "T*"),
+        ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
+        ("loss", "double*"),
     ),
     # written ahead of its CUDA kernel (a later issue), which visits position p's
     # row epoch_sample(order, p) and keys its draws as the CPU kernel does
@@ -126,8 +152,11 @@ DEVICE_ONLY = {
     "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "mf_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    # the CPU kernel keys its negatives on (sample_seed, order_epoch) like the GPU's
+    "mf_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
     "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
     "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    "fm_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
     "mf_predict": {"n_samples", "n_factors"},
     # the CPU kernel keys its draws on (sample_seed, order_epoch) like the GPU's
     "ncf_epoch": {"n_samples", "order_seed", "loss"},
@@ -143,8 +172,12 @@ CPU_ONLY = {
     "baseline_epoch": set(),
     "mf_epoch": set(),
     "mf_projected_epoch": set(),
+    # each position's own positive, from the gather: its negatives are keyed on it
+    "mf_ranking_epoch": {"sample_index"},
     "fm_epoch": {"order", "hot_rows", "hot_slot", "max_nnz"},
     "fm_projected_epoch": {"order"},
+    # the positives are read through the epoch's order; each one's own index (order[p]) keys its negatives
+    "fm_ranking_epoch": {"order"},
     "mf_predict": set(),
     # each position's own row, from the gather: NeuralCF keys its draws on it (a GPU
     # kernel computes it from the order key)

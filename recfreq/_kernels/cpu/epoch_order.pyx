@@ -33,14 +33,16 @@ def epoch_gather(unsigned long long seed, unsigned long long epoch,
     """Gather (user, item, value) samples into the epoch's order, in one pass (nogil).
 
     Position p of the outputs gets sample ``epoch_sample(p)`` of the inputs;
-    ``order_out`` receives the sample indices too unless it is empty. One
-    pass computes each position's sample and copies its three fields, where
-    a permutation followed by three takes would read the order three times.
-    The result is the same for any ``n_threads``.
+    ``order_out`` receives the sample indices too unless it is empty, and
+    samples without values (``values`` and ``values_out`` both empty) gather
+    only their two ids. One pass computes each position's sample and copies
+    its fields, where a permutation followed by three takes would read the
+    order three times. The result is the same for any ``n_threads``.
     """
-    cdef Py_ssize_t n = values.shape[0]
-    if (user_index.shape[0] != n or item_index.shape[0] != n or user_out.shape[0] != n
-            or item_out.shape[0] != n or values_out.shape[0] != n):
+    cdef Py_ssize_t n = user_index.shape[0]
+    cdef bint with_values = values.shape[0] > 0 or values_out.shape[0] > 0
+    if (item_index.shape[0] != n or user_out.shape[0] != n or item_out.shape[0] != n
+            or (with_values and (values.shape[0] != n or values_out.shape[0] != n))):
         raise ValueError("epoch_gather: inputs and outputs must all hold n samples")
     cdef bint keep_order = order_out.shape[0] > 0
     if keep_order and order_out.shape[0] != n:
@@ -55,6 +57,7 @@ def epoch_gather(unsigned long long seed, unsigned long long epoch,
             s = epoch_sample(&order, p)
             user_out[p] = user_index[s]
             item_out[p] = item_index[s]
-            values_out[p] = values[s]
+            if with_values:
+                values_out[p] = values[s]
             if keep_order:
                 order_out[p] = s

@@ -46,6 +46,7 @@ rows stay Hogwild.
 
 from libc.stdlib cimport malloc, calloc, free
 from libc.math cimport exp, exp2, log1p
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
@@ -56,11 +57,17 @@ from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._kernels.cpu.vector cimport prefetch_row
 from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
+from recfreq._kernels.cpu.rng cimport rng_key, rng_block
+from recfreq._kernels.cpu.negatives cimport STREAM_FIRST_TRIES, negative_stream, sample_negative
 
 
 cdef enum:
     TASK_REGRESSION = 0
     TASK_CLASSIFICATION = 1
+    # the ranking losses, as recfreq/_ranking_losses.py numbers them
+    LOSS_LOGISTIC = 0
+    LOSS_BPR = 1
+    LOSS_WARP = 2
     # samples ahead whose feature rows are prefetched
     PREFETCH_DISTANCE = 4
     # with several threads, each keeps a private copy of w0 and publishes its
@@ -494,6 +501,297 @@ def fm_epoch(*,
         free(sums)
     free(last_start)
     return loss
+
+
+cdef inline double _part_sums(const long long* ip, const int* ind, const floating* val, long long row,
+                              const floating* w, const floating* V, Py_ssize_t k, floating* sums,
+                              floating* squares) noexcept nogil:
+    """One part of a sample (a CSR row): sums_f = sum_j v_jf x_j, squares = sum_j sum_f (v_jf x_j)^2;
+    returns its linear term sum_j w_j x_j."""
+    cdef long long p
+    cdef Py_ssize_t f
+    cdef double linear = 0.0
+    cdef floating sq = 0
+    for f in range(k):
+        sums[f] = 0
+    for p in range(ip[row], ip[row + 1]):
+        linear = linear + w[ind[p]] * val[p]
+        sq = sq + _add_row(V + <Py_ssize_t>ind[p] * k, val[p], k, sums)
+    squares[0] = sq
+    return linear
+
+
+cdef inline double _joined(const floating* a, const floating* b, Py_ssize_t k, floating squares) noexcept nogil:
+    """The pairwise term of two parts joined: 1/2 (||a + b||^2 - squares of both)."""
+    cdef Py_ssize_t f
+    cdef floating pair = 0
+    for f in range(k):
+        pair = pair + (a[f] + b[f]) * (a[f] + b[f])
+    return 0.5 * <double>(pair - squares)
+
+
+cdef inline long long _find(const long long* ip, const int* ind, long long row, int feature) noexcept nogil:
+    """Position of `feature` in CSR row `row`, or -1 (an item's part is a few entries)."""
+    cdef long long p
+    for p in range(ip[row], ip[row + 1]):
+        if ind[p] == feature:
+            return p
+    return -1
+
+
+cdef inline void _step_feature(const SolverConfig* cfg, RowFrequencyState* state, int a, long long t,
+                               floating* V, floating* w, floating* acc_v, floating* acc_w, Py_ssize_t k,
+                               const floating* grad_v, floating grad_w, bint with_weight) noexcept nogil:
+    """One feature row's step (one rate, one cf-sgd visit): its factors by ``grad_v`` and, when
+    ``with_weight``, its weight by ``grad_w`` (both with their L2 included)."""
+    cdef double rate = row_learning_rate(cfg, state, a, t)
+    row_step(cfg, V + <Py_ssize_t>a * k, grad_v, acc_v + <Py_ssize_t>a * k if acc_v != NULL else NULL, k, rate)
+    if with_weight:
+        row_step(cfg, &w[a], &grad_w, acc_w + a if acc_w != NULL else NULL, 1, rate)
+
+
+def fm_ranking_epoch(*,
+                     const long long[::1] ctx_indptr,
+                     const int[::1] ctx_indices,
+                     const floating[::1] ctx_data,
+                     const int[::1] user_index,
+                     const int[::1] item_index,
+                     const long long[::1] order,
+                     const long long[::1] item_indptr,
+                     const int[::1] item_indices,
+                     const floating[::1] item_data,
+                     const long long[::1] positive_indptr,
+                     const int[::1] positive_indices,
+                     int n_items,
+                     int ranking_loss,
+                     int n_negatives,
+                     int max_sampled,
+                     const double[::1] warp_weights,
+                     unsigned long long sample_seed,
+                     unsigned long long order_epoch,
+                     floating[::1] intercept,
+                     floating[::1] intercept_accum,
+                     floating[::1] feature_bias,
+                     floating[:, ::1] feature_factors,
+                     int solver,
+                     double learning_rate,
+                     double dense_learning_rate,
+                     double alpha,
+                     double alpha_bias,
+                     double frequency_exponent,
+                     double counter_halflife,
+                     double epsilon,
+                     long long t_start,
+                     double[::1] feature_frequency,
+                     double[::1] feature_counter,
+                     long long[::1] feature_last_seen,
+                     floating[:, ::1] feature_factors_accum,
+                     floating[::1] feature_bias_accum,
+                     int n_threads,
+                     long long[::1] thread_work):
+    """One epoch of the factorization machine under a ranking loss; returns the summed loss.
+
+    A positive is a context part C (CSR row ``order[p]`` of ``ctx_*``: the
+    user id and every side column that does not describe the item) and an
+    item i (``item_index``), whose part I is row i of the item table
+    (``item_*``: its id and item-side columns). A sampled negative j (never
+    one of the user's ``positive_indices``, drawn as ``negatives.pxd`` does,
+    keyed on the positive's own index ``order[p]``) keeps C and takes the part
+    J of item j. With ``s(C, X) = w0 + sum w x + sum_{a<b} <v_a, v_b> x_a x_b``
+    over C and X joined (Rendle's identity), position p is step
+    ``t = t_start + p + 1`` and:
+
+    * logistic: (C, I) with label 1, then ``n_negatives`` (C, J) with label
+      0, each a pointwise step on ``softplus(s) - y s`` (d = sigmoid(s) - y):
+      ``g_wa = d x_a + alpha_bias w_a``, ``g_va = d x_a (S - v_a x_a) + alpha
+      v_a`` for every feature a of the pair (S the joined sums), and w0 its
+      dense step with d;
+    * bpr and warp: ``x = s(C, I) - s(C, J)`` (w0 and C's weights cancel),
+      loss ``softplus(-x)`` (g = sigmoid(-x)) or ``L(r) (1 - x)`` after
+      drawing until ``s(C, J) > s(C, I) - 1`` (g = L(r), r = (n_items -
+      n_pos(u)) // draws; no violation, no step). Every row takes one step
+      with ``-g dx/dtheta`` plus its L2: a context row's factors
+      (``dx/dv_a = x_a (S_I - S_J)``), an item-part row's factors and weight;
+      a row in both items' parts steps once with both contributions.
+    """
+    cdef int tid
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t k = feature_factors.shape[1]
+    cdef Py_ssize_t p, f
+    cdef long long q, ctx_row, other
+    cdef long long t
+    cdef int u, i, j, a, s, draws, rank
+    cdef Py_ssize_t n_pos
+    cdef double lin_c, lin_i, lin_j, score, score_i, score_j, x, total = 0.0
+    cdef floating sq_c, sq_i, sq_j, d, g, xa, xb, gw, grad_0
+    cdef floating* sums_c
+    cdef floating* sums_i
+    cdef floating* sums_j
+    cdef floating* grad
+    cdef floating* dense
+    cdef uint32_t* first_tries
+    cdef const int* positives
+    cdef const int* all_positives = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
+    cdef bint private_w0 = n_threads > 1
+    cdef SolverConfig cfg, dense_cfg
+    cdef RowFrequencyState state
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
+    cdef floating* acc_v = &feature_factors_accum[0, 0] if adagrad else NULL
+    cdef floating* acc_w = &feature_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_0 = &intercept_accum[0] if adagrad else NULL
+    cdef floating* w0 = &intercept[0]
+    cdef floating* w = &feature_bias[0]
+    cdef floating* V = &feature_factors[0, 0]
+    cdef const long long* cp = &ctx_indptr[0]
+    cdef const int* ci = &ctx_indices[0] if ctx_indices.shape[0] > 0 else NULL
+    cdef const floating* cv = &ctx_data[0] if ctx_data.shape[0] > 0 else NULL
+    cdef const long long* ip = &item_indptr[0]
+    cdef const int* ii = &item_indices[0] if item_indices.shape[0] > 0 else NULL
+    cdef const floating* iv = &item_data[0] if item_data.shape[0] > 0 else NULL
+    cdef floating fa = <floating>alpha
+    cdef floating fb = <floating>alpha_bias
+    cdef uint64_t key = rng_key(sample_seed, order_epoch)
+
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
+    # w0 is in every sample: no frequency rule, its own step size (DESIGN 3)
+    dense_cfg = cfg
+    dense_cfg.kind = SOLVER_ADAGRAD if solver == SOLVER_ADAGRAD else SOLVER_SGD
+    dense_cfg.learning_rate = dense_learning_rate
+    state = frequency_state(feature_frequency, feature_counter, feature_last_seen)
+
+    sums_c = NULL  # thread-private below
+    first_tries = NULL
+    with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
+        sums_c = <floating*> malloc((5 * k + 4) * sizeof(floating))
+        sums_i = sums_c + k
+        sums_j = sums_i + k
+        grad = sums_j + k
+        # dense[0]: this thread's w0, dense[1]: the shared w0 it started from,
+        # dense[2], dense[3]: the same for w0's Adagrad accumulator (as fm_epoch)
+        dense = grad + 2 * k
+        dense[0] = w0[0]
+        dense[1] = dense[0]
+        dense[2] = acc_0[0] if adagrad else 0
+        dense[3] = dense[2]
+        first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
+        for p in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
+            # _part_sums writes these through a pointer; Cython makes a prange variable
+            # private only when it is assigned in the loop, so assign them here
+            sq_c = 0
+            sq_i = 0
+            sq_j = 0
+            ctx_row = order[p]
+            u = user_index[ctx_row]
+            i = item_index[ctx_row]
+            t = t_start + p + 1
+            positives = all_positives + positive_indptr[u]
+            n_pos = positive_indptr[u + 1] - positive_indptr[u]
+            if ranking_loss == LOSS_LOGISTIC:
+                for s in range(n_negatives + 1):
+                    if s == 0:
+                        j = i
+                    else:
+                        if n_pos >= n_items:
+                            break  # the user holds every item: no negative to give
+                        if (s - 1) % 4 == 0:
+                            rng_block(key, ctx_row, STREAM_FIRST_TRIES, <uint32_t>((s - 1) // 4), first_tries)
+                        j = sample_negative(first_tries[(s - 1) % 4], key, ctx_row, negative_stream(s),
+                                            positives, n_pos, n_items)
+                    # the context's rows moved with the previous emitted sample: sum them again
+                    lin_c = _part_sums(cp, ci, cv, ctx_row, w, V, k, sums_c, &sq_c)
+                    lin_j = _part_sums(ip, ii, iv, j, w, V, k, sums_j, &sq_j)
+                    score = ((dense[0] if private_w0 else w0[0]) + lin_c + lin_j
+                             + _joined(sums_c, sums_j, k, sq_c + sq_j))
+                    total += _log_loss(score, 1.0 if s == 0 else 0.0)
+                    d = <floating>(_sigmoid(score) - (1.0 if s == 0 else 0.0))
+                    for f in range(k):
+                        sums_i[f] = sums_c[f] + sums_j[f]  # S of the joined sample
+                    # every feature appears once in C and J together: its v_a is still the
+                    # pre-sample value when its gradient is taken
+                    for q in range(cp[ctx_row], cp[ctx_row + 1]):
+                        a = ci[q]
+                        xa = cv[q]
+                        for f in range(k):
+                            grad[f] = d * xa * (sums_i[f] - V[<Py_ssize_t>a * k + f] * xa) + fa * V[<Py_ssize_t>a * k + f]
+                        _step_feature(&cfg, &state, a, t, V, w, acc_v, acc_w, k, grad, d * xa + fb * w[a], True)
+                    for q in range(ip[j], ip[j + 1]):
+                        a = ii[q]
+                        xa = iv[q]
+                        for f in range(k):
+                            grad[f] = d * xa * (sums_i[f] - V[<Py_ssize_t>a * k + f] * xa) + fa * V[<Py_ssize_t>a * k + f]
+                        _step_feature(&cfg, &state, a, t, V, w, acc_v, acc_w, k, grad, d * xa + fb * w[a], True)
+                    grad_0 = d
+                    if not private_w0:
+                        row_step(&dense_cfg, w0, &grad_0, acc_0, 1, dense_learning_rate)
+                    else:
+                        row_step(&dense_cfg, &dense[0], &grad_0, &dense[2] if adagrad else NULL, 1,
+                                 dense_learning_rate)
+                if private_w0 and p % DENSE_SYNC == DENSE_SYNC - 1:
+                    _publish(w0, acc_0, dense)
+                continue
+            if n_pos >= n_items:
+                continue  # no negative exists: a pairwise loss has nothing to compare
+            lin_c = _part_sums(cp, ci, cv, ctx_row, w, V, k, sums_c, &sq_c)
+            lin_i = _part_sums(ip, ii, iv, i, w, V, k, sums_i, &sq_i)
+            score_i = lin_i + _joined(sums_c, sums_i, k, sq_i)  # s(C, I) less the terms that cancel
+            j = -1
+            draws = 0
+            score_j = 0.0
+            while draws < (1 if ranking_loss == LOSS_BPR else max_sampled):
+                draws = draws + 1
+                if (draws - 1) % 4 == 0:
+                    rng_block(key, ctx_row, STREAM_FIRST_TRIES, <uint32_t>((draws - 1) // 4), first_tries)
+                j = sample_negative(first_tries[(draws - 1) % 4], key, ctx_row, negative_stream(draws),
+                                    positives, n_pos, n_items)
+                lin_j = _part_sums(ip, ii, iv, j, w, V, k, sums_j, &sq_j)
+                score_j = lin_j + _joined(sums_c, sums_j, k, sq_j)
+                if ranking_loss == LOSS_BPR or score_j > score_i - 1.0:
+                    break
+                j = -1
+            if j < 0:
+                continue  # warp: no violation among max_sampled negatives, no step
+            x = score_i - score_j
+            if ranking_loss == LOSS_BPR:
+                total += _log_loss(-x, 0.0)
+                g = <floating>_sigmoid(-x)
+            else:
+                rank = <int>((n_items - n_pos) // draws)
+                total += warp_weights[rank] * (1.0 - x)
+                g = <floating>warp_weights[rank]
+            # context rows: dx/dv_a = x_a (S_I - S_J); their weights cancel and do not move
+            for q in range(cp[ctx_row], cp[ctx_row + 1]):
+                a = ci[q]
+                xa = cv[q]
+                for f in range(k):
+                    grad[f] = -g * xa * (sums_i[f] - sums_j[f]) + fa * V[<Py_ssize_t>a * k + f]
+                _step_feature(&cfg, &state, a, t, V, w, acc_v, acc_w, k, grad, 0, False)
+            # the positive's item part (and the negative's where they share a row):
+            # dx/dv_a = x_a (S_C + S_I - v_a x_a) - x'_a (S_C + S_J - v_a x'_a), dx/dw_a = x_a - x'_a
+            for q in range(ip[i], ip[i + 1]):
+                a = ii[q]
+                xa = iv[q]
+                other = _find(ip, ii, j, a)
+                xb = iv[other] if other >= 0 else 0
+                for f in range(k):
+                    grad[f] = (-g * (xa * (sums_c[f] + sums_i[f] - V[<Py_ssize_t>a * k + f] * xa)
+                                     - xb * (sums_c[f] + sums_j[f] - V[<Py_ssize_t>a * k + f] * xb))
+                               + fa * V[<Py_ssize_t>a * k + f])
+                _step_feature(&cfg, &state, a, t, V, w, acc_v, acc_w, k, grad, -g * (xa - xb) + fb * w[a], True)
+            for q in range(ip[j], ip[j + 1]):
+                a = ii[q]
+                if _find(ip, ii, i, a) >= 0:
+                    continue  # stepped with the positive's part
+                xb = iv[q]
+                for f in range(k):
+                    grad[f] = g * xb * (sums_c[f] + sums_j[f] - V[<Py_ssize_t>a * k + f] * xb) + fa * V[<Py_ssize_t>a * k + f]
+                _step_feature(&cfg, &state, a, t, V, w, acc_v, acc_w, k, grad, g * xb + fb * w[a], True)
+        if private_w0:
+            _publish(w0, acc_0, dense)
+        free(first_tries)
+        free(sums_c)
+    return total
 
 
 def fm_projected_epoch(*,

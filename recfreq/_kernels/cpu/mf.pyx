@@ -8,21 +8,45 @@ shared per-row step of ``solvers.pxd``, so the four solvers cost one loop.
 """
 
 from libc.stdlib cimport malloc, calloc, free
+from libc.math cimport exp, log1p
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 
 from recfreq._kernels.cpu.solvers cimport (
     SolverConfig, RowFrequencyState, solver_config, frequency_state, row_learning_rate, row_step,
     SOLVER_ADAGRAD)
+from recfreq._kernels.cpu.fused cimport point_step, pair_step
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
 from recfreq._kernels.cpu.vector cimport dot, prefetch_row
 from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
+from recfreq._kernels.cpu.rng cimport rng_key, rng_block
+from recfreq._kernels.cpu.negatives cimport STREAM_FIRST_TRIES, negative_stream, sample_negative
 
 
 cdef enum:
     # samples ahead whose rows are prefetched (measured on ml-1m, k=100)
     PREFETCH_DISTANCE = 6
+    # the ranking losses, as recfreq/_ranking_losses.py numbers them
+    LOSS_LOGISTIC = 0
+    LOSS_BPR = 1
+    LOSS_WARP = 2
+
+
+cdef inline double _softplus(double x) noexcept nogil:
+    """log(1 + e^x) without overflow."""
+    if x > 0:
+        return x + log1p(exp(-x))
+    return log1p(exp(x))
+
+
+cdef inline double _sigmoid(double x) noexcept nogil:
+    cdef double e
+    if x >= 0:
+        return 1.0 / (1.0 + exp(-x))
+    e = exp(x)
+    return e / (1.0 + e)
 
 
 def mf_epoch(*,
@@ -137,6 +161,183 @@ def mf_epoch(*,
             row_step(&cfg, &item_bias[it], &grad_bi, acc_bi + it if adagrad else NULL, 1, rate_i)
         free(grad_p)
     return sse
+
+
+def mf_ranking_epoch(*,
+                     const int[::1] user_index,
+                     const int[::1] item_index,
+                     const long long[::1] sample_index,
+                     double global_mean,
+                     floating[:, ::1] user_factors,
+                     floating[:, ::1] item_factors,
+                     floating[::1] user_bias,
+                     floating[::1] item_bias,
+                     int ranking_loss,
+                     int n_negatives,
+                     int max_sampled,
+                     const long long[::1] positive_indptr,
+                     const int[::1] positive_indices,
+                     int n_items,
+                     unsigned long long sample_seed,
+                     unsigned long long order_epoch,
+                     const double[::1] warp_weights,
+                     int solver,
+                     double learning_rate,
+                     double frequency_exponent,
+                     double counter_halflife,
+                     double epsilon,
+                     double[::1] user_frequency,
+                     double[::1] item_frequency,
+                     double[::1] user_counter,
+                     double[::1] item_counter,
+                     long long[::1] user_last_seen,
+                     long long[::1] item_last_seen,
+                     floating[:, ::1] user_factors_accum,
+                     floating[:, ::1] item_factors_accum,
+                     floating[::1] user_bias_accum,
+                     floating[::1] item_bias_accum,
+                     double alpha,
+                     double alpha_bias,
+                     long long t_start,
+                     int n_threads,
+                     long long[::1] thread_work):
+    """One epoch of matrix factorization under a ranking loss; returns the summed loss.
+
+    The samples are positive (user, item) interactions in epoch order;
+    position p is step ``t = t_start + p + 1`` of every row it moves, and
+    ``sample_index[p]`` is the positive's own index in the training data,
+    which with ``(sample_seed, order_epoch)`` keys its negatives (drawn by
+    ``negatives.pxd``: never one of the user's ``positive_indices``). With the
+    score ``s(u, j) = mu + b_u + b_j + p_u . q_j``:
+
+    * logistic (``ranking_loss`` 0): the positive (label 1) and then ``n_negatives``
+      negatives (label 0) each take a pointwise step of
+      ``softplus(s) - y s``, whose gradient in s is ``sigmoid(s) - y``;
+    * bpr (1): one negative j; ``x = s(u, i) - s(u, j)`` and loss
+      ``softplus(-x)``, gradient ``-sigmoid(-x)`` in x;
+    * warp (2): negatives are drawn until one violates the margin,
+      ``s(u, j) > s(u, i) - 1``, at most ``max_sampled``; after N draws the
+      rank is estimated as ``r = (n_items - n_pos(u)) // N`` and the loss is
+      ``warp_weights[r] * (1 - x)`` (``warp_weights[r]`` = 1 + 1/2 + ... + 1/r),
+      so its gradient in x is ``-warp_weights[r]``; no violation, no step.
+
+    A pairwise step moves p_u, q_i, q_j, b_i and b_j (b_u cancels in x); each
+    gradient adds ``alpha`` times the factor row (``alpha_bias`` times the
+    bias), every row takes its solver step (``solvers.pxd``) with its own rate,
+    and a user who holds every item has no negative: its logistic positive
+    still steps, its pairwise losses do not.
+    """
+    cdef int tid
+    cdef Py_ssize_t n = user_index.shape[0]
+    cdef Py_ssize_t k = user_factors.shape[1]
+    cdef Py_ssize_t p, f
+    cdef int u, i, j, s, draws, rank
+    cdef Py_ssize_t n_pos
+    cdef long long t
+    cdef int64_t row
+    cdef double score, score_i, score_j, x, total = 0.0
+    cdef double rate_u, rate_i, rate_j
+    cdef floating e, g, grad_bu, grad_bi, grad_bj
+    cdef floating* pu
+    cdef floating* qi
+    cdef floating* qj
+    cdef uint32_t* first_tries
+    cdef const int* positives
+    cdef SolverConfig cfg
+    cdef RowFrequencyState user_state, item_state
+    cdef bint adagrad = solver == SOLVER_ADAGRAD
+    cdef floating* acc_p = &user_factors_accum[0, 0] if adagrad else NULL
+    cdef floating* acc_q = &item_factors_accum[0, 0] if adagrad else NULL
+    cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL
+    cdef floating* acc_bi = &item_bias_accum[0] if adagrad else NULL
+    cdef floating a = <floating>alpha
+    cdef floating ab = <floating>alpha_bias
+    cdef const int* all_positives = &positive_indices[0] if positive_indices.shape[0] > 0 else NULL
+    cdef uint64_t key = rng_key(sample_seed, order_epoch)
+
+    cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
+    user_state = frequency_state(user_frequency, user_counter, user_last_seen)
+    item_state = frequency_state(item_frequency, item_counter, item_last_seen)
+
+    # thread-private below; set here so the compiler sees them initialised
+    first_tries = NULL
+    with nogil, parallel(num_threads=n_threads):
+        tid = omp_get_thread_num()
+        first_tries = <uint32_t*> malloc(4 * sizeof(uint32_t))
+        for p in prange(n, schedule="static"):
+            thread_work[tid * WORK_STRIDE] += 1
+            u = user_index[p]
+            i = item_index[p]
+            row = sample_index[p]
+            t = t_start + p + 1
+            positives = all_positives + positive_indptr[u]
+            n_pos = positive_indptr[u + 1] - positive_indptr[u]
+            pu = &user_factors[u, 0]
+            if ranking_loss == LOSS_LOGISTIC:
+                for s in range(n_negatives + 1):
+                    if s == 0:
+                        j = i
+                    else:
+                        if n_pos >= n_items:
+                            break  # the user holds every item: no negative to give
+                        if (s - 1) % 4 == 0:
+                            rng_block(key, row, STREAM_FIRST_TRIES, <uint32_t>((s - 1) // 4), first_tries)
+                        j = sample_negative(first_tries[(s - 1) % 4], key, row, negative_stream(s),
+                                            positives, n_pos, n_items)
+                    qj = &item_factors[j, 0]
+                    score = global_mean + user_bias[u] + item_bias[j] + dot(pu, qj, k)
+                    total += _softplus(score) - (score if s == 0 else 0.0)
+                    e = <floating>(_sigmoid(score) - (1.0 if s == 0 else 0.0))
+                    grad_bu = e + ab * user_bias[u]
+                    grad_bj = e + ab * item_bias[j]
+                    rate_u = row_learning_rate(&cfg, &user_state, u, t)
+                    rate_j = row_learning_rate(&cfg, &item_state, j, t)
+                    point_step(&cfg, pu, qj, acc_p + u * k if adagrad else NULL, acc_q + j * k if adagrad else NULL,
+                               k, e, a, <floating>rate_u, <floating>rate_j)
+                    row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
+                    row_step(&cfg, &item_bias[j], &grad_bj, acc_bi + j if adagrad else NULL, 1, rate_j)
+                continue
+            if n_pos >= n_items:
+                continue  # no negative exists: a pairwise loss has nothing to compare
+            qi = &item_factors[i, 0]
+            j = -1
+            draws = 0
+            score_i = item_bias[i] + dot(pu, qi, k)
+            score_j = 0.0
+            # bpr takes the first negative; warp draws until one violates the margin
+            while draws < (1 if ranking_loss == LOSS_BPR else max_sampled):
+                draws = draws + 1
+                if (draws - 1) % 4 == 0:
+                    rng_block(key, row, STREAM_FIRST_TRIES, <uint32_t>((draws - 1) // 4), first_tries)
+                j = sample_negative(first_tries[(draws - 1) % 4], key, row, negative_stream(draws),
+                                    positives, n_pos, n_items)
+                score_j = item_bias[j] + dot(pu, &item_factors[j, 0], k)
+                if ranking_loss == LOSS_BPR or score_j > score_i - 1.0:
+                    break
+                j = -1
+            if j < 0:
+                continue  # warp: no violation among max_sampled negatives, no step
+            x = score_i - score_j
+            if ranking_loss == LOSS_BPR:
+                total += _softplus(-x)
+                g = <floating>_sigmoid(-x)
+            else:
+                rank = <int>((n_items - n_pos) // draws)
+                total += warp_weights[rank] * (1.0 - x)
+                g = <floating>warp_weights[rank]
+            qj = &item_factors[j, 0]
+            grad_bi = -g + ab * item_bias[i]
+            grad_bj = g + ab * item_bias[j]
+            rate_u = row_learning_rate(&cfg, &user_state, u, t)
+            rate_i = row_learning_rate(&cfg, &item_state, i, t)
+            rate_j = row_learning_rate(&cfg, &item_state, j, t)
+            pair_step(&cfg, pu, qi, qj, acc_p + u * k if adagrad else NULL, acc_q + i * k if adagrad else NULL,
+                      acc_q + j * k if adagrad else NULL, k, g, a, <floating>rate_u, <floating>rate_i,
+                      <floating>rate_j)
+            row_step(&cfg, &item_bias[i], &grad_bi, acc_bi + i if adagrad else NULL, 1, rate_i)
+            row_step(&cfg, &item_bias[j], &grad_bj, acc_bi + j if adagrad else NULL, 1, rate_j)
+        free(first_tries)
+    return total
 
 
 def mf_projected_epoch(*,

@@ -58,8 +58,8 @@ from recfreq._kernels.cpu.solvers cimport (
 from recfreq._kernels.cpu.vector cimport dot
 from recfreq._kernels.cpu.dense cimport flush_dense
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.rng cimport (
-    BitStream, RngStream, bit_stream, bit_stream_next64, rng_key, rng_stream, rng_block, rng_bounded)
+from recfreq._kernels.cpu.rng cimport BitStream, bit_stream, bit_stream_next64, rng_key, rng_block
+from recfreq._kernels.cpu.negatives cimport STREAM_FIRST_TRIES, negative_stream, sample_negative
 
 
 cdef extern from *:
@@ -147,13 +147,9 @@ cdef inline void _layer_backward(const floating* zin, const floating* zout, cons
 cdef enum:
     # tower layers the kernel's fixed-size layout arrays hold (checked in _engine)
     MAX_LAYERS = 32
-    # uniform draws tried before the exact (rank-mapping) fallback of a dense user
-    MAX_REJECTIONS = 32
-    # the streams of emitted sample s of a row: 2 s + STREAM_NEGATIVE, 2 s + STREAM_DROPOUT;
-    # stream 0 (the row's own, which draws no negative) holds the negatives' first tries
-    STREAM_NEGATIVE = 0
+    # the dropout stream of emitted sample s of a row is 2 s + STREAM_DROPOUT (the even
+    # streams are the negatives', negatives.pxd)
     STREAM_DROPOUT = 1
-    STREAM_FIRST_TRIES = 0
 
 
 cdef struct Net:
@@ -210,68 +206,6 @@ cdef Net _layout(int k, int d, const int[::1] layer_sizes) except *:
     net.n_dense = off + 1
     net.n_act = act
     return net
-
-
-cdef inline bint _contains(const int* sorted_items, Py_ssize_t n, int item) noexcept nogil:
-    """Binary search in one user's sorted row of training positives."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_items[mid] < item:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < n and sorted_items[lo] == item
-
-
-cdef inline int _sample_negative_from(RngStream* rng, const int* positives, Py_ssize_t n_pos,
-                                      int n_items) noexcept nogil:
-    """An item in [0, n_items) that is not in the user's sorted `positives`, from `rng`.
-
-    Uniform draws are rejected while they hit a positive; after MAX_REJECTIONS
-    misses (a user holding most items) the r-th non-positive item is taken for a
-    uniform r, which is exact and never a positive. Only a user who has every
-    item as a positive gets a uniform draw (there is no negative to give).
-    """
-    cdef int j
-    cdef Py_ssize_t a
-    cdef int tries
-    if n_pos >= n_items:
-        return <int>rng_bounded(rng, <uint32_t>n_items)
-    for tries in range(MAX_REJECTIONS):
-        j = <int>rng_bounded(rng, <uint32_t>n_items)
-        if not _contains(positives, n_pos, j):
-            return j
-    j = <int>rng_bounded(rng, <uint32_t>(n_items - n_pos))
-    for a in range(n_pos):
-        # every positive at or below the candidate pushes it one further
-        if positives[a] <= j:
-            j = j + 1
-        else:
-            break
-    return j
-
-
-cdef inline int sample_negative(uint32_t first_try, uint64_t key, int64_t row, uint32_t stream,
-                                const int* positives, Py_ssize_t n_pos, int n_items) noexcept nogil:
-    """A negative item of the row's user: `first_try` (a 32-bit word) when it gives one,
-    else the draws of the negative's own (`row`, `stream`).
-
-    The first try maps the word onto [0, n_items) by Lemire's multiply-shift
-    and keeps it unless the method would reject the word (so it stays
-    unbiased) or the item is a positive of the user (a user holding every
-    item keeps any item, as in the fallback).
-    """
-    cdef uint64_t m = <uint64_t>first_try * <uint64_t>n_items
-    cdef uint32_t low = <uint32_t>m
-    cdef int j
-    cdef RngStream rng
-    if low >= <uint32_t>n_items or low >= (<uint32_t>(0 - <uint32_t>n_items)) % <uint32_t>n_items:
-        j = <int>(m >> 32)
-        if n_pos >= n_items or not _contains(positives, n_pos, j):
-            return j
-    rng = rng_stream(key, row, stream)
-    return _sample_negative_from(&rng, positives, n_pos, n_items)
 
 
 cdef inline void _draw_dropout_masks(uint64_t key, int64_t row, uint32_t stream, floating* mult, Py_ssize_t n,
@@ -556,7 +490,7 @@ def ncf_epoch(*,
                 else:
                     if (s - 1) % 4 == 0:
                         rng_block(key, row, STREAM_FIRST_TRIES, <uint32_t>((s - 1) // 4), first_tries)
-                    j = sample_negative(first_tries[(s - 1) % 4], key, row, 2 * s + STREAM_NEGATIVE,
+                    j = sample_negative(first_tries[(s - 1) % 4], key, row, negative_stream(s),
                                         pos_ptr + positive_indptr[u],
                                         positive_indptr[u + 1] - positive_indptr[u], n_items)
                     y = 0.0
@@ -625,7 +559,7 @@ def ncf_sample_negatives(*,
                 # negative s is emitted sample s + 1 of its row
                 if s % 4 == 0:
                     rng_block(key, sample_index[i], STREAM_FIRST_TRIES, <uint32_t>(s // 4), first_tries)
-                out[i, s] = sample_negative(first_tries[s % 4], key, sample_index[i], 2 * (s + 1) + STREAM_NEGATIVE,
+                out[i, s] = sample_negative(first_tries[s % 4], key, sample_index[i], negative_stream(s + 1),
                                             pos_ptr + positive_indptr[u],
                                             positive_indptr[u + 1] - positive_indptr[u], n_items)
         free(first_tries)

@@ -7,16 +7,49 @@
 #     rate = row_learning_rate(&cfg, &state, r, t)   # once per row and sample
 #     row_step(&cfg, theta_r, g_r, accum_r, width, rate)
 #
-# for every block of that row (factors, bias). Splitting the two keeps the
-# frequency bookkeeping (one number per row) apart from the vector update, so
-# a row's factors and its bias share one counter but keep separate Adagrad
-# accumulators. Adding a solver means one more case here, in the CUDA mirror
+# for every block of that row (factors, bias). row_step is coordinate_step
+# over the row's coordinates; a loop that fuses the updates of several rows
+# into one pass calls coordinate_step itself, as the CUDA kernels do.
+# Splitting the rate from the step keeps the frequency bookkeeping (one number
+# per row) apart from the vector update, so a row's factors and its bias share
+# one counter but keep separate Adagrad accumulators. Adding a solver means one more case here, in the CUDA mirror
 # (../cuda/solvers.cuh) and in recfreq/_solvers.py; no model loop changes.
 #
 # The functions trust their arguments: the caller validated every index.
 
 from libc.math cimport pow, exp2, sqrt, sqrtf
 from cython cimport floating
+
+cdef extern from *:
+    """
+    #include <math.h>
+    /* One coordinate's step of every solver, in C so that the fused loops of the
+       model kernels (fused.pxd), which the compiler vectorizes, share it:
+       theta - eta * g, or Adagrad's G <- G + g * g; theta - eta * g / (sqrt(G) + eps).
+       Each fused loop is written once per value of `adagrad`, a constant at the
+       call, so the branch folds away. sqrt and division are correctly rounded in
+       scalar and vector code alike (and the build has -fno-math-errno), so a
+       vectorized loop gives the same values as a scalar one. */
+    static inline float recfreq_step_f(const int adagrad, float theta, float g, float* accum, float eta, float eps) {
+        if (adagrad) {
+            const float total = *accum + g * g;
+            *accum = total;
+            return theta - eta * g / (sqrtf(total) + eps);
+        }
+        return theta - eta * g;
+    }
+    static inline double recfreq_step_d(const int adagrad, double theta, double g, double* accum, double eta,
+                                        double eps) {
+        if (adagrad) {
+            const double total = *accum + g * g;
+            *accum = total;
+            return theta - eta * g / (sqrt(total) + eps);
+        }
+        return theta - eta * g;
+    }
+    """
+    float recfreq_step_f(int adagrad, float theta, float g, float* accum, float eta, float eps) noexcept nogil
+    double recfreq_step_d(int adagrad, double theta, double g, double* accum, double eta, double eps) noexcept nogil
 
 cdef enum:
     SOLVER_SGD = 0
@@ -107,26 +140,38 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef inline void coordinate_step(const SolverConfig* cfg,
+                                 floating* theta,
+                                 floating g,
+                                 floating* accum,
+                                 floating eta) noexcept nogil:
+    """theta <- theta - eta * g for one coordinate, or the Adagrad step when cfg.kind says so.
+
+    Adagrad: G <- G + g * g; theta <- theta - eta * g / (sqrt(G) + eps), with
+    `accum` holding G for this coordinate (never read by the other solvers,
+    which may pass NULL). Model loops that fuse several rows' updates into one
+    pass over the coordinates call it for each row at each coordinate.
+    """
+    cdef bint adagrad = cfg.kind == SOLVER_ADAGRAD
+    if floating is float:
+        theta[0] = recfreq_step_f(adagrad, theta[0], g, accum, eta, <float>cfg.epsilon)
+    else:
+        theta[0] = recfreq_step_d(adagrad, theta[0], g, accum, eta, cfg.epsilon)
+
+
 cdef inline void row_step(const SolverConfig* cfg,
                           floating* theta,
                           const floating* grad,
                           floating* accum,
                           Py_ssize_t width,
                           double rate) noexcept nogil:
-    """theta <- theta - rate * grad, or the Adagrad step when cfg.kind says so.
-
-    Adagrad: G <- G + g * g; theta <- theta - eta * g / (sqrt(G) + eps), per
-    coordinate, with `accum` holding G for this row (`width` entries).
-    """
+    """coordinate_step for every coordinate of a row (`width` entries): theta <- theta -
+    rate * grad, or the Adagrad step with `accum` holding the row's G."""
     cdef Py_ssize_t f
-    cdef floating g
     cdef floating eta = <floating>rate
-    cdef floating eps = <floating>cfg.epsilon
     if cfg.kind == SOLVER_ADAGRAD:
         for f in range(width):
-            g = grad[f]
-            accum[f] = accum[f] + g * g
-            theta[f] = theta[f] - eta * g / (_sqrt(accum[f]) + eps)
+            coordinate_step(cfg, theta + f, grad[f], accum + f, eta)
     else:
         for f in range(width):
-            theta[f] = theta[f] - eta * grad[f]
+            coordinate_step(cfg, theta + f, grad[f], <floating*>NULL, eta)
