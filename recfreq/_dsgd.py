@@ -508,8 +508,11 @@ class LocalExecutor:
     def put(self, value, worker=None):
         return _Value(value)
 
-    def broadcast(self, value):
+    def share(self, value, key):
         return _Value(value)
+
+    def locations(self, refs):
+        return [None for _ in refs]
 
     def submit(self, fn, *args, key=None, worker=None, n_out=None):
         result = fn(*(_unwrap(a) for a in args))
@@ -690,8 +693,11 @@ class _Schedule:
     def ship(self):
         """Split every partition by user stripe and build each stripe's blocks on its worker (ratings move once)."""
         d, ex = self.d, self.executor
-        plan = ex.broadcast(self.plan)
-        pieces = [ex.submit(split_partition, part, self.dtype, plan, j, key=f"{self.token}-split-{j}", n_out=d)
+        plan = ex.share(self.plan, key=f"{self.token}-plan")
+        # each partition split where the first pass left it: only its pieces for other workers move
+        where = ex.locations(self.partitions)
+        pieces = [ex.submit(split_partition, part, self.dtype, plan, j, key=f"{self.token}-split-{j}", n_out=d,
+                            worker=where[j])
                   for j, part in enumerate(self.partitions)]
         self.data = [ex.submit(build_stripe, d, *[p[a] for p in pieces], key=f"{self.token}-blocks-{a}",
                                worker=self.placement[a]) for a in range(d)]

@@ -83,8 +83,15 @@ class _DaskExecutor:
         except KeyError:  # the worker left since the placement was made: anywhere will do
             return self.client.scatter([value], hash=False)[0]
 
-    def broadcast(self, value):
-        return self.client.scatter([value], broadcast=True, hash=False)[0]
+    def share(self, value, key):
+        # a task whose spec holds the value, not scattered data: Dask's memory manager keeps one
+        # replica of what it can, and scattered data has no lineage, so losing the worker that held
+        # the last copy would forget every block built from it; a task is simply run again
+        return self.client.submit(_identity, value, key=key, pure=False)
+
+    def locations(self, refs):
+        holders = self.client.who_has(refs)
+        return [next(iter(sorted(holders.get(ref.key) or ())), None) for ref in refs]
 
     def submit(self, fn, *args, key=None, worker=None, n_out=None):
         where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
@@ -111,6 +118,10 @@ class _DaskExecutor:
     def bytes_moved(self):
         counts = self.client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
         return int(sum(counts.values()))
+
+
+def _identity(value):
+    return value
 
 
 def _partitions(data, columns):
