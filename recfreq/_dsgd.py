@@ -550,6 +550,9 @@ def check_estimator(estimator):
         raise TypeError(f"recfreq.dask.fit trains a MatrixFactorization; got {type(estimator).__name__}. "
                         "Fit other models with their own fit on one machine.")
     problems = []
+    if getattr(estimator, "loss", "squared") != "squared":
+        problems.append(f"loss={estimator.loss!r} (DSGD trains the squared loss: a ranking loss samples its "
+                        "negatives from every item, which one block does not hold)")
     if estimator.embedding_dims != "uniform":
         problems.append(f"embedding_dims={estimator.embedding_dims!r} (only 'uniform' tables are striped)")
     if estimator.device != "cpu":

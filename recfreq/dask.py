@@ -172,7 +172,8 @@ def fit(estimator, data, *, columns=None, client=None, n_stripes=None, keep_seen
         ``learning_rate``, ``max_iter``, ``tol``, ``random_state``, ...;
         ``warm_start=True`` continues a fitted model). ``n_jobs`` is the number of
         threads each block trains with on its worker. Not supported:
-        ``embedding_dims="mixed"``, ``device="cuda"``, ``early_stopping=True``.
+        a ranking ``loss``, ``embedding_dims="mixed"``, ``device="cuda"``,
+        ``early_stopping=True``.
     data : dask.dataframe.DataFrame or dask.array.Array
         One row per rating: user id, item id, rating, partitioned any way.
         Ids are integers or strings, of one kind per column in every partition.

@@ -148,9 +148,9 @@ def test_bad_input_is_refused_before_any_rating_is_shipped(client):
         assert not [k for k in keys if any(step in k for step in ("-split-", "-blocks-", "-block-"))], keys
     for name in TABLES:
         np.testing.assert_array_equal(getattr(model, name), before[name])
-    with pytest.raises(ValueError, match="embedding_dims"):
-        recfreq.dask.fit(MatrixFactorization(embedding_dims="mixed"), dd.from_pandas(good, npartitions=2),
-                         client=client)
+    for unsupported, match in (({"embedding_dims": "mixed"}, "embedding_dims"), ({"loss": "bpr"}, "loss='bpr'")):
+        with pytest.raises(ValueError, match=match):
+            recfreq.dask.fit(MatrixFactorization(**unsupported), dd.from_pandas(good, npartitions=2), client=client)
 
 
 def test_the_traffic_is_the_item_stripes_and_matches_the_model(client):
