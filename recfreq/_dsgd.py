@@ -514,9 +514,9 @@ class LocalExecutor:
     def locations(self, refs):
         return [None for _ in refs]
 
-    def submit(self, fn, *args, key=None, worker=None, n_out=None):
+    def submit(self, fn, *args, key=None, worker=None, out_keys=None):
         result = fn(*(_unwrap(a) for a in args))
-        return [_Value(r) for r in result] if n_out is not None else _Value(result)
+        return [_Value(r) for r in result] if out_keys is not None else _Value(result)
 
     def gather(self, refs):
         return [_unwrap(r) for r in refs]
@@ -529,11 +529,24 @@ class LocalExecutor:
 
 
 # ------------------------------------------------------------------ driver
+def task_key(kind, token, *parts):
+    """The key of a task of one fit: ``recfreq-dsgd-<kind>-<token>-<parts>``.
+
+    Dask names a task's *prefix* by the words before the first one holding a
+    digit (or an 8-letter hex word), and estimates a task's duration, before it
+    has run, by its prefix's mean: every kind of task (``token`` is 8 hex
+    digits) gets its own, so a getitem that picks a stripe out of a block's
+    result is not taken for a block (seconds) and stolen by an idle worker,
+    which would move the whole result to it.
+    """
+    return "-".join(["recfreq-dsgd", kind, token, *map(str, parts)])
+
+
 def _reduce(executor, refs, fn, token):
     """Merge ``refs`` pairwise in a fixed tree (the same result on every executor); one ref back."""
     level = 0
     while len(refs) > 1:
-        merged = [executor.submit(fn, refs[j], refs[j + 1], key=f"{token}-merge-{level}-{j}")
+        merged = [executor.submit(fn, refs[j], refs[j + 1], key=task_key("merge", token, level, j))
                   for j in range(0, len(refs) - 1, 2)]
         if len(refs) % 2:
             merged.append(refs[-1])
@@ -569,15 +582,15 @@ def check_stripes(n_stripes):
     return int(n_stripes)
 
 
-def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, token="dsgd"):
+def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, token="00000000"):
     """Fit ``estimator`` with DSGD on ``executor``; return (estimator, :class:`DSGDReport`).
 
     ``partitions``: refs (executor futures) of the data's partitions, each a
     pandas DataFrame or 2-D array whose columns 0, 1, 2 hold user ids, item ids
     and ratings. ``X_meta``: an empty (0, 2) frame or array standing for the
     (user, item) columns, for ``n_features_in_`` and ``feature_names_in_``.
-    ``token`` prefixes every task key. The estimator's fitted state is left as
-    it was if anything raises.
+    ``token`` (8 hex digits) marks every task key of the call (:func:`task_key`).
+    The estimator's fitted state is left as it was if anything raises.
     """
     from sklearn.utils import check_random_state
     from sklearn.utils.validation import validate_data
@@ -598,7 +611,7 @@ def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, t
         dtype = estimator._fitted_dtype if warm else estimator._dtype()
 
         # pass 1: every partition checked, counted and its ids listed; nothing is shipped before it passed
-        summaries = [executor.submit(summarize, part, dtype, j, key=f"{token}-summary-{j}")
+        summaries = [executor.submit(summarize, part, dtype, j, key=task_key("summary", token, j))
                      for j, part in enumerate(partitions)]
         (summary,) = executor.gather([_reduce(executor, summaries, merge_summaries, token)])
         del summaries
@@ -696,16 +709,16 @@ class _Schedule:
     def ship(self):
         """Split every partition by user stripe and build each stripe's blocks on its worker (ratings move once)."""
         d, ex = self.d, self.executor
-        plan = ex.share(self.plan, key=f"{self.token}-plan")
+        plan = ex.share(self.plan, key=task_key("plan", self.token))
         # each partition split where the first pass left it: only its pieces for other workers move
         where = ex.locations(self.partitions)
-        pieces = [ex.submit(split_partition, part, self.dtype, plan, j, key=f"{self.token}-split-{j}", n_out=d,
-                            worker=where[j])
+        pieces = [ex.submit(split_partition, part, self.dtype, plan, j, key=task_key("split", self.token, j),
+                            out_keys=[task_key("pick", self.token, "split", j, a) for a in range(d)], worker=where[j])
                   for j, part in enumerate(self.partitions)]
-        self.data = [ex.submit(build_stripe, d, *[p[a] for p in pieces], key=f"{self.token}-blocks-{a}",
+        self.data = [ex.submit(build_stripe, d, *[p[a] for p in pieces], key=task_key("blocks", self.token, a),
                                worker=self.placement[a]) for a in range(d)]
         # pinned like every task that reads a stripe's blocks: elsewhere it would copy them all
-        sizes = ex.gather([ex.submit(block_sizes, data, key=f"{self.token}-sizes-{a}", worker=self.placement[a])
+        sizes = ex.gather([ex.submit(block_sizes, data, key=task_key("sizes", self.token, a), worker=self.placement[a])
                            for a, data in enumerate(self.data)])
         # let go (not cancelled: a lost block is recomputed from them)
         del pieces
@@ -755,17 +768,18 @@ class _Schedule:
             span = int(sum(self.sizes[a, b] for a, b in blocks))
             users, items = list(self.users), list(self.items)
             for a, b in blocks:
-                key = f"{self.token}-block-r{self.attempt}-e{epoch}-s{s}-a{a}"
+                step = (f"r{self.attempt}", f"e{epoch}", f"s{s}", f"a{a}")
+                key = task_key("block", self.token, *step)
                 worker = self.placement[a]
-                user_ref, user_from = self._separate(self.users[a], worker, f"{key}-user")
-                item_ref, item_from = self._separate(self.items[b], worker, f"{key}-item")
+                user_ref, user_from = self._separate(self.users[a], worker, task_key("pick", self.token, *step, "user"))
+                item_ref, item_from = self._separate(self.items[b], worker, task_key("pick", self.token, *step, "item"))
                 if self.items[b][2] != worker:
                     moved += self.stripe_bytes[b]
                 job = BlockJob(b=b, stratum=s, scalars=self.scalars, n_jobs=self.estimator.n_jobs, t_start=t,
                                t_span=span, order_seed=block_seed(self.order_seed, a, b, d), epoch=epoch,
                                user_from=user_from, item_from=item_from)
                 ref = ex.submit(run_block, user_ref, item_ref, self.data[a], job, key=key, worker=worker)
-                users[a], items[b], last[a] = (ref, 0, worker), (ref, 1, worker), (ref, key)
+                users[a], items[b], last[a] = (ref, 0, worker), (ref, 1, worker), (ref, step)
             self.users, self.items = users, items
             t += span
         return last, moved
@@ -777,7 +791,7 @@ class _Schedule:
         last, moved = self._run_epoch(epoch)
         order = sorted(last)
         # each user stripe's result of the epoch (a few numbers), from the last block it trained
-        results = ex.gather([ex.submit(operator.getitem, last[a][0], 2, key=f"{last[a][1]}-result",
+        results = ex.gather([ex.submit(operator.getitem, last[a][0], 2, key=task_key("pick", self.token, *last[a][1], "result"),
                                        worker=self.placement[a]) for a in order])
         seconds = time.perf_counter() - start
         users, items = self.health
@@ -856,11 +870,11 @@ class _Schedule:
         ex = self.executor
         while True:
             try:
-                users, items = (ex.gather([self._stripe_alone(source, f"{self.token}-final-r{self.attempt}-{name}{i}")
+                users, items = (ex.gather([self._stripe_alone(source, task_key("pick", self.token, "final", f"r{self.attempt}", name, i))
                                            for i, source in enumerate(sources)])
                                 for name, sources in (("user", self.users), ("item", self.items)))
                 pairs = ex.gather([ex.submit(stripe_pairs, data, self.plan_ref, a,
-                                             key=f"{self.token}-pairs-r{self.attempt}-{a}", worker=self.placement[a])
+                                             key=task_key("pairs", self.token, f"r{self.attempt}", a), worker=self.placement[a])
                                    for a, data in enumerate(self.data)]) if keep_seen else []
                 break
             except LostData as exc:

@@ -93,14 +93,14 @@ class _DaskExecutor:
         holders = self.client.who_has(refs)
         return [next(iter(sorted(holders.get(ref.key) or ())), None) for ref in refs]
 
-    def submit(self, fn, *args, key=None, worker=None, n_out=None):
+    def submit(self, fn, *args, key=None, worker=None, out_keys=None):
         where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
         future = self.client.submit(fn, *args, key=key, pure=False, **where)
-        if n_out is None:
+        if out_keys is None:
             return future
         # each output its own key, so a task that needs one does not fetch the others
-        return [self.client.submit(operator.getitem, future, j, key=f"{key}-out{j}", pure=False)
-                for j in range(n_out)]
+        return [self.client.submit(operator.getitem, future, j, key=out_key, pure=False)
+                for j, out_key in enumerate(out_keys)]
 
     def gather(self, refs):
         from distributed.client import FutureCancelledError
@@ -258,7 +258,7 @@ def fit(estimator, data, *, columns=None, client=None, n_stripes=None, keep_seen
     executor = _DaskExecutor(client)
     n_stripes = len(executor.workers()) if n_stripes is None else check_stripes(n_stripes)
     partitions, X_meta = _partitions(data, columns)
-    token = f"recfreq-dsgd-{uuid.uuid4().hex[:8]}"
+    token = uuid.uuid4().hex[:8]
     # each partition computed once, checked, split and then let go (its lineage
     # stays with the blocks built from it, for Dask to recompute a lost block)
     estimator, report = run(estimator, executor, client.compute(partitions), n_stripes=n_stripes, X_meta=X_meta,
