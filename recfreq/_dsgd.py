@@ -514,11 +514,11 @@ class LocalExecutor:
     def locations(self, refs):
         return [None for _ in refs]
 
-    def submit(self, fn, *args, key=None, worker=None, out_keys=None):
+    def submit(self, fn, *args, key=None, worker=None, out_keys=None, strict=False):
         result = fn(*(_unwrap(a) for a in args))
         return [_Value(r) for r in result] if out_keys is not None else _Value(result)
 
-    def gather(self, refs):
+    def gather(self, refs, workers=()):
         return [_unwrap(r) for r in refs]
 
     def cancel(self, refs):
@@ -778,7 +778,7 @@ class _Schedule:
                 job = BlockJob(b=b, stratum=s, scalars=self.scalars, n_jobs=self.estimator.n_jobs, t_start=t,
                                t_span=span, order_seed=block_seed(self.order_seed, a, b, d), epoch=epoch,
                                user_from=user_from, item_from=item_from)
-                ref = ex.submit(run_block, user_ref, item_ref, self.data[a], job, key=key, worker=worker)
+                ref = ex.submit(run_block, user_ref, item_ref, self.data[a], job, key=key, worker=worker, strict=True)
                 users[a], items[b], last[a] = (ref, 0, worker), (ref, 1, worker), (ref, step)
             self.users, self.items = users, items
             t += span
@@ -791,8 +791,9 @@ class _Schedule:
         last, moved = self._run_epoch(epoch)
         order = sorted(last)
         # each user stripe's result of the epoch (a few numbers), from the last block it trained
-        results = ex.gather([ex.submit(operator.getitem, last[a][0], 2, key=task_key("pick", self.token, *last[a][1], "result"),
-                                       worker=self.placement[a]) for a in order])
+        results = ex.gather([ex.submit(operator.getitem, last[a][0], 2,
+                                       key=task_key("pick", self.token, *last[a][1], "result"),
+                                       worker=self.placement[a]) for a in order], workers=self.placement)
         seconds = time.perf_counter() - start
         users, items = self.health
         latest = {}
@@ -870,12 +871,14 @@ class _Schedule:
         ex = self.executor
         while True:
             try:
-                users, items = (ex.gather([self._stripe_alone(source, task_key("pick", self.token, "final", f"r{self.attempt}", name, i))
-                                           for i, source in enumerate(sources)])
+                users, items = (ex.gather([self._stripe_alone(source, task_key("pick", self.token, "final",
+                                                                               f"r{self.attempt}", name, i))
+                                           for i, source in enumerate(sources)], workers=self.placement)
                                 for name, sources in (("user", self.users), ("item", self.items)))
                 pairs = ex.gather([ex.submit(stripe_pairs, data, self.plan_ref, a,
-                                             key=task_key("pairs", self.token, f"r{self.attempt}", a), worker=self.placement[a])
-                                   for a, data in enumerate(self.data)]) if keep_seen else []
+                                             key=task_key("pairs", self.token, f"r{self.attempt}", a),
+                                             worker=self.placement[a], strict=True)
+                                   for a, data in enumerate(self.data)], workers=self.placement) if keep_seen else []
                 break
             except LostData as exc:
                 self._recover(exc)

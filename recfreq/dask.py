@@ -58,8 +58,14 @@ def _import_dask():
 class _DaskExecutor:
     """Runs the DSGD tasks on a Dask cluster (see the executor interface in ``recfreq._dsgd``).
 
-    Tasks have loose worker restrictions: they run on the worker asked for
-    while it is there, and anywhere once it is gone. Stripes are scattered
+    Most tasks have loose worker restrictions: they run on the worker asked
+    for while it is there, and anywhere once it is gone. The tasks that read a
+    user stripe's blocks (``strict=True``) run only there: with loose
+    restrictions an idle worker would steal a block and copy its ratings
+    (Dask's work stealing, when there are more stripes than workers). Such a
+    task waits for ever once its worker is gone, so :meth:`gather` watches
+    the workers it is given and raises :class:`LostData` when one leaves.
+    Stripes are scattered
     with ``hash=False``: scatter would otherwise name equal arrays (the
     all-zero state of fresh stripes) by their content and hand every stripe
     the same data.
@@ -93,8 +99,8 @@ class _DaskExecutor:
         holders = self.client.who_has(refs)
         return [next(iter(sorted(holders.get(ref.key) or ())), None) for ref in refs]
 
-    def submit(self, fn, *args, key=None, worker=None, out_keys=None):
-        where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+    def submit(self, fn, *args, key=None, worker=None, out_keys=None, strict=False):
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": not strict}
         future = self.client.submit(fn, *args, key=key, pure=False, **where)
         if out_keys is None:
             return future
@@ -102,10 +108,19 @@ class _DaskExecutor:
         return [self.client.submit(operator.getitem, future, j, key=out_key, pure=False)
                 for j, out_key in enumerate(out_keys)]
 
-    def gather(self, refs):
+    def gather(self, refs, workers=()):
+        from distributed import wait
         from distributed.client import FutureCancelledError
 
         try:
+            while workers:
+                try:
+                    wait(refs, timeout=WATCH_SECONDS)
+                    break
+                except TimeoutError:
+                    gone = set(workers) - set(self.client.scheduler_info(n_workers=-1)["workers"])
+                    if gone:
+                        raise LostData(f"worker(s) {sorted(gone)} left while their blocks were training") from None
             return self.client.gather(refs)
         except (FutureCancelledError, concurrent.futures.CancelledError) as exc:
             raise LostData(str(exc)) from exc
@@ -118,6 +133,10 @@ class _DaskExecutor:
     def bytes_moved(self):
         counts = self.client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
         return int(sum(counts.values()))
+
+
+#: how often a gather checks that the workers its pinned tasks run on are still there (seconds)
+WATCH_SECONDS = 1.0
 
 
 def _identity(value):

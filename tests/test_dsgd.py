@@ -155,7 +155,7 @@ def test_unsupported_models_and_settings_are_refused_and_nothing_changes():
     parts = partitions(X, y, 2)
     with pytest.raises(TypeError, match="trains a MatrixFactorization"):
         fit_local(OverparamMF(), parts, n_stripes=2)
-    for setting in (dict(embedding_dims="mixed"), dict(device="cuda"), dict(early_stopping=True)):
+    for setting in (dict(loss="warp"), dict(embedding_dims="mixed"), dict(device="cuda"), dict(early_stopping=True)):
         with pytest.raises(ValueError, match=next(iter(setting))):
             fit_local(MatrixFactorization(**setting), parts, n_stripes=2)
     for bad in (0, -1, 2.5, True):
