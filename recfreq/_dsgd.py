@@ -545,13 +545,15 @@ def task_key(kind, token, *parts):
 def _reduce(executor, refs, fn, token):
     """Merge ``refs`` pairwise in a fixed tree (the same result on every executor); one ref back."""
     level = 0
+    held = []  # see _Schedule.held
     while len(refs) > 1:
+        held.extend(refs)
         merged = [executor.submit(fn, refs[j], refs[j + 1], key=task_key("merge", token, level, j))
                   for j in range(0, len(refs) - 1, 2)]
         if len(refs) % 2:
             merged.append(refs[-1])
         refs, level = merged, level + 1
-    return refs[0]
+    return refs[0], held
 
 
 def check_estimator(estimator):
@@ -613,8 +615,9 @@ def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, t
         # pass 1: every partition checked, counted and its ids listed; nothing is shipped before it passed
         summaries = [executor.submit(summarize, part, dtype, j, key=task_key("summary", token, j))
                      for j, part in enumerate(partitions)]
-        (summary,) = executor.gather([_reduce(executor, summaries, merge_summaries, token)])
-        del summaries
+        merged, held = _reduce(executor, summaries, merge_summaries, token)
+        (summary,) = executor.gather([merged])
+        del summaries, merged, held
         if summary.n_samples == 0:
             raise ValueError("The data holds no ratings (every partition is empty).")
         if not warm:
@@ -657,8 +660,10 @@ def run(estimator, executor, partitions, *, n_stripes, X_meta, keep_seen=True, t
             estimator._epoch_loop(epochs, summary.n_samples, estimator.max_iter,
                                   estimator._score_limit_for((summary.lo, summary.hi)), None, None, stop_early=True)
             schedule.finish(keep_seen)
-        finally:
-            schedule.close()
+        except BaseException:
+            schedule.close(cancel=True)
+            raise
+        schedule.close(cancel=False)
     return estimator, schedule.report
 
 
@@ -687,6 +692,10 @@ class _Schedule:
         self.data = []
         self.users, self.items = [], []
         self.done = 0  # epochs finished and handed to the estimator
+        # every ref an epoch made or replaced, until the epoch's results are back: a ref let go while
+        # the scheduler still registers the task that reads it (Dask handles the two messages
+        # concurrently) is forgotten first, and that task cancelled for "lost dependencies"
+        self.held = []
         self.report = None
         self.attempt = 0
 
@@ -773,6 +782,7 @@ class _Schedule:
                 worker = self.placement[a]
                 user_ref, user_from = self._separate(self.users[a], worker, task_key("pick", self.token, *step, "user"))
                 item_ref, item_from = self._separate(self.items[b], worker, task_key("pick", self.token, *step, "item"))
+                self.held += [self.users[a][0], self.items[b][0], user_ref, item_ref]
                 if self.items[b][2] != worker:
                     moved += self.stripe_bytes[b]
                 job = BlockJob(b=b, stratum=s, scalars=self.scalars, n_jobs=self.estimator.n_jobs, t_start=t,
@@ -794,6 +804,7 @@ class _Schedule:
         results = ex.gather([ex.submit(operator.getitem, last[a][0], 2,
                                        key=task_key("pick", self.token, *last[a][1], "result"),
                                        worker=self.placement[a]) for a in order], workers=self.placement)
+        self.held = []
         seconds = time.perf_counter() - start
         users, items = self.health
         latest = {}
@@ -825,7 +836,8 @@ class _Schedule:
         if self.report.recoveries > MAX_RECOVERIES:
             raise RuntimeError(f"recfreq.dask.fit lost data {self.report.recoveries} times ({exc}); giving up. "
                                "Check the workers' logs (memory limits?).") from exc
-        self.executor.cancel(self._refs())
+        self.executor.cancel(self._refs() + self.held)
+        self.held = []
         self.attempt += 1
         self.placement = self._place(self.executor.workers(expect=len(set(self.placement))))
         self.report.placement = tuple(self.placement)
@@ -892,10 +904,12 @@ class _Schedule:
             e._record_seen(TrainingData(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]),
                                         None))
 
-    def close(self):
-        """Cancel what is left of the fit on the executor (its stripes, its blocks)."""
-        self.executor.cancel((self._refs() if self.users else []) + list(self.data))
-        self.users, self.items, self.data, self.partitions = [], [], [], None
+    def close(self, cancel):
+        """Let go of what is left of the fit on the executor (its stripes, its blocks); ``cancel``
+        stops what still runs (after an error)."""
+        if cancel:
+            self.executor.cancel((self._refs() if self.users else []) + list(self.data) + self.held)
+        self.users, self.items, self.data, self.partitions, self.held = [], [], [], None, []
 
 
 def _frame_columns(frame, columns):

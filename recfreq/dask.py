@@ -104,9 +104,11 @@ class _DaskExecutor:
         future = self.client.submit(fn, *args, key=key, pure=False, **where)
         if out_keys is None:
             return future
-        # each output its own key, so a task that needs one does not fetch the others
-        return [self.client.submit(operator.getitem, future, j, key=out_key, pure=False)
-                for j, out_key in enumerate(out_keys)]
+        # each output its own key, so a task that needs one does not fetch the others; the list holds
+        # the task's own future as long as the outputs are held (one let go while the scheduler
+        # still registers the tasks that read it is forgotten first, and they are cancelled)
+        return _Outputs([self.client.submit(operator.getitem, future, j, key=out_key, pure=False)
+                         for j, out_key in enumerate(out_keys)], future)
 
     def gather(self, refs, workers=()):
         from distributed import wait
@@ -137,6 +139,14 @@ class _DaskExecutor:
 
 #: how often a gather checks that the workers its pinned tasks run on are still there (seconds)
 WATCH_SECONDS = 1.0
+
+
+class _Outputs(list):
+    """The futures of a task's outputs, holding the task's own future."""
+
+    def __init__(self, outputs, task):
+        super().__init__(outputs)
+        self.task = task
 
 
 def _identity(value):
