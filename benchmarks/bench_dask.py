@@ -320,9 +320,11 @@ def cmd_report(args):
             m = _epoch_medians(row)
             print(f"| DSGD d={row['d']} | {m['seconds']:.3f} | {m['compute_s']:.3f} | {m['overhead_s']:.3f} | "
                   f"{m['bytes_moved'] / 1e6:.2f} MB | {m['bytes_model'] / 1e6:.2f} MB | {row['setup_s']:.1f} | "
-                  f"{row.get('test_rmse', float('nan')):.4f} |")
-        print(f"peak memory: serial +{section['serial_peak_over_loaded_mb']:.0f} MB over the loaded data; "
-              f"workers {[row['worker_peak_mb'] for row in section['dsgd']]}")
+                  + (f"{row['test_rmse']:.4f} |" if "test_rmse" in row else " |"))
+        print(f"\nPeak memory: the serial fit +{section['serial_peak_over_loaded_mb']:.0f} MB over the loaded data; "
+              "the two workers' peaks (MB) at d = " + ", ".join(
+                  f"{row['d']}: {' / '.join(f'{mb:.0f}' for mb in row['worker_peak_mb'])}" for row in section["dsgd"])
+              + f". Load average during the run: {' / '.join(f'{x:.1f}' for x in section['load'])}.")
     if "spark" in results:
         s = results["spark"]
         print(f"\nSpark ALS rank {s['rank']}, {s['iterations']} iterations, regParam {s['best_reg']}: "
