@@ -5,7 +5,7 @@ Commands (run from the repository root, recfreq compiled in place):
     PYTHONPATH=. python benchmarks/bench_ranking.py ncf --loss logistic --solver adagrad \\
         --factors 64 --lr 0.05 --alpha 0.005 --negatives 8 --epochs 60          # one setting, validation curve
     PYTHONPATH=. python benchmarks/bench_ranking.py ncf-final --seeds 0 1 2      # chosen settings, test users
-    PYTHONPATH=. python benchmarks/bench_ranking.py ml100k                       # per-user split vs popularity
+    PYTHONPATH=. python benchmarks/tune_ranking.py [--model fm]                 # ml-100k per-user split vs popularity
     PYTHONPATH=. benchmarks/.env/bin/python benchmarks/bench_ranking.py peers    # implicit, LightFM
     PYTHONPATH=. python benchmarks/bench_ranking.py curves                       # per-epoch plot, 4 solvers
     PYTHONPATH=. python benchmarks/bench_ranking.py report
@@ -95,8 +95,9 @@ def evaluate(model, users, cands, k=10):
     return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean())
 
 
-def fit_curve(params, X, users, cands, epochs, every=1, label=""):
-    """Fit epoch by epoch (partial_fit keeps the solver state), evaluating every ``every`` epochs."""
+def fit_curve(params, X, users, cands, epochs, every=1, label="", on_point=None):
+    """Fit epoch by epoch (partial_fit keeps the solver state), evaluating every ``every`` epochs
+    (``on_point(curve)`` after each evaluation, e.g. to checkpoint a long run)."""
     from recfreq import MatrixFactorization
 
     model = MatrixFactorization(**params)
@@ -115,6 +116,8 @@ def fit_curve(params, X, users, cands, epochs, every=1, label=""):
                           "train_s": round(train_s, 2)})
             print(f"  {label} epoch {epoch:3d} loss {model.loss_curve_[-1]:.4f} HR@10 {hr:.4f} NDCG@10 {ndcg:.4f} "
                   f"({train_s:.0f}s)", flush=True)
+            if on_point is not None:
+                on_point(curve)
     return model, curve
 
 
@@ -122,7 +125,7 @@ def fit_curve(params, X, users, cands, epochs, every=1, label=""):
 class RecfreqRanker:
     """recfreq's MatrixFactorization under a ranking loss, one epoch per call."""
 
-    def __init__(self, loss, k, lr, reg, n_threads, seed, solver="adagrad", n_negatives=4):
+    def __init__(self, loss, k, lr, reg, n_threads, seed, solver="fa-sgd", n_negatives=4):
         from recfreq import MatrixFactorization
 
         self.label = f"recfreq {loss} ({solver})"
@@ -186,15 +189,17 @@ class LightFMRanker:
 
 
 #: peer -> (factory(k, lr, reg, n_threads, seed), learning rates, regularizations) of the shared grid
+# every library gets its default learning rate times {1/3, 1, 3} and two regularizations around its
+# default (recfreq: its default solver, fa-sgd, whose rates are per-row scaled and so larger)
 PEERS = {
-    "recfreq-bpr": (lambda *a: RecfreqRanker("bpr", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
-    "recfreq-warp": (lambda *a: RecfreqRanker("warp", *a), [0.01, 0.03, 0.1], [0.003, 0.03]),
-    "recfreq-logistic": (lambda *a: RecfreqRanker("logistic", *a), [0.03, 0.1, 0.3], [0.003, 0.03]),
+    "recfreq-bpr": (lambda *a: RecfreqRanker("bpr", *a), [0.3, 1.0, 3.0], [0.01, 0.1]),
+    "recfreq-warp": (lambda *a: RecfreqRanker("warp", *a), [0.01, 0.03, 0.1], [0.01, 0.1]),
+    "recfreq-logistic": (lambda *a: RecfreqRanker("logistic", *a), [0.3, 1.0, 3.0], [0.01, 0.1]),
     "implicit-bpr": (ImplicitBPR, [0.01, 0.03, 0.1], [0.003, 0.03]),
     "lightfm-bpr": (lambda *a: LightFMRanker("bpr", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
     "lightfm-warp": (lambda *a: LightFMRanker("warp", *a), [0.01, 0.03, 0.1], [1e-6, 1e-4]),
 }
-CHECKPOINTS = (5, 10, 20, 30)
+CHECKPOINTS = (5, 10, 20, 30, 40, 50)
 
 
 def per_user_ndcg(ranker, X_train, X_test, n_users, n_items, k=10):
@@ -227,19 +232,19 @@ def _ml100k_user_split():
     return X_fit, X_val, X_train, X_test, int(X[:, 0].max()) + 1, int(X[:, 1].max()) + 1
 
 
-def _quality_runs(peer, k, n_threads, fit_data, evaluate_fn, seed=0):
+def _quality_runs(peer, k, n_threads, fit_data, evaluate_fn, seed=0, regs=None, checkpoints=CHECKPOINTS):
     """Validation score at every checkpoint of every (learning rate, regularization) of the grid."""
-    factory, rates, regs = PEERS[peer]
+    factory, rates, grid_regs = PEERS[peer]
     runs = []
     for lr in rates:
-        for reg in regs:
+        for reg in regs or grid_regs:
             ranker = factory(k, lr, reg, n_threads, seed)
-            for epoch in range(1, CHECKPOINTS[-1] + 1):
+            for epoch in range(1, checkpoints[-1] + 1):
                 try:
                     ranker.epoch(*fit_data)
                 except FloatingPointError:
                     break
-                if epoch in CHECKPOINTS:
+                if epoch in checkpoints:
                     runs.append({"lr": lr, "reg": reg, "epochs": epoch, "score": evaluate_fn(ranker)})
     return runs
 
@@ -269,8 +274,13 @@ def cmd_peers(args):
         if "ml1m" in args.data:
             X1_fit, val_users, val_cands = validation_split(train, cands[:, 0])
             n1_users, n1_items = int(train[:, 0].max()) + 1, int(max(train[:, 1].max(), cands.max())) + 1
+            # ml-1m costs ten times ml-100k per epoch: --ml1m-small keeps each peer's ml-100k
+            # regularization and stops the grid at 30 epochs
+            small = args.ml1m_small and peer in out["ml100k"]
             runs = _quality_runs(peer, args.factors, args.n_jobs, (X1_fit, n1_users, n1_items),
-                                 lambda r: _hit_ndcg(r, val_users, val_cands)[0])
+                                 lambda r: _hit_ndcg(r, val_users, val_cands)[0],
+                                 regs=[out["ml100k"][peer]["best"]["reg"]] if small else None,
+                                 checkpoints=(5, 10, 20, 30) if small else CHECKPOINTS)
             best = max(runs, key=lambda r: r["score"])
             tests = []
             for seed in args.seeds:
@@ -400,6 +410,65 @@ def plot_curves(out):
     fig.savefig(FIGURES / "ranking_solvers.png", dpi=110)
 
 
+# ----------------------------------------------------------------- report
+def _ml100k_table(name, path):
+    tune = load_json(RESULTS / path, None)
+    if not tune:
+        return
+    pop = tune["popularity_test_ndcg"]
+    print(f"\n{name}, ml-100k per-user split, k={tune['k']}: test NDCG@10 (x popularity {pop:.3f})\n")
+    print("| loss | solver | learning_rate | alpha | epochs | validation NDCG@10 | test NDCG@10 | x popularity |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, r in tune["runs"].items():
+        loss, solver = key.split("/")
+        print(f"| {loss} | {solver} | {r['learning_rate']:g} | {r['alpha']:g} | {r['epochs']} | "
+              f"{r['validation_ndcg']:.3f} | {r['test_ndcg']:.3f} | {r['test_ndcg'] / pop:.2f} |")
+
+
+def cmd_report(args):
+    """The markdown tables of docs/ranking.md and benchmarks/README.md from the result files."""
+    _ml100k_table("MatrixFactorization", "ranking_tune.json")
+    _ml100k_table("FactorizationMachine with side features", "ranking_tune_fm.json")
+    ncf = load_json(RESULTS / "ranking_ncf.json", None)
+    if ncf:
+        print("\nml-1m, NCF protocol (test users; settings and epochs chosen on a validation split of the "
+              "training file), medians over seeds\n")
+        print("| loss | solver | k | lr | alpha | negatives | epochs | validation HR@10 / NDCG@10 | "
+              "test HR@10 | test NDCG@10 |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for loss, r in ncf["results"].items():
+            p = r["params"]
+            print(f"| {loss} | {p['solver']} | {p['n_factors']} | {p['learning_rate']} | {p['alpha']} | "
+                  f"{p['n_negatives']} | {r['epochs']} | {r['validation']['hr']:.4f} / {r['validation']['ndcg']:.4f} | "
+                  f"{r['median_hr']:.4f} | {r['median_ndcg']:.4f} |")
+    peers = load_json(RESULTS / "ranking_peers.json", None)
+    if peers:
+        print(f"\nPeers, k={peers['k']}, one thread, each at its best (learning rate, regularization, epochs) "
+              "of the same validation grid; test medians over seeds\n")
+        print("| model | ml-100k per-user NDCG@10 | ml-1m HR@10 | ml-1m NDCG@10 |")
+        print("|---|---|---|---|")
+        for peer in PEERS:
+            a, b = peers["ml100k"].get(peer), peers["ml1m"].get(peer)
+            if a is None and b is None:
+                continue
+            cells = [f"{a['median_test_ndcg']:.4f}" if a else "",
+                     f"{b['median_hr']:.4f}" if b else "", f"{b['median_ndcg']:.4f}" if b else ""]
+            print(f"| {peer} | " + " | ".join(cells) + " |")
+    speed = load_json(RESULTS / "ranking_speed.json", None)
+    if speed:
+        print(f"\nTraining throughput, ml-1m NCF training file ({speed['n_positives']:,} positives), k={speed['k']}: "
+              "millions of positives per second (each with its sampled negatives), one epoch's marginal time, "
+              "medians\n")
+        threads = sorted({int(key.rsplit("/", 1)[1]) for key in speed["runs"]})
+        print("| model | solver | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in threads) + " |")
+        print("|---|---|" + "---|" * len(threads))
+        for run in dict.fromkeys(key.rsplit("/", 1)[0] for key in speed["runs"]):
+            peer, solver = run.split("/")
+            cells = [speed["runs"].get(f"{run}/{t}") for t in threads]
+            print(f"| {peer} | {solver} | " + " | ".join(f"{c['positives_per_s'] / 1e6:.2f}" if c else "" for c in cells)
+                  + " |")
+
+
 # --------------------------------------------------------------- commands
 def cmd_ncf(args):
     """One setting's validation curve on the NCF training file."""
@@ -411,9 +480,12 @@ def cmd_ncf(args):
     key = "/".join(f"{k}={v}" for k, v in params.items() if k not in ("n_jobs",))
     out_path = RESULTS / "ranking_ncf_validation.json"
     out = load_json(out_path, {"machine": machine_info(), "runs": {}})
-    _, curve = fit_curve(params, X_fit, val_users, val_cands, args.epochs, every=args.every, label=args.loss)
-    out["runs"][key] = {"params": params, "curve": curve}
-    save_json(out_path, out)
+    def checkpoint(curve):
+        out["runs"][key] = {"params": params, "curve": curve}
+        save_json(out_path, out)
+
+    fit_curve(params, X_fit, val_users, val_cands, args.epochs, every=args.every, label=args.loss,
+              on_point=checkpoint)
 
 
 def cmd_ncf_final(args):
@@ -474,13 +546,15 @@ def main():
     p = sub.add_parser("peers")
     p.add_argument("--peers", nargs="+", default=list(PEERS))
     p.add_argument("--data", nargs="+", default=["ml100k", "ml1m"])
+    p.add_argument("--ml1m-small", action="store_true",
+                   help="ml-1m: each peer's ml-100k regularization only, checkpoints up to 30 epochs")
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-jobs", type=int, default=1)
     p = sub.add_parser("speed")
     p.add_argument("--peers", nargs="+", default=["recfreq-bpr", "recfreq-warp", "implicit-bpr", "lightfm-bpr",
                                                   "lightfm-warp"])
-    p.add_argument("--solvers", nargs="+", default=["sgd", "adagrad"])
+    p.add_argument("--solvers", nargs="+", default=["sgd", "fa-sgd", "adagrad"])
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
@@ -488,9 +562,10 @@ def main():
     p = sub.add_parser("curves")
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--epochs", type=int, default=40)
+    sub.add_parser("report")
     args = parser.parse_args()
     {"ncf": cmd_ncf, "ncf-final": cmd_ncf_final, "peers": cmd_peers, "speed": cmd_speed,
-     "curves": cmd_curves}[args.command](args)
+     "curves": cmd_curves, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":

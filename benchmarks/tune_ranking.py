@@ -4,16 +4,18 @@ per loss x solver, chosen on validation.
 ml-100k, the per-user split of the user guide (``train_test_split(strategy="user", test_size=0.2,
 random_state=0)``); a validation split is cut from the training part the same way (random_state=1),
 so the test users' held-out items never choose anything. For every loss x solver the grid runs
-learning_rate x alpha, k=64, and scores the validation nDCG@10 after 5, 10, 20, 30 and 40 epochs
+learning_rate x alpha, k=64, and scores the validation nDCG@10 after 5, 10, 20, 30, 40 and 50 epochs
 (``partial_fit`` epochs); the best (learning_rate, alpha, epochs) is refitted on the whole training
 part and scored on the test part. A popularity list is the reference.
 
     PYTHONPATH=. python benchmarks/tune_ranking.py            # -> results/ranking_tune.json
     PYTHONPATH=. python benchmarks/tune_ranking.py --model fm # -> results/ranking_tune_fm.json
+    (--resume keeps the rows already in the JSON and runs the others)
 
 The factorization machine gets the side columns of ``bench_fm.py`` (age bucket, gender, occupation;
 genres, which ``item_columns`` names as the item's) and its own grid (FactorizationMachine's
-default ``init_std=0.02`` and L2).
+default ``init_std=0.02``; ``warp`` takes learning rates ten times smaller, as its rank weights
+scale its steps, except with ``adagrad``, whose steps do not grow with the gradient).
 """
 import itertools
 import json
@@ -21,7 +23,7 @@ import time
 
 import numpy as np
 
-from _common import RESULTS, machine_info, save_json
+from _common import RESULTS, load_json, machine_info, save_json
 
 GRID = {
     "sgd": [0.003, 0.01, 0.03, 0.1],
@@ -29,8 +31,8 @@ GRID = {
     "cf-sgd": [0.03, 0.1, 0.3, 1.0],
     "adagrad": [0.01, 0.03, 0.1, 0.3],
 }
-ALPHAS = [0.001, 0.01, 0.03, 0.1]
-CHECKPOINTS = (5, 10, 20, 30, 40)
+ALPHAS = [0.01, 0.03, 0.1]
+CHECKPOINTS = (5, 10, 20, 30, 40, 50)
 FM_GRID = {"sgd": [0.01, 0.03, 0.1], "fa-sgd": [0.03, 0.1, 0.3], "cf-sgd": [0.03, 0.1, 0.3],
            "adagrad": [0.02, 0.05, 0.1]}
 FM_ALPHAS = [0.01, 0.03]
@@ -95,8 +97,13 @@ def tune_fm(X_train, X_test, X_fit, X_val, out):
 
     train, test, fit, val = side_frames([X_train, X_test, X_fit, X_val])
     for loss, solver in itertools.product(("logistic", "bpr", "warp"), FM_GRID):
+        if f"{loss}/{solver}" in out["runs"]:
+            continue  # --resume: kept from an earlier run
         best = None
-        for lr, alpha in itertools.product(FM_GRID[solver], FM_ALPHAS):
+        # warp's rank weights (up to ~8) scale its steps: a ten times smaller grid, except for
+        # adagrad, whose steps do not grow with the gradient's scale
+        rates = [lr / 10 for lr in FM_GRID[solver]] if loss == "warp" and solver != "adagrad" else FM_GRID[solver]
+        for lr, alpha in itertools.product(rates, FM_ALPHAS):
             params = dict(loss=loss, solver=solver, learning_rate=lr, alpha=alpha, n_factors=64, random_state=0,
                           item_columns=["genres"])
             for epochs, score in curve(params, fit[SIDE], val[SIDE], FactorizationMachine, FM_CHECKPOINTS).items():
@@ -124,20 +131,29 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["mf", "fm"], default="mf")
+    parser.add_argument("--resume", action="store_true", help="keep the loss x solver rows already in the JSON")
+    parser.add_argument("--init-std", type=float, default=0.01, help="MatrixFactorization's init_std")
     args = parser.parse_args()
     X, y = load_movielens("100k", return_X_y=True)
     X_train, X_test, _, _ = train_test_split(X, y, strategy="user", test_size=0.2, random_state=0)
     X_fit, X_val = train_test_split(X_train, strategy="user", test_size=0.2, random_state=1)
-    out = {"machine": machine_info(), "k": 64, "popularity_test_ndcg": popularity_ndcg(X_train, X_test),
+    out = {"machine": machine_info(), "k": 64, "init_std": args.init_std if args.model == "mf" else None,
+           "popularity_test_ndcg": popularity_ndcg(X_train, X_test),
            "popularity_validation_ndcg": popularity_ndcg(X_fit, X_val), "runs": {}}
     print("popularity: test nDCG@10", round(out["popularity_test_ndcg"], 4), flush=True)
+    if args.resume:
+        out["runs"] = load_json(RESULTS / f"ranking_tune{'_fm' if args.model == 'fm' else ''}.json",
+                                {"runs": {}})["runs"]
     if args.model == "fm":
         tune_fm(X_train, X_test, X_fit, X_val, out)
         return
     for loss, solver in itertools.product(("logistic", "bpr", "warp"), GRID):
+        if f"{loss}/{solver}" in out["runs"]:
+            continue  # --resume: kept from an earlier run
         best = None
         for lr, alpha in itertools.product(GRID[solver], ALPHAS):
-            params = dict(loss=loss, solver=solver, learning_rate=lr, alpha=alpha, n_factors=64, random_state=0)
+            params = dict(loss=loss, solver=solver, learning_rate=lr, alpha=alpha, n_factors=64, random_state=0,
+                          init_std=args.init_std)
             scores = curve(params, X_fit, X_val)
             for epochs, score in scores.items():
                 if best is None or score > best[0]:
@@ -145,7 +161,7 @@ def main():
         score, lr, alpha, epochs = best
         start = time.perf_counter()
         model = MatrixFactorization(loss=loss, solver=solver, learning_rate=lr, alpha=alpha, n_factors=64,
-                                    max_iter=epochs, random_state=0).fit(X_train)
+                                    max_iter=epochs, random_state=0, init_std=args.init_std).fit(X_train)
         seconds = time.perf_counter() - start
         test = float(model.score(X_test))
         out["runs"][f"{loss}/{solver}"] = {"learning_rate": lr, "alpha": alpha, "epochs": epochs,

@@ -147,11 +147,12 @@ def top_n(score_batch, n_rows, n, batch_size, seen=None, dtype=np.float64):
     return columns, best
 
 
-def cosine_top_n(table, query_rows, n, batch_size=1024):
+def cosine_top_n(table, query_rows, n, batch_size=1024, similarities=None):
     """The ``n`` rows of ``table`` most cosine-similar to each query row, the query itself excluded.
 
     A row of zeros has similarity 0 with everything. ``n`` is capped at
-    ``table.shape[0] - 1``.
+    ``table.shape[0] - 1``. ``similarities``: ``fn(unit, rows) -> unit[rows] @
+    unit.T`` computed elsewhere (on the device), or None for NumPy.
 
     Returns
     -------
@@ -163,7 +164,8 @@ def cosine_top_n(table, query_rows, n, batch_size=1024):
     n = min(int(n), table.shape[0] - 1)
 
     def score_batch(start, stop):
-        sims = unit[query_rows[start:stop]] @ unit.T
+        rows = query_rows[start:stop]
+        sims = unit[rows] @ unit.T if similarities is None else similarities(unit, rows)
         sims[np.arange(stop - start), query_rows[start:stop]] = -np.inf  # never your own neighbour
         return sims
 

@@ -47,7 +47,7 @@ def _cuda_info():
 
 
 def show_versions(file: TextIO | None = None) -> None:
-    """Print versions of recfreq and its dependencies, OpenMP and CUDA status.
+    """Print versions of recfreq and its dependencies, OpenMP, the CPU kernels' SIMD variant and CUDA status.
 
     Parameters
     ----------
@@ -69,6 +69,8 @@ def show_versions(file: TextIO | None = None) -> None:
     print("\nBuild:", file=out)
     print(f"    OpenMP: {'enabled' if build['openmp'] else 'DISABLED (training is single-threaded)'}", file=out)
     print(f"   threads: {build['openmp threads']} (of {build['processors']} processors)", file=out)
+    print(f"  CPU SIMD: {build['cpu variant']} (built: {', '.join(build['cpu variants built']) or 'none'}; "
+          f"this CPU runs: {', '.join(build['cpu variants runnable'])}; RECFREQ_CPU_VARIANT forces one)", file=out)
     print("\nCUDA:", file=out)
     if cuda["usable"]:
         print(f"    device: {cuda['device']} (compute capability {cuda['compute capability']}, "

@@ -319,8 +319,24 @@ class RecommenderMixin:
         if (rows == UNKNOWN).any():
             raise KeyError(f"Unknown {side} id(s): {query[rows == UNKNOWN][:5].tolist()}; similar_{side}s needs "
                            f"{side}s seen in training.")
-        columns, sims = cosine_top_n(self._similarity_factors(side), rows, n)
+        columns, sims = cosine_top_n(self._similarity_factors(side), rows, n,
+                                     similarities=self._device_similarities())
         return encoder.classes_[columns], sims
+
+    def _device_similarities(self):
+        """``unit[rows] @ unit.T`` on the device (``device="cuda"`` with a usable GPU), or None for NumPy:
+        the scores of ``mf_score_items`` with the unit rows on both sides and no biases."""
+        backend = self._prediction_backend()
+        if backend is None:
+            return None
+
+        def similarities(unit, rows):
+            unit = np.ascontiguousarray(unit)
+            zeros = np.zeros(unit.shape[0], dtype=unit.dtype)
+            return _engine.device_call("mf_score_items", backend, user_index=np.ascontiguousarray(rows, np.int32),
+                                       global_mean=0.0, user_factors=unit, item_factors=unit, user_bias=zeros,
+                                       item_bias=zeros)
+        return similarities
 
     # ------------------------------------------------------------- scoring
     def _ranking_score(self, X, y=None):
@@ -646,8 +662,12 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
         _engine.check_device(self.device, type(self).__name__, self._supports_cuda())
 
     def _supports_cuda(self):
-        """Whether the model with its current settings has CUDA kernels (see ``_training``)."""
-        return False
+        """Whether the model with its current settings has CUDA kernels (see ``_training``); every one has."""
+        return True
+
+    def _prediction_backend(self):
+        """The device backend predictions run on (``device="cuda"`` with a usable GPU), or None for the CPU."""
+        return _engine.prediction_backend(self.device)
 
     def _dtype(self):
         return resolve_dtype(self.dtype)
@@ -788,13 +808,14 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
     def _training(self, data):
         """The :class:`recfreq._engine.Training` of a call: the kernel, its samples, arrays and scalars."""
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         """Derive what prediction reads from the trained arrays, after each epoch of a bound call.
 
         Runs after the trained arrays were written back and before the
         divergence check and the validation score read the model. Nothing by
         default; models that train projected rows materialise their plain
-        factor tables here.
+        factor tables here, through the binding (``bound.projected_factors``:
+        on the device where the rows were trained).
         """
 
     def _bound_epochs(self, training, n_threads, n_epochs):
@@ -814,7 +835,7 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
                 loss = bound.run_epoch(t_start=self.t_, order_seed=order_seed, epoch=epoch,
                                        next_epoch=epoch + 1 if epoch + 1 < n_epochs else None)
                 bound.write_back()
-                self._after_epoch()
+                self._after_epoch(bound)
                 yield loss
         finally:
             bound.close()

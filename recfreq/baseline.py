@@ -51,7 +51,10 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the parameters and predictions.
     device : {"cpu", "cuda"}, default="cpu"
-        Only ``"cpu"`` is implemented for this model.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver (one thread
+        per sample, updates lock-free); ``predict`` runs on the CPU and the fitted
+        attributes are NumPy arrays. Without CuPy, an ImportError naming the
+        install command; without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads; None means 1 (bit-for-bit reproducible), -1 all.
         At most the usable processors: a larger value warns and is capped.
@@ -168,9 +171,6 @@ class BaselinePredictor(RegressorMixin, BaseRecommender):
 
     def _score_bound(self, bound_inputs):
         return _bias_bound(self)
-
-    def _supports_cuda(self):
-        return True
 
     def _training(self, data):
         dtype = self._fitted_dtype

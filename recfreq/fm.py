@@ -63,6 +63,7 @@ class _BaseFactorizationMachine(BaseRecommender):
     _parameter_constraints = {
         **BaseRecommender._parameter_constraints,
         "n_factors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "init_std": [Interval(numbers.Real, 0, None, closed="left")],
@@ -211,6 +212,20 @@ class _BaseFactorizationMachine(BaseRecommender):
         """The ranking loss of the model (its fitted value once fitted), or None for the task's loss."""
         return None
 
+    #: alpha=None: the task's L2 (ratings and labels); FactorizationMachine has per-loss defaults
+    _default_alpha = 0.1
+    _default_ranking_alphas = {}
+
+    def _alpha(self):
+        """L2 of the factor rows (``alpha=None``: the default of the loss and solver)."""
+        if self.alpha is not None:
+            return float(self.alpha)
+        loss = self._ranking_loss()
+        return self._default_alpha if loss is None else self._default_ranking_alphas[loss][self.solver]
+
+    def _alpha_bias(self):
+        return self._alpha() if self.alpha_bias is None else float(self.alpha_bias)
+
     def _ranks_by_default(self):
         return self._ranking_loss() is not None
 
@@ -321,8 +336,8 @@ class _BaseFactorizationMachine(BaseRecommender):
             arrays["feature_frequency"] = self._ranking_frequencies(loss, positive_indptr, positive_indices, n_items)
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
-                   "dense_learning_rate": self._dense_learning_rate(), "alpha": self.alpha,
-                   "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias,
+                   "dense_learning_rate": self._dense_learning_rate(), "alpha": self._alpha(),
+                   "alpha_bias": self._alpha_bias(),
                    "n_factors": self.feature_factors_.shape[1], "ranking_loss": _ranking_losses.LOSS_CODES[loss],
                    "n_negatives": self.n_negatives, "max_sampled": self.max_sampled, "n_items": n_items,
                    # the negatives' key of this call (its epochs add their number)
@@ -368,7 +383,7 @@ class _BaseFactorizationMachine(BaseRecommender):
         scalars = {**_engine.solver_config(self._solver(), self._learning_rate(), self.frequency_exponent,
                                            self.counter_halflife),
                    "task": _TASKS[self._task], "dense_learning_rate": self._dense_learning_rate(),
-                   "alpha": self.alpha, "alpha_bias": self.alpha if self.alpha_bias is None else self.alpha_bias}
+                   "alpha": self._alpha(), "alpha_bias": self._alpha_bias()}
         if projected:
             table = self.feature_embedding_
             # per-sample buffers of the kernel: the activations of every non-zero of a row
@@ -381,9 +396,9 @@ class _BaseFactorizationMachine(BaseRecommender):
                                 samples={"indptr": indptr, "indices": indices, "data": values, "targets": targets},
                                 arrays=arrays, scalars=scalars, n_samples=targets.shape[0])
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         if self._projected():  # predict, recommend and decision_function read plain rows
-            self.feature_factors_ = self.feature_embedding_.collapse()
+            self.feature_factors_ = bound.projected_factors("feature", self.feature_embedding_)
 
     def _validation_greater_is_better(self):
         return self._ranking_loss() is not None
@@ -570,9 +585,13 @@ class _BaseFactorizationMachine(BaseRecommender):
 
     def _raw_scores(self, design):
         indptr, indices, data = design
-        scores = _engine.fm_predict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
-                                    feature_bias=self.feature_bias_, feature_factors=self.feature_factors_,
-                                    n_threads=effective_n_threads(self.n_jobs))
+        arrays = dict(indptr=indptr, indices=indices, data=data, intercept=float(self.intercept_[0]),
+                      feature_bias=self.feature_bias_, feature_factors=self.feature_factors_)
+        backend = self._prediction_backend()
+        if backend is not None:
+            scores = _engine.device_call("fm_predict", backend, **arrays)
+        else:
+            scores = _engine.fm_predict(**arrays, n_threads=effective_n_threads(self.n_jobs))
         bad = np.flatnonzero(~np.isfinite(scores))
         if bad.shape[0]:
             # training bounds the scores of rows like the training rows; a row with
@@ -683,8 +702,21 @@ class _BaseFactorizationMachine(BaseRecommender):
         user_rows = self._id_encoder("user").transform(users)
         seen = seen_candidates(self.user_items_, user_rows, item_encoder.transform(item_ids), len(item_encoder)) \
             if exclude_seen else None
-        columns, top_scores = top_n(lambda start, stop: s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T,
-                                    users.shape[0], min(n, item_ids.shape[0]), batch_size, seen)
+        backend = self._prediction_backend()
+
+        def score_batch(start, stop):
+            if backend is None:
+                return s_u[start:stop, None] + s_i[None, :] + P_u[start:stop] @ P_i.T
+            # the scores of (u, i) as MF's, with the sides' own scores as biases
+            dtype = self._fitted_dtype
+            return _engine.device_call(
+                "mf_score_items", backend, user_index=np.arange(stop - start, dtype=np.int32), global_mean=0.0,
+                user_factors=np.ascontiguousarray(P_u[start:stop], dtype=dtype),
+                item_factors=np.ascontiguousarray(P_i, dtype=dtype),
+                user_bias=np.ascontiguousarray(s_u[start:stop], dtype=dtype),
+                item_bias=np.ascontiguousarray(s_i, dtype=dtype)).astype(np.float64)
+
+        columns, top_scores = top_n(score_batch, users.shape[0], min(n, item_ids.shape[0]), batch_size, seen)
         finite = np.isfinite(top_scores)  # excluded (seen) slots keep -inf
         if ranking:
             pass  # ranking scores, as predict gives them
@@ -803,8 +835,13 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         (``benchmarks/bench_fm.py mixed --sweep-dense``; the uniform defaults
         cost the mixed model 0.03 RMSE there). w0
         starts at the training mean, so it barely moves.
-    alpha : float, default=0.1
-        L2 regularization of the factor rows.
+    alpha : float or None, default=None
+        L2 regularization of the factor rows. None: 0.1 for the task's loss;
+        under a ranking loss the best of {0.01, 0.03} on ml-100k's per-user
+        split with side features for the loss and solver (0.01 for ``fa-sgd``
+        and ``cf-sgd`` under ``logistic`` and ``bpr``, for ``sgd`` under
+        ``logistic`` and for ``cf-sgd`` under ``warp``, 0.03 otherwise; 0.1
+        halves the lists' gain over a popularity list there).
     alpha_bias : float or None, default=0.01
         L2 regularization of the linear weights w_j; None uses ``alpha``.
         Regularizing them as much as the factors cost 0.004 RMSE on ml-100k.
@@ -867,7 +904,18 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         ``init_std`` (as in :class:`~recfreq.MatrixFactorization`).
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver, uniform and
+        mixed rows and every ``loss`` (one warp per sample, Rendle's identity per
+        warp, rows updated lock-free; w0 and the rows in a large share of the
+        samples stepped on per-block copies published every 64 samples, as each
+        thread does under ``n_jobs > 1``; under a ranking loss one warp per
+        positive, its negatives drawn in the kernel as the CPU draws them, w0 on
+        a copy per warp). ``predict``, ``decision_function``, ``recommend``,
+        ``similar_items`` and ``similar_users`` then score on the GPU when one
+        is usable, on the CPU elsewhere; the
+        fitted attributes are NumPy arrays either way. Without CuPy, an
+        ImportError naming the install command; without a usable device, a
+        RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
         reproducible for a given ``random_state``), -1 all; at most the usable
@@ -993,15 +1041,22 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         "item_columns": [list, tuple, None],
     }
 
-    #: learning_rate=None under a ranking loss: loss -> solver -> eta (benchmarks/bench_ranking.py fm-tune)
+    #: learning_rate=None and alpha=None under a ranking loss: loss -> solver -> value, the best
+    #: of a grid on ml-100k's per-user split with side features, chosen on a validation split of
+    #: its training part (benchmarks/tune_ranking.py --model fm)
     _default_ranking_learning_rates = {
-        "logistic": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
-        "bpr": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.05},
-        "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.02},
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
+        "bpr": {"sgd": 0.03, "fa-sgd": 0.3, "cf-sgd": 0.3, "adagrad": 0.1},
+        "warp": {"sgd": 0.001, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.05},
+    }
+    _default_ranking_alphas = {
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "bpr": {"sgd": 0.03, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "warp": {"sgd": 0.03, "fa-sgd": 0.03, "cf-sgd": 0.01, "adagrad": 0.03},
     }
 
     def __init__(self, *, n_factors=64, solver="adagrad", learning_rate=None, dense_learning_rate=None,
-                 alpha=0.1, alpha_bias=0.01, task="regression", loss=None, n_negatives=4, max_sampled=10,
+                 alpha=None, alpha_bias=0.01, task="regression", loss=None, n_negatives=4, max_sampled=10,
                  positive_threshold=None, item_columns=None, clip_predictions=True,
                  categorical_features="auto", multi_value_separator=None, multi_value_weight="one",
                  standardize=True, embedding_dims="uniform", mixed_dim_exponent=0.3, n_dim_blocks=4,

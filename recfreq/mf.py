@@ -73,10 +73,11 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         L2 regularization of the factor rows (Surprise's ``reg_all``). None:
         0.07 for ``loss="squared"``, chosen on ml-100k, where Surprise's 0.02
         overfits at k=100 (on ml-1m 0.05 is slightly better,
-        ``benchmarks/check_defaults.py``); 0.03 for the ranking losses, the
-        best of {0.001, 0.01, 0.03, 0.1} on ml-100k's per-user split
-        (``benchmarks/tune_ranking.py``; 0.07 costs bpr and logistic a fifth
-        of their nDCG@10 there).
+        ``benchmarks/check_defaults.py``); under a ranking loss the best of
+        {0.01, 0.03, 0.1} on ml-100k's per-user split for the loss and solver
+        (``benchmarks/tune_ranking.py``): 0.01 for the SGD family under
+        ``logistic`` and ``bpr`` and for ``warp`` with ``sgd``, 0.03 for
+        ``adagrad`` under ``logistic`` and ``bpr``, 0.1 otherwise.
     alpha_bias : float or None, default=None
         L2 regularization of the biases; None uses the factors' ``alpha``.
     max_iter : int, default=20
@@ -94,8 +95,11 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         beta of ``fa-sgd`` and ``cf-sgd``.
     counter_halflife : float or None, default=None
         Half-life of the ``cf-sgd`` counters in samples (for drifting data).
-    init_std : float, default=0.1
-        Factors start as N(0, init_std^2); biases start at zero. With
+    init_std : float or None, default=None
+        Factors start as N(0, init_std^2); biases start at zero. None: 0.1 for
+        ``loss="squared"`` and 0.01 for the ranking losses, whose lists on
+        ml-100k's per-user split are better from small factors (WARP gains
+        about a tenth of its validation nDCG@10, ``benchmarks/tune_ranking.py``). With
         ``embedding_dims="mixed"`` the raw rows start as N(0, init_std^2) and each
         projection as N(0, 1/d_b), so projected rows have the same spread.
     embedding_dims : {"uniform", "mixed"}, default="uniform"
@@ -125,7 +129,16 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         between cores. 1 applies them after every sample.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every solver, both
+        ``embedding_dims`` and every ``loss`` (one warp per sample, or per
+        positive with its negatives drawn in the kernel as the CPU draws them;
+        rows updated lock-free; the projections of mixed tables summed per
+        block of warps, and the projected rows multiplied out on the device
+        after every epoch). ``predict``, ``recommend``, ``similar_items`` and
+        ``similar_users`` then score on the GPU when one is
+        usable, on the CPU elsewhere; the fitted attributes are NumPy arrays
+        either way. Without CuPy, an ImportError naming the install command;
+        without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads for training and prediction; None means 1 (bit-for-bit
         reproducible for a given ``random_state``), -1 all.
@@ -269,7 +282,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         "max_sampled": [Interval(numbers.Integral, 1, 100_000, closed="both")],
         "positive_threshold": [Interval(numbers.Real, None, None, closed="neither"), None],
         "alpha_bias": [Interval(numbers.Real, 0, None, closed="left"), None],
-        "init_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "init_std": [Interval(numbers.Real, 0, None, closed="left"), None],
         **MIXED_DIM_PARAMETER_CONSTRAINTS,
         "dense_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
@@ -287,8 +300,14 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         "bpr": {"sgd": 0.03, "fa-sgd": 1.0, "cf-sgd": 1.0, "adagrad": 0.1},
         "warp": {"sgd": 0.003, "fa-sgd": 0.03, "cf-sgd": 0.03, "adagrad": 0.03},
     }
-    #: alpha=None: the L2 of the squared loss, and of the ranking losses (same grid)
-    _default_alphas = {"squared": 0.07, "ranking": 0.03}
+    #: alpha=None under a ranking loss: the best L2 of the same grid (with init_std=0.01)
+    _default_ranking_alphas = {
+        "logistic": {"sgd": 0.01, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "bpr": {"sgd": 0.01, "fa-sgd": 0.01, "cf-sgd": 0.01, "adagrad": 0.03},
+        "warp": {"sgd": 0.01, "fa-sgd": 0.1, "cf-sgd": 0.1, "adagrad": 0.1},
+    }
+    _default_squared_alpha = 0.07
+    _default_init_stds = {"squared": 0.1, "ranking": 0.01}
     # steps of the dense projections of mixed tables, from a sweep over
     # {1e-6, 1e-5, 3e-5, 1e-4} on ml-100k 80/20 at the defaults: each is within
     # 0.001 RMSE of its solver's best (benchmarks/check_defaults.py --dense)
@@ -297,7 +316,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
     def __init__(self, *, n_factors=100, loss="squared", n_negatives=4, max_sampled=10, positive_threshold=None,
                  solver="fa-sgd", learning_rate=None, alpha=None, alpha_bias=None,
                  max_iter=20, tol=None, n_iter_no_change=5, early_stopping=False, validation_fraction=0.1,
-                 frequency_exponent=0.5, counter_halflife=None, init_std=0.1, embedding_dims="uniform",
+                 frequency_exponent=0.5, counter_halflife=None, init_std=None, embedding_dims="uniform",
                  mixed_dim_exponent=0.3, n_dim_blocks=4, dense_learning_rate=None, dense_batch_size=8,
                  dtype="float32", device="cpu", n_jobs=None, random_state=None, verbose=0,
                  warm_start=False):
@@ -422,7 +441,16 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         """L2 of the factor rows (``alpha=None``: the loss's default)."""
         if self.alpha is not None:
             return float(self.alpha)
-        return self._default_alphas["ranking" if self._ranking_loss() is not None else "squared"]
+        loss = self._ranking_loss()
+        if loss is None:
+            return self._default_squared_alpha
+        return self._default_ranking_alphas[loss][self.solver]
+
+    def _init_std(self):
+        """Spread of the initial factors (``init_std=None``: the loss's default)."""
+        if self.init_std is not None:
+            return float(self.init_std)
+        return self._default_init_stds["ranking" if self._ranking_loss() is not None else "squared"]
 
     def _alpha_bias(self):
         return self._alpha() if self.alpha_bias is None else float(self.alpha_bias)
@@ -451,7 +479,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
 
     # ---------------------------------------------------------------- tables
     def _new_factors(self, n_rows, rng):
-        return (rng.standard_normal((n_rows, self.n_factors)) * self.init_std).astype(self._fitted_dtype)
+        return (rng.standard_normal((n_rows, self.n_factors)) * self._init_std()).astype(self._fitted_dtype)
 
     def _build_projected_tables(self, n_users, n_items, rng, data):
         """(user, item) :class:`ProjectedTable` for projected rows, or None for plain rows."""
@@ -459,7 +487,7 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
             return None
         return tuple(
             ProjectedTable.mixed(np.bincount(index, minlength=n_rows), self.n_factors, self.n_dim_blocks,
-                                 self.mixed_dim_exponent, rng, self.init_std, self._fitted_dtype)
+                                 self.mixed_dim_exponent, rng, self._init_std(), self._fitted_dtype)
             for index, n_rows in ((data.user_index, n_users), (data.item_index, n_items))
         )
 
@@ -535,10 +563,6 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
         return arrays
 
     # ---------------------------------------------------------------- kernels
-    def _supports_cuda(self):
-        # the ranking kernel has no CUDA mirror yet
-        return self.embedding_dims == "uniform" and self.loss == "squared"
-
     def _ranking_training(self, data, loss):
         """The :class:`~recfreq._engine.Training` of a ranking loss (uniform tables)."""
         dtype, k = self._fitted_dtype, self.user_factors_.shape[1]
@@ -591,24 +615,33 @@ class MatrixFactorization(RegressorMixin, BaseRecommender):
                                                                 "bias": (f"{prefix}_bias_accum", None)}, dtype))
         return _engine.Training(kernel="mf_epoch", samples=samples, arrays=arrays, scalars={**scalars, "n_factors": k})
 
-    def _after_epoch(self):
+    def _after_epoch(self, bound):
         if self._projected():  # predict, recommend and the divergence check read the plain tables
-            self._collapse()
+            self.user_factors_ = bound.projected_factors("user", self.user_embedding_)
+            self.item_factors_ = bound.projected_factors("item", self.item_embedding_)
 
     def _predict_rows(self, user_rows, item_rows):
-        return _engine.mf_predict(
-            user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
-            item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
-            global_mean=self.global_mean_, user_factors=self.user_factors_,
-            item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_,
-            n_threads=effective_n_threads(self.n_jobs),
-        )
+        arrays = dict(user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                      item_index=np.ascontiguousarray(item_rows, dtype=np.int32),
+                      global_mean=self.global_mean_, user_factors=self.user_factors_,
+                      item_factors=self.item_factors_, user_bias=self.user_bias_, item_bias=self.item_bias_)
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_predict", backend, **arrays)
+        return _engine.mf_predict(**arrays, n_threads=effective_n_threads(self.n_jobs))
 
     def _score_items(self, user_rows, item_rows=None):
-        known = user_rows != UNKNOWN
-        rows = np.maximum(user_rows, 0)
         item_factors = self.item_factors_ if item_rows is None else self.item_factors_[item_rows]
         item_bias = self.item_bias_ if item_rows is None else self.item_bias_[item_rows]
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("mf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, dtype=np.int32),
+                                       global_mean=self.global_mean_, user_factors=self.user_factors_,
+                                       item_factors=np.ascontiguousarray(item_factors),
+                                       user_bias=self.user_bias_, item_bias=np.ascontiguousarray(item_bias))
+        known = user_rows != UNKNOWN
+        rows = np.maximum(user_rows, 0)
         scores = self.user_factors_[rows] @ item_factors.T
         scores[~known] = 0  # unknown users: no personal term
         scores += item_bias[None, :] + self.global_mean_

@@ -153,7 +153,16 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         from fighting over the dense parameters' cache lines.
     dtype : {"float32", "float64"}, default="float32"
     device : {"cpu", "cuda"}, default="cpu"
-        ``"cuda"`` is not implemented yet and raises a clear error.
+        ``"cuda"`` trains on an NVIDIA GPU through CuPy, every model and solver,
+        dropout included (one warp per training row; the dense gradients summed
+        per block of warps and applied every ``dense_batch_size`` samples of the
+        block). The negatives and dropout masks are exactly the CPU's (the same
+        counter-based draws). ``predict``, ``predict_proba``,
+        ``decision_function``, ``recommend``, ``similar_items`` and
+        ``similar_users`` then score on the GPU when one is usable, on the CPU
+        elsewhere; the fitted attributes are NumPy arrays
+        either way. Without CuPy, an ImportError naming the install command;
+        without a usable device, a RuntimeError.
     n_jobs : int or None, default=None
         OpenMP threads (Hogwild); None means 1, bit-for-bit reproducible.
         At most the usable processors: a larger value warns and is capped.
@@ -795,8 +804,19 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
             z = np.maximum(z @ W + b, 0)
         return z
 
+    def _device_network(self):
+        """The network's arrays as the device prediction kernels take them."""
+        k, d, sizes = self._network()
+        return dict(n_factors=k, mlp_dim=d, layer_sizes=sizes, user_gmf=self.user_gmf_factors_,
+                    item_gmf=self.item_gmf_factors_, user_mlp=self.user_mlp_factors_,
+                    item_mlp=self.item_mlp_factors_, dense=self.dense_parameters_)
+
     def _predict_rows(self, user_rows, item_rows):
         """Logits for encoded rows; -1 (unknown) gets zero embeddings on that side."""
+        backend = self._prediction_backend()
+        if backend is not None:
+            return _engine.device_call("ncf_predict", backend, user_index=np.ascontiguousarray(user_rows, np.int32),
+                                       item_index=np.ascontiguousarray(item_rows, np.int32), **self._device_network())
         k, d, _ = self._network()
         h = self.output_weights_
         logit = np.full(user_rows.shape[0], self.output_bias_, dtype=self._fitted_dtype)
@@ -816,10 +836,16 @@ class NeuralCF(ClassifierMixin, BaseRecommender):
         item's half is computed once per call; the rest of the tower runs on
         (users x items) blocks of bounded size.
         """
-        k, d, _ = self._network()
-        h = self.output_weights_
         item_gmf = self.item_gmf_factors_ if item_rows is None else self.item_gmf_factors_[item_rows]
         item_mlp = self.item_mlp_factors_ if item_rows is None else self.item_mlp_factors_[item_rows]
+        backend = self._prediction_backend()
+        if backend is not None:  # the candidates' rows as the item tables
+            network = {**self._device_network(), "item_gmf": np.ascontiguousarray(item_gmf),
+                       "item_mlp": np.ascontiguousarray(item_mlp)}
+            return _engine.device_call("ncf_score_items", backend,
+                                       user_index=np.ascontiguousarray(user_rows, np.int32), **network)
+        k, d, _ = self._network()
+        h = self.output_weights_
         n_items = item_gmf.shape[0]
         scores = np.full((user_rows.shape[0], n_items), self.output_bias_, dtype=self._fitted_dtype)
         if k:

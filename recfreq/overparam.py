@@ -155,13 +155,10 @@ init_std, dtype, device, n_jobs, random_state, verbose, warm_start
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def _supports_cuda(self):
-        return False  # factored tables have no CUDA kernel yet
-
     def _build_projected_tables(self, n_users, n_items, rng, data):
         inner = [self.inner_dim] * (self.n_layers - 1)
-        return (ProjectedTable.factored(n_users, inner, self.n_factors, rng, self.init_std, self._fitted_dtype),
-                ProjectedTable.factored(n_items, inner, self.n_factors, rng, self.init_std, self._fitted_dtype))
+        return (ProjectedTable.factored(n_users, inner, self.n_factors, rng, self._init_std(), self._fitted_dtype),
+                ProjectedTable.factored(n_items, inner, self.n_factors, rng, self._init_std(), self._fitted_dtype))
 
     @staticmethod
     def _layers_of(table):

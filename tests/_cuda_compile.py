@@ -21,13 +21,24 @@ Both skip (with the reason) when their compiler is missing, unless
 ``RECFREQ_REQUIRE_CUDA_COMPILERS=1`` is set, as CI does, where a missing
 compiler fails.
 
+A clean nvcc build is remembered (a marker file named by a hash of the
+compiler's version, the command's options and the full source text, beside the
+emulated device's compiled modules): CI runs these checks twice (in the README's
+test command and in its CUDA step), and nvcc takes seconds per large module and
+architecture. The same compiler, options and source give the same verdict, so a
+marker only saves the second identical run; any change to the source, a header,
+an option or nvcc compiles again. Failed builds leave no marker.
+
 A source to check is a :class:`CudaModule`. The package's modules are listed
 in :func:`package_modules`: add each new ``.cu`` there with the name
 expressions and defines the host code compiles it with (a test fails when a
 ``.cu`` file of the package is not listed).
 """
 
+import functools
+import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -224,15 +235,39 @@ def nvcc_compile(source, name_expressions, arch, options=(), nvcc=None, filename
         With nvcc's output, on any error or warning.
     """
     nvcc = nvcc or find_nvcc()
+    full_source = source + _instantiations(name_expressions) + "\n"
+    marker = _clean_build_marker(nvcc, [f"-arch={arch}", *NVCC_OPTIONS, *options], full_source)
+    if marker is not None and marker.exists():
+        return  # this compiler built exactly this source with these options cleanly before
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / filename
-        path.write_text(source + _instantiations(name_expressions) + "\n")
+        path.write_text(full_source)
         output_file = str(Path(work) / "out.o")
         command = [nvcc, "-c", "-x", "cu", f"-arch={arch}", *NVCC_OPTIONS, *options, str(path), "-o", output_file]
         result = subprocess.run(command, capture_output=True, text=True)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 or "warning" in output.lower():
         raise CudaCompileError(f"nvcc -arch={arch} failed on {filename}:\n{output}")
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{filename} -arch={arch}: built without a warning\n")
+
+
+@functools.cache
+def _compiler_version(compiler):
+    result = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _clean_build_marker(compiler, options, source):
+    """The marker file of a clean build of ``source`` with ``options`` by ``compiler`` (None: do not remember)."""
+    from _emulated_device import _default_cache_dir
+
+    version = _compiler_version(compiler)
+    if version is None:
+        return None
+    key = hashlib.sha256(json.dumps([version, list(options), source]).encode()).hexdigest()[:32]
+    return _default_cache_dir() / "nvcc-clean" / key
 
 
 # -- NVRTC through CuPy's program object ----------------------------------------------

@@ -12,7 +12,10 @@ import pytest
 from sklearn.model_selection import GridSearchCV, KFold
 
 from recfreq import FactorizationMachine, FactorizationMachineClassifier
+from recfreq._engine.cuda import use_backend
 from recfreq._solvers import SOLVER_NAMES
+
+from _devices import emulated_device
 
 from _helpers import (assert_grid_applied_every_solver_and_refit_the_best, planted_ratings,
                       tiny_ratings)
@@ -40,17 +43,34 @@ ESTIMATORS = {
     "FactorizationMachine": lambda **kw: FactorizationMachine(**{"max_iter": 5, "n_factors": 8, **kw}),
     "FactorizationMachine-mixed": lambda **kw: FactorizationMachine(
         **{"max_iter": 5, "n_factors": 8, "embedding_dims": "mixed", "n_dim_blocks": 3, **kw}),
+    # two epochs on the emulated device, as in test_contract.py
+    "FactorizationMachine-cuda": lambda **kw: FactorizationMachine(
+        **{"max_iter": 2, "n_factors": 8, "device": "cuda", **kw}),
+    "FactorizationMachine-mixed-cuda": lambda **kw: FactorizationMachine(
+        **{"max_iter": 2, "n_factors": 8, "embedding_dims": "mixed", "n_dim_blocks": 3, "device": "cuda", **kw}),
 }
 
 
 @pytest.fixture(params=sorted(ESTIMATORS))
 def make(request):
-    return ESTIMATORS[request.param]
+    if request.param.endswith("-cuda"):  # on the emulated CUDA device (tests/_emulated_device.py)
+        with use_backend(emulated_device()):
+            yield ESTIMATORS[request.param]
+    else:
+        yield ESTIMATORS[request.param]
 
 
 @pytest.fixture(scope="module")
-def data():
-    return planted_ratings()
+def _planted():
+    return planted_ratings(), planted_ratings(n_ratings=3600)
+
+
+@pytest.fixture
+def data(request, _planted):
+    """6000 planted ratings; 3600 for the -cuda entries (see test_contract.py)."""
+    full, small = _planted
+    callspec = getattr(request.node, "callspec", None)
+    return small if callspec and str(callspec.params.get("make", "")).endswith("-cuda") else full
 
 
 def _row(model, name):

@@ -4,7 +4,9 @@ On implicit interactions (ids only, as MatrixFactorization's ranking contract, a
 columns): fit returns self, n_jobs=1 reproducibility and seeds, the loss decreases and the model
 ranks better than popularity, the draws do not depend on the thread count, clone / pickle,
 partial_fit continues, grid search without ``scoring=`` gives a ranking score, early stopping
-watches a held-out NDCG, and bad input.
+watches a held-out NDCG, and bad input. The ``-cuda`` entries train with ``device="cuda"`` on the
+emulated CUDA device, whose epochs run on the CPU warp by warp (there ``n_jobs`` does not reach
+the launch).
 """
 
 import pickle
@@ -15,25 +17,42 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
 from recfreq import FactorizationMachine
+from recfreq._engine.cuda import use_backend
 from recfreq.metrics import ndcg_at_k
 
-from test_contract_ranking import grouped_interactions
+from _devices import emulated_device
+from test_contract_ranking import SMALL, grouped_interactions, is_cuda_entry, split_interactions
 
 LOSSES = ("logistic", "bpr", "warp")
 
 
-@pytest.fixture(params=LOSSES)
+#: one -cuda entry (see test_contract_ranking.CUDA_LOSSES): logistic, the pointwise path and the
+#: only loss that steps w0 (per warp on the device)
+CUDA_LOSSES = ("logistic",)
+
+
+@pytest.fixture(params=[*LOSSES, *(f"{loss}-cuda" for loss in CUDA_LOSSES)])
 def make(request):
-    loss = request.param
-    return lambda **kw: FactorizationMachine(**{"loss": loss, "n_factors": 8, "max_iter": 8, "solver": "adagrad",
-                                                **kw})
+    loss, _, device = request.param.partition("-")
+    if not device:
+        yield lambda **kw: FactorizationMachine(**{"loss": loss, "n_factors": 8, "max_iter": 8, "solver": "adagrad",
+                                                   **kw})
+        return
+    # the emulated CUDA device (tests/_emulated_device.py), through the estimator's own device="cuda" path
+    with use_backend(emulated_device()):
+        yield lambda **kw: FactorizationMachine(**{"loss": loss, "n_factors": 8, "max_iter": 8, "solver": "adagrad",
+                                                   "device": "cuda", **kw})
 
 
 @pytest.fixture(scope="module")
-def data():
-    X = grouped_interactions()
-    test = np.random.default_rng(0).random(len(X)) < 0.2
-    return X[~test], X[test]
+def _grouped():
+    return split_interactions(grouped_interactions()), split_interactions(grouped_interactions(**SMALL))
+
+
+@pytest.fixture
+def data(request, _grouped):
+    full, small = _grouped
+    return small if is_cuda_entry(request) else full  # the -cuda entries: fewer users (test_contract_ranking.py)
 
 
 def model_loss(make):
@@ -53,9 +72,11 @@ def _popularity_ndcg(X_train, X_test):
 
 def test_fit_ranks_reproducibly_and_better_than_popularity(make, solver, data):
     X_train, X_test = data
-    # a few thousand positives: the steps tuned on ml-100k's 64,000 (the defaults) are too small here for the
-    # pointwise and bpr losses without Adagrad, whose warp weights do not amplify them
-    lr = None if solver == "adagrad" or model_loss(make) == "warp" else {"sgd": 0.1, "fa-sgd": 1.0, "cf-sgd": 1.0}[solver]
+    # a few thousand positives: the steps tuned on ml-100k's 64,000 (the defaults) are too small here
+    # without Adagrad (warp's rank weights amplify its steps, so it needs less: its default 0.001 for
+    # sgd is still too small)
+    rates = {"warp": {"sgd": 0.003}}.get(model_loss(make), {"sgd": 0.1, "fa-sgd": 1.0, "cf-sgd": 1.0})
+    lr = None if solver == "adagrad" else rates.get(solver)
     kw = {"solver": solver, "max_iter": 20, "init_std": 0.1, "learning_rate": lr}
     model = make(random_state=0, **kw)
     assert model.fit(X_train) is model

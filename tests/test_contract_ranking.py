@@ -6,7 +6,8 @@ fit returns self and shapes, dtypes, n_jobs=1 reproducibility, seeds matter, the
 the model ranks better than chance and than popularity, unknown ids, string ids, clone / pickle /
 joblib, warm_start and partial_fit continue, two threads, divergence, early stopping on a held-out
 nDCG, tol, recommend, grid search without ``scoring=`` (a ranking score, not NaN), the progress bar,
-and bad input.
+and bad input. The ``-cuda`` entries train with ``device="cuda"`` on the emulated CUDA device
+(default launch: many warps, Hogwild between them), whose epochs run on the CPU warp by warp.
 """
 
 import pickle
@@ -18,16 +19,30 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from recfreq import MatrixFactorization
 from recfreq._engine import build_info, usable_cpus
+from recfreq._engine.cuda import use_backend
 from recfreq.metrics import ndcg_at_k
+
+from _devices import emulated_device
 
 
 LOSSES = ("logistic", "bpr", "warp")
 
 
-@pytest.fixture(params=LOSSES)
+#: the ranking suites' -cuda entries, one loss each (the emulated device runs every epoch warp by
+#: warp on the CPU; each loss x solver x dtype of the kernels is replayed in test_cuda_ranking.py):
+#: here warp, whose draw-until-violation loop is the pairwise path's whole logic
+CUDA_LOSSES = ("warp",)
+
+
+@pytest.fixture(params=[*LOSSES, *(f"{loss}-cuda" for loss in CUDA_LOSSES)])
 def make(request):
-    loss = request.param
-    return lambda **kw: MatrixFactorization(**{"loss": loss, "n_factors": 8, "max_iter": 5, **kw})
+    loss, _, device = request.param.partition("-")
+    if not device:
+        yield lambda **kw: MatrixFactorization(**{"loss": loss, "n_factors": 8, "max_iter": 5, **kw})
+        return
+    # the emulated CUDA device (tests/_emulated_device.py), through the estimator's own device="cuda" path
+    with use_backend(emulated_device()):
+        yield lambda **kw: MatrixFactorization(**{"loss": loss, "n_factors": 8, "max_iter": 5, "device": "cuda", **kw})
 
 
 def grouped_interactions(n_groups=5, users_per_group=40, items_per_group=24, per_user=14, noise=2, seed=0):
@@ -45,13 +60,33 @@ def grouped_interactions(n_groups=5, users_per_group=40, items_per_group=24, per
     return X
 
 
-@pytest.fixture(scope="module")
-def data():
-    """Grouped implicit interactions, split into training and held-out interactions."""
-    X = grouped_interactions()
-    rng = np.random.default_rng(0)
-    test = rng.random(len(X)) < 0.2
+def split_interactions(X):
+    """Training and held-out interactions (a fifth, at random)."""
+    test = np.random.default_rng(0).random(len(X)) < 0.2
     return X[~test], X[test]
+
+
+#: the -cuda entries' data: fewer users (the emulated device runs every epoch warp by warp on
+#: the CPU); as many items per group, so ranking stays as hard
+SMALL = dict(users_per_group=20)
+
+
+@pytest.fixture(scope="module")
+def _grouped():
+    return split_interactions(grouped_interactions()), split_interactions(grouped_interactions(**SMALL))
+
+
+def is_cuda_entry(request):
+    callspec = getattr(request.node, "callspec", None)
+    return bool(callspec) and str(callspec.params.get("make", "")).endswith("-cuda")
+
+
+@pytest.fixture
+def data(request, _grouped):
+    """Grouped implicit interactions, split into training and held-out interactions (about 3,200 of
+    them; 1,250 for the -cuda entries)."""
+    full, small = _grouped
+    return small if is_cuda_entry(request) else full
 
 
 def _ndcg(model, X_train, X_test):
@@ -90,7 +125,9 @@ def test_single_thread_is_reproducible_and_seeds_matter(make, solver, data):
 
 def test_loss_decreases_and_ranks_better_than_popularity(make, solver, data):
     X_train, X_test = data
-    model = make(solver=solver, random_state=0, max_iter=15).fit(X_train)
+    # 30 epochs: from the ranking losses' small initial factors (init_std=0.01) the SGD-family
+    # solvers spend their first ~15 epochs on these 2,500 rows leaving the saddle at zero
+    model = make(solver=solver, random_state=0, max_iter=30).fit(X_train)
     assert model.loss_curve_[-1] < model.loss_curve_[0]
     counts = np.bincount(X_train[:, 1], minlength=X_train[:, 1].max() + 1).astype(float)
     users = np.unique(X_test[:, 0])
@@ -154,8 +191,10 @@ def test_clone_pickle_joblib_and_cross_validation(make, data, tmp_path):
     fresh = clone(model)
     assert not hasattr(fresh, "t_")
     np.testing.assert_array_equal(fresh.fit(X).predict(X), model.predict(X))
-    # no scoring=: the model's own ranking score, a number for every fold
-    scores = cross_val_score(make(random_state=0), X, cv=KFold(3, shuffle=True, random_state=0), n_jobs=2)
+    # no scoring=: the model's own ranking score, a number for every fold (the emulated CUDA
+    # device lives in this process only: joblib's workers would look for CuPy)
+    scores = cross_val_score(make(random_state=0), X, cv=KFold(3, shuffle=True, random_state=0),
+                             n_jobs=1 if model.device == "cuda" else 2)
     assert np.isfinite(scores).all() and (scores > 0).all()
 
 
@@ -188,6 +227,10 @@ def test_warm_start_and_partial_fit_continue(make, solver, data):
 
 def test_two_threads_rank_as_well_as_one(make, data):
     X_train, X_test = data
+    if make().device == "cuda":  # n_jobs (OpenMP threads) does not reach the launch: the same model
+        one, two = (make(random_state=0, n_jobs=n_jobs).fit(X_train) for n_jobs in (1, 2))
+        np.testing.assert_array_equal(one.predict(X_test), two.predict(X_test))
+        return
     one = np.median([_ndcg(make(random_state=s, max_iter=10).fit(X_train), X_train, X_test) for s in range(3)])
     models = [make(random_state=s, max_iter=10, n_jobs=2).fit(X_train) for s in range(3)]
     two = np.median([_ndcg(m, X_train, X_test) for m in models])

@@ -12,7 +12,6 @@ from recfreq._device_backend import _assemble_source, _package_sources
 
 from _cuda_compile import (
     ARCHITECTURES,
-    SOLVER_DEFINES,
     CudaCompileError,
     cupy_nvrtc_options,
     kernel_parameters,
@@ -53,8 +52,10 @@ def test_nvrtc_as_cupy_compiles(module, arch):
 
 @pytest.mark.parametrize("header", HEADERS)
 def test_headers_compile_on_their_own(header):
-    # the solver codes are injected by the host into every module
-    source = _assemble_source(header, SOLVER_DEFINES, (_package_sources(),))
+    # the solver and ranking-loss codes are injected by the host into every module
+    from recfreq._engine.cuda import module_defines
+
+    source = _assemble_source(header, module_defines(), (_package_sources(),))
     nvcc_compile(source, (), "sm_75", nvcc=require_nvcc(), filename=header)
     nvrtc_compile(source, (), "sm_75", filename=header)
 

@@ -14,6 +14,9 @@ place (parameters and solver state, named as in :mod:`.specs`) and its scalars.
   :meth:`write_back` copies the trained arrays back into the estimator's NumPy
   arrays (after every epoch, before the divergence check and validation read them).
 
+Both bindings also give a projected table's plain factors
+(``projected_factors(prefix, table)``: NumPy on the CPU, a kernel on the GPU).
+
 Both devices visit an epoch's samples in the same keyed order
 (:func:`recfreq._epoch_order.epoch_permutation`), so a ``random_state`` gives the
 same start and the same sample order on either.
@@ -34,10 +37,11 @@ from .cpu import (EpochLoss, build_info, effective_n_threads, usable_cpus, table
                   projected_arrays)
 from .specs import solver_arrays, solver_config
 
-__all__ = ["Training", "bind", "check_device", "EpochLoss", "build_info", "effective_n_threads", "usable_cpus",
-           "solver_config", "solver_arrays", "projected_arrays", "fm_arrays", "table_kwargs", "baseline_epoch",
-           "mf_epoch", "mf_ranking_epoch", "mf_projected_epoch", "mf_predict", "fm_epoch", "fm_ranking_epoch",
-           "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives", "specs"]
+__all__ = ["Training", "bind", "check_device", "device_call", "prediction_backend", "EpochLoss", "build_info",
+           "effective_n_threads", "usable_cpus", "solver_config", "solver_arrays", "projected_arrays", "fm_arrays",
+           "table_kwargs", "baseline_epoch", "mf_epoch", "mf_ranking_epoch", "mf_projected_epoch", "mf_predict",
+           "fm_epoch", "fm_ranking_epoch", "fm_projected_epoch", "fm_predict", "ncf_epoch", "ncf_sample_negatives",
+           "specs"]
 
 
 @dataclass
@@ -78,9 +82,10 @@ def bind(device, training, n_threads):
     """Check ``training`` once and bind it to ``device`` for the epochs of one call.
 
     Returns an object with ``run_epoch(t_start=, order_seed=, epoch=,
-    next_epoch=None, t_span=None) -> EpochLoss``, ``write_back()`` and
-    ``close()``. ``t_span`` (``mf_epoch`` only) is the number of steps of the
-    model's clock the epoch's n samples span: sample i is step
+    next_epoch=None, t_span=None) -> EpochLoss``, ``write_back()``,
+    ``projected_factors(prefix, table)`` and ``close()``. ``t_span``
+    (``mf_epoch`` only) is the number of steps of the model's clock the
+    epoch's n samples span: sample i is step
     ``t_start + floor((i + 1) * t_span / n)``; None is n, one step per sample.
     """
     if device == "cuda":
@@ -92,10 +97,12 @@ def bind(device, training, n_threads):
     return CpuBinding(training, n_threads)
 
 
-def check_device(device, model, supported=False):
+def check_device(device, model, supported=True):
     """Raise now, before anything is allocated, if ``device`` cannot train ``model``.
 
-    ``supported``: whether the model (with its current settings) has CUDA kernels.
+    ``supported``: whether the model with its current settings has CUDA kernels
+    (every estimator and solver has; a later setting without a kernel says False
+    and gets a NotImplementedError here).
     """
     if device != "cuda":
         return
@@ -104,6 +111,27 @@ def check_device(device, model, supported=False):
     require_device()
     if not supported:
         raise NotImplementedError(
-            f"device='cuda' is not implemented for {model} with these settings yet: BaselinePredictor and "
-            "MatrixFactorization(embedding_dims='uniform') run on the GPU; use device='cpu' for the others."
+            f"device='cuda' is not implemented for {model} with these settings yet; use device='cpu'."
         )
+
+
+def device_call(name, backend, **kwargs):
+    """Run the prediction kernel ``name`` of :mod:`.cuda` (``"mf_predict"``, ``"ncf_score_items"``, ...) on ``backend``."""
+    from . import cuda
+
+    if name not in cuda.PREDICTIONS:
+        raise ValueError(f"internal error: {name!r} is not a device prediction")
+    return getattr(cuda, name)(backend, **kwargs)
+
+
+def prediction_backend(device):
+    """The device backend a model fitted with ``device`` predicts on, or None for the CPU.
+
+    ``"cuda"`` predicts on the GPU when one is usable here; a GPU-trained model
+    loaded on a machine without CuPy or a device predicts on the CPU.
+    """
+    if device != "cuda":
+        return None
+    from .cuda import prediction_backend as backend
+
+    return backend()

@@ -16,6 +16,7 @@ import numpy as np
 from ._checks import (CHECKS, check_clock, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
                       _check_solver_state, _check_state_rows, check_index, check_sample_index,
                       check_sample_start, max_row_nnz)
+from .simd import kernel_module
 from .specs import CPU_ONLY, DEVICE_ONLY, KERNELS, solver_arrays, solver_config
 
 __all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
@@ -31,10 +32,18 @@ def _openmp():
 
 
 def build_info():
-    """OpenMP state of this build: enabled, threads OpenMP would use, processors."""
+    """This build's OpenMP state (enabled, threads OpenMP would use, processors) and SIMD
+    variants (the one in use, or the reason none can be; those built; those this CPU runs)."""
+    from . import simd
+
     omp = _openmp()
+    try:
+        in_use = simd.variant()
+    except (ValueError, RuntimeError) as exc:  # a bad RECFREQ_CPU_VARIANT: show_versions reports it
+        in_use = f"unusable: {exc}"
     return {"openmp": omp.openmp_enabled(), "openmp threads": omp.openmp_max_threads(),
-            "processors": omp.openmp_num_procs()}
+            "processors": omp.openmp_num_procs(), "cpu variant": in_use,
+            "cpu variants built": simd.built_variants(), "cpu variants runnable": simd.cpu_variants()}
 
 
 def usable_cpus():
@@ -134,10 +143,8 @@ _KERNELS = {"baseline_epoch": "baseline", "mf_epoch": "mf", "mf_ranking_epoch": 
 
 
 def _kernel(name):
-    """The Cython entry point of a bound kernel."""
-    import importlib
-
-    return getattr(importlib.import_module(f"recfreq._kernels.cpu.{_KERNELS[name]}"), name)
+    """The Cython entry point of a bound kernel, from the SIMD variant in use (:mod:`.simd`)."""
+    return getattr(kernel_module(_KERNELS[name]), name)
 
 
 def _cpu_scalars(kernel, scalars):
@@ -448,6 +455,11 @@ class CpuBinding:
     def write_back(self):
         """Nothing to copy: the kernels trained the estimator's arrays in place."""
 
+    @staticmethod
+    def projected_factors(prefix, table):
+        """The plain (n_rows, k) factor table of a projected table (``table.collapse()``, in NumPy)."""
+        return table.collapse()
+
     def close(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -492,7 +504,7 @@ def mf_predict(*, user_index, item_index, global_mean, user_factors, item_factor
     _check_same_dtype(dtype, item_factors=item_factors, user_bias=user_bias, item_bias=item_bias)
     out = np.empty(user_index.shape[0], dtype=dtype)
 
-    from .._kernels.cpu.mf import mf_predict as kernel
+    kernel = kernel_module("mf").mf_predict
 
     kernel(user_index=user_index, item_index=item_index, global_mean=float(global_mean),
            user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
@@ -604,7 +616,7 @@ def fm_predict(*, indptr, indices, data, intercept, feature_bias, feature_factor
         raise ValueError("internal error: feature_factors does not match feature_bias")
     out = np.empty(n_rows, dtype=dtype)
 
-    from .._kernels.cpu.fm import fm_predict as kernel
+    kernel = kernel_module("fm").fm_predict
 
     kernel(indptr=indptr, indices=indices, data=data, intercept=float(intercept), feature_bias=feature_bias,
            feature_factors=feature_factors, out=out, n_threads=int(n_threads))
@@ -667,7 +679,7 @@ def ncf_sample_negatives(*, user_index, sample_index, positive_indptr, positive_
         raise ValueError("internal error: need n_items >= 1 and n_negatives >= 0")
     out = np.empty((user_index.shape[0], int(n_negatives)), dtype=np.int32)
 
-    from .._kernels.cpu.ncf import ncf_sample_negatives as kernel
+    kernel = kernel_module("ncf").ncf_sample_negatives
 
     kernel(user_index=user_index, sample_index=sample_index, positive_indptr=positive_indptr,
            positive_indices=positive_indices, n_items=int(n_items), n_negatives=int(n_negatives),

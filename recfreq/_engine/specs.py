@@ -11,17 +11,20 @@ checks both against the sources.
 
 The solver part (the solver config, and per table its frequency / counter /
 last-seen arrays) is written once here and shared by every kernel, as is a
-table of projected rows (:func:`projected_table`). Kernels without a CUDA
-source yet (the projected-row and FM epochs) have their spec already: it is
-what their Cython keywords follow, and what their CUDA kernels will take.
+table of projected rows (:func:`projected_table`). Kernels that keep working
+memory per warp or per block on the GPU end with the scratch part
+(:data:`SCRATCH`: sized by ``recfreq._engine.cuda``). A few kernels exist on the
+GPU only (:data:`GPU_ONLY`: the CPU does their work in NumPy or in the host
+binding): NeuralCF's step offsets and scores, and the plain table of projected
+rows.
 """
 
 import numpy as np
 
 from .._solvers import ADAGRAD_EPSILON
 
-__all__ = ["SOLVER_CONFIG", "table_state", "projected_table", "KERNELS", "DEVICE_ONLY", "CPU_ONLY", "C_SCALARS",
-           "arguments", "solver_config", "solver_arrays"]
+__all__ = ["SOLVER_CONFIG", "SCRATCH", "table_state", "projected_table", "KERNELS", "DEVICE_ONLY", "CPU_ONLY",
+           "GPU_ONLY", "C_SCALARS", "arguments", "solver_config", "solver_arrays"]
 
 #: The solver's scalar settings (what ``_engine.solver_config`` returns).
 SOLVER_CONFIG = (("solver", "int"), ("learning_rate", "double"), ("frequency_exponent", "double"),
@@ -48,6 +51,11 @@ def projected_table(prefix):
             (f"{prefix}_layer_out", "const int*"), (f"{prefix}_dense", "T*"), (f"{prefix}_rows_accum", "T*"),
             (f"{prefix}_dense_accum", "T*"))
 
+
+#: A GPU kernel's working memory (``_kernels/cuda/scratch.cuh``): a global array
+#: of ``scratch_per_block`` doubles per block, or null to use that much dynamic
+#: shared memory.
+SCRATCH = (("scratch", "double*"), ("scratch_per_block", "long long"))
 
 _EPOCH_ORDER = (("n_samples", "long long"), ("order_seed", "unsigned long long"),
                 ("order_epoch", "unsigned long long"))
@@ -82,17 +90,18 @@ KERNELS = {
         ("user_bias", "T*"), ("item_bias", "T*"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
         *_USER_ITEM_STATE, ("user_bias_accum", "T*"), ("item_bias_accum", "T*"), ("alpha", "double"),
         ("alpha_bias", "double"), ("t_start", "long long"), ("max_activation", "int"), ("max_width", "int"),
-        ("dense_batch_size", "int"), ("loss", "double*"),
+        ("dense_batch_size", "int"), ("loss", "double*"), ("user_dense_size", "long long"),
+        ("item_dense_size", "long long"), *SCRATCH,
     ),
     "fm_epoch": (
         *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
         ("feature_factors", "T*"), ("n_factors", "int"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
         *table_state("feature"), ("intercept_accum", "T*"), ("feature_factors_accum", "T*"),
-        ("feature_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
-        ("loss", "double*"),
+        ("feature_bias_accum", "T*"), ("hot_rows", "const int*"), ("hot_slot", "const int*"), ("alpha", "double"),
+        ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"), ("n_hot", "int"), *SCRATCH,
     ),
-    # written ahead of its CUDA kernel: position p's positive is CSR row epoch_sample(order, p) of the
-    # context part, whose own index keys its negatives
+    # position p's positive is CSR row epoch_sample(order, p) of the context part, whose own
+    # index keys its negatives (the CPU kernel reads it as order[p])
     "fm_ranking_epoch": (
         ("ctx_indptr", "const long long*"), ("ctx_indices", "const int*"), ("ctx_data", "const T*"),
         ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
@@ -102,17 +111,18 @@ KERNELS = {
         ("warp_weights", "const double*"), ("intercept", "T*"), ("feature_bias", "T*"), ("feature_factors", "T*"),
         ("n_factors", "int"), *SOLVER_CONFIG, ("dense_learning_rate", "double"), *table_state("feature"),
         ("intercept_accum", "T*"), ("feature_factors_accum", "T*"), ("feature_bias_accum", "T*"),
-        ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"),
+        ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"), ("loss", "double*"), *SCRATCH,
     ),
     "fm_projected_epoch": (
         *_FM_DATA, *_EPOCH_ORDER, ("task", "int"), ("intercept", "T*"), ("feature_bias", "T*"),
         ("n_factors", "int"), *projected_table("feature"), *SOLVER_CONFIG, ("dense_learning_rate", "double"),
         *table_state("feature"), ("intercept_accum", "T*"), ("feature_bias_accum", "T*"), ("alpha", "double"),
         ("alpha_bias", "double"), ("t_start", "long long"), ("max_nnz", "int"), ("max_activation", "int"),
-        ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"),
+        ("max_width", "int"), ("dense_batch_size", "int"), ("loss", "double*"), ("feature_dense_size", "long long"),
+        *SCRATCH,
     ),
-    # written ahead of its CUDA kernel (a later issue), which visits position p's
-    # positive epoch_sample(order, p) and keys its negatives as the CPU kernel does
+    # the GPU kernel visits position p's positive epoch_sample(order, p) and keys its
+    # negatives on it as the CPU kernel does on the gathered positive's index
     "mf_ranking_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), *_EPOCH_ORDER,
         ("sample_seed", "unsigned long long"), ("global_mean", "double"), ("user_factors", "T*"),
@@ -124,8 +134,8 @@ KERNELS = {
         ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
         ("loss", "double*"),
     ),
-    # written ahead of its CUDA kernel (a later issue), which visits position p's
-    # row epoch_sample(order, p) and keys its draws as the CPU kernel does
+    # the GPU kernel visits position p's row epoch_sample(order, p) and keys its
+    # draws on it as the CPU kernel does on the gathered row's index
     "ncf_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("labels", "const T*"),
         ("sample_start", "const long long*"), *_EPOCH_ORDER, ("sample_seed", "unsigned long long"),
@@ -138,28 +148,76 @@ KERNELS = {
         *table_state("user")[2:], *table_state("item")[2:],
         ("user_gmf_accum", "T*"), ("item_gmf_accum", "T*"), ("user_mlp_accum", "T*"), ("item_mlp_accum", "T*"),
         ("dense_accum", "T*"), ("dense_batch_size", "int"), ("t_start", "long long"), ("loss", "double*"),
+        ("n_layers", "int"), *SCRATCH,
     ),
     "mf_predict": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
         ("global_mean", "double"), ("user_factors", "const T*"), ("item_factors", "const T*"),
         ("user_bias", "const T*"), ("item_bias", "const T*"), ("n_factors", "int"), ("out", "T*"),
     ),
+    "fm_predict": (
+        ("indptr", "const long long*"), ("indices", "const int*"), ("data", "const T*"), ("n_samples", "long long"),
+        ("intercept", "double"), ("feature_bias", "const T*"), ("feature_factors", "const T*"),
+        ("n_factors", "int"), ("out", "T*"),
+    ),
+    # ---- GPU only (GPU_ONLY)
+    # mu + b_u + b_i + p_u . q_i for every (user_index[r], item i): MF's recommend
+    # and similar_items scores, the FM's recommend scores
+    "mf_score_items": (
+        ("user_index", "const int*"), ("n_users", "long long"), ("n_items", "int"), ("global_mean", "double"),
+        ("user_factors", "const T*"), ("item_factors", "const T*"), ("user_bias", "const T*"),
+        ("item_bias", "const T*"), ("n_factors", "int"), ("out", "T*"),
+    ),
+    # ProjectedTable.collapse: the plain factor table of a projected table
+    "project_rows": (
+        ("rows", "const T*"), ("row_offset", "const long long*"), ("row_group", "const int*"),
+        ("group_n_layers", "const int*"), ("group_first_layer", "const int*"), ("layer_offset", "const long long*"),
+        ("layer_in", "const int*"), ("layer_out", "const int*"), ("dense", "const T*"), ("n_rows", "long long"),
+        ("n_factors", "int"), ("max_activation", "int"), ("out", "T*"), *SCRATCH,
+    ),
+    # NeuralCF's step offsets of an epoch (the CPU binding's cumulative sum)
+    "ncf_sample_starts": (
+        ("labels", "const T*"), ("n_samples", "long long"), ("order_seed", "unsigned long long"),
+        ("order_epoch", "unsigned long long"), ("n_negatives", "int"), ("sample_start", "long long*"),
+    ),
+    # NeuralCF's logits of (user, item) pairs, and of every item for a batch of users
+    "ncf_predict": (
+        ("user_index", "const int*"), ("item_index", "const int*"), ("n_samples", "long long"),
+        ("n_factors", "int"), ("mlp_dim", "int"), ("layer_sizes", "const int*"), ("n_layers", "int"),
+        ("user_gmf", "const T*"), ("item_gmf", "const T*"), ("user_mlp", "const T*"), ("item_mlp", "const T*"),
+        ("dense", "const T*"), ("out", "T*"), *SCRATCH,
+    ),
+    "ncf_score_items": (
+        ("user_index", "const int*"), ("n_users", "long long"), ("n_items", "int"), ("n_factors", "int"),
+        ("mlp_dim", "int"), ("layer_sizes", "const int*"), ("n_layers", "int"), ("user_gmf", "const T*"),
+        ("item_gmf", "const T*"), ("user_mlp", "const T*"), ("item_mlp", "const T*"), ("dense", "const T*"),
+        ("out", "T*"), *SCRATCH,
+    ),
 }
+
+#: Kernels that exist on the GPU only (the CPU computes the same in NumPy or in
+#: its binding); they have no Cython entry point, so no DEVICE_ONLY / CPU_ONLY entry.
+GPU_ONLY = frozenset({"mf_score_items", "project_rows", "ncf_sample_starts", "ncf_predict", "ncf_score_items"})
 
 #: Parameters only the CUDA kernels take (the CPU kernel reads them off its arrays
 #: or gets its order gathered by the host), per kernel.
 DEVICE_ONLY = {
     "baseline_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
     "mf_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
-    "mf_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
+    # the CPU kernel reads the sizes of the dense storage off its arrays
+    "mf_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "user_dense_size", "item_dense_size",
+                           "scratch", "scratch_per_block"},
+    "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors", "n_hot", "scratch",
+                 "scratch_per_block"},
+    "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "feature_dense_size", "scratch",
+                           "scratch_per_block"},
     # the CPU kernel keys its negatives on (sample_seed, order_epoch) like the GPU's
     "mf_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
-    "fm_epoch": {"n_samples", "order_seed", "order_epoch", "loss", "n_factors"},
-    "fm_projected_epoch": {"n_samples", "order_seed", "order_epoch", "loss"},
-    "fm_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors"},
+    "fm_ranking_epoch": {"n_samples", "order_seed", "loss", "n_factors", "scratch", "scratch_per_block"},
     "mf_predict": {"n_samples", "n_factors"},
+    "fm_predict": {"n_samples", "n_factors"},
     # the CPU kernel keys its draws on (sample_seed, order_epoch) like the GPU's
-    "ncf_epoch": {"n_samples", "order_seed", "loss"},
+    "ncf_epoch": {"n_samples", "order_seed", "loss", "n_layers", "scratch", "scratch_per_block"},
 }
 
 #: Keywords only the Cython entry points take, besides ``n_threads`` and
@@ -167,18 +225,21 @@ DEVICE_ONLY = {
 #: computes them. ``order`` is the epoch's sample order, for kernels that read
 #: their samples through it instead of having them gathered (the FM's CSR rows
 #: are contiguous, so reading one through the order costs one jump per sample);
-#: the FM's hot rows are a CPU-only remedy for cache lines shared between threads.
+#: ``max_nnz`` sizes the FM's per-thread list of a sample's hot-row slots. (The
+#: hot rows themselves, ``hot_rows`` and ``hot_slot``, are in the spec: each
+#: binding chooses its own, the CPU per thread and the GPU per block.)
 CPU_ONLY = {
     "baseline_epoch": set(),
     "mf_epoch": set(),
     "mf_projected_epoch": set(),
     # each position's own positive, from the gather: its negatives are keyed on it
     "mf_ranking_epoch": {"sample_index"},
-    "fm_epoch": {"order", "hot_rows", "hot_slot", "max_nnz"},
+    "fm_epoch": {"order", "max_nnz"},
     "fm_projected_epoch": {"order"},
     # the positives are read through the epoch's order; each one's own index (order[p]) keys its negatives
     "fm_ranking_epoch": {"order"},
     "mf_predict": set(),
+    "fm_predict": set(),
     # each position's own row, from the gather: NeuralCF keys its draws on it (a GPU
     # kernel computes it from the order key)
     "ncf_epoch": {"sample_index"},

@@ -18,7 +18,7 @@ from recfreq._kernels.cpu.solvers cimport (
     SOLVER_ADAGRAD)
 from recfreq._kernels.cpu.fused cimport point_step, pair_step
 from recfreq._kernels.cpu.openmp cimport omp_get_thread_num, WORK_STRIDE
-from recfreq._kernels.cpu.vector cimport dot, prefetch_row
+from recfreq._kernels.cpu.vector cimport dot, prefetch_row, prefetch_rows
 from recfreq._kernels.cpu.projection cimport (
     ProjectionLayout, projection_layout, project_forward, project_backward, flush_projections)
 from recfreq._kernels.cpu.rng cimport rng_key, rng_block
@@ -94,7 +94,7 @@ def mf_epoch(*,
     cdef int tid
     cdef Py_ssize_t n = ratings.shape[0]
     cdef Py_ssize_t k = user_factors.shape[1]
-    cdef Py_ssize_t i, f
+    cdef Py_ssize_t i
     cdef Py_ssize_t row_bytes = k * sizeof(floating)
     cdef int u, it
     cdef long long t
@@ -107,8 +107,6 @@ def mf_epoch(*,
     cdef floating e, grad_bu, grad_bi
     cdef floating* p
     cdef floating* q
-    cdef floating* grad_p
-    cdef floating* grad_q
     cdef SolverConfig cfg
     cdef RowFrequencyState user_state, item_state
     cdef bint adagrad = solver == SOLVER_ADAGRAD
@@ -116,19 +114,15 @@ def mf_epoch(*,
     cdef floating* acc_q = &item_factors_accum[0, 0] if adagrad else NULL
     cdef floating* acc_bu = &user_bias_accum[0] if adagrad else NULL
     cdef floating* acc_bi = &item_bias_accum[0] if adagrad else NULL
+    cdef floating a = <floating>alpha
+    cdef floating ab = <floating>alpha_bias
 
     cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon)
     user_state = frequency_state(user_frequency, user_counter, user_last_seen)
     item_state = frequency_state(item_frequency, item_counter, item_last_seen)
 
-    grad_p = NULL  # thread-private below; set here so the compiler sees them initialised
-    grad_q = NULL
     with nogil, parallel(num_threads=n_threads):
         tid = omp_get_thread_num()
-        # per-thread gradient buffers: both rows' gradients must be taken
-        # before either row moves
-        grad_p = <floating*> malloc(2 * k * sizeof(floating))
-        grad_q = grad_p + k
         for i in prange(n, schedule="static"):
             thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
@@ -141,25 +135,23 @@ def mf_epoch(*,
             if i + PREFETCH_DISTANCE < n:
                 # rows are scattered over tables larger than L2: start loading
                 # the rows of a sample a few steps ahead so the loads overlap
-                prefetch_row(&user_factors[user_index[i + PREFETCH_DISTANCE], 0], row_bytes)
-                prefetch_row(&item_factors[item_index[i + PREFETCH_DISTANCE], 0], row_bytes)
+                prefetch_rows(&user_factors[user_index[i + PREFETCH_DISTANCE], 0],
+                              &item_factors[item_index[i + PREFETCH_DISTANCE], 0], row_bytes)
             p = &user_factors[u, 0]
             q = &item_factors[it, 0]
             err = ratings[i] - (global_mean + user_bias[u] + item_bias[it] + dot(p, q, k))
             sse += err * err
-            e = <floating>err
-            for f in range(k):
-                grad_p[f] = -e * q[f] + <floating>alpha * p[f]
-                grad_q[f] = -e * p[f] + <floating>alpha * q[f]
-            grad_bu = -e + <floating>alpha_bias * user_bias[u]
-            grad_bi = -e + <floating>alpha_bias * item_bias[it]
+            e = <floating>(-err)  # the squared loss's gradient in the score
+            grad_bu = e + ab * user_bias[u]
+            grad_bi = e + ab * item_bias[it]
             rate_u = row_learning_rate(&cfg, &user_state, u, t)
             rate_i = row_learning_rate(&cfg, &item_state, it, t)
-            row_step(&cfg, p, grad_p, acc_p + u * k if adagrad else NULL, k, rate_u)
-            row_step(&cfg, q, grad_q, acc_q + it * k if adagrad else NULL, k, rate_i)
+            # both factor rows in one pass, each coordinate's gradients taken
+            # from the values before its step (fused.pxd)
+            point_step(&cfg, p, q, acc_p + u * k if adagrad else NULL, acc_q + it * k if adagrad else NULL,
+                       k, e, a, <floating>rate_u, <floating>rate_i)
             row_step(&cfg, &user_bias[u], &grad_bu, acc_bu + u if adagrad else NULL, 1, rate_u)
             row_step(&cfg, &item_bias[it], &grad_bi, acc_bi + it if adagrad else NULL, 1, rate_i)
-        free(grad_p)
     return sse
 
 

@@ -27,3 +27,12 @@ __device__ __forceinline__ T warp_sum(T v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(RECFREQ_FULL_MASK, v, offset);
     return v;
 }
+
+// Lane 0's v on every lane of a full warp. Under Hogwild another warp may step a
+// row between two lanes' reads of it, so a value every lane computed from shared
+// rows (a score) can differ between lanes; a decision that branches the warp
+// (a margin test) must be taken on one lane's value.
+template <typename T>
+__device__ __forceinline__ T warp_broadcast(T v) {
+    return __shfl_sync(RECFREQ_FULL_MASK, v, 0);
+}

@@ -133,3 +133,19 @@ __device__ __forceinline__ void row_step(const SolverConfig& cfg, T* theta, cons
         coordinate_step(cfg, theta + f, grad[f], cfg.kind == SOLVER_ADAGRAD ? accum + f : nullptr, rate);
     }
 }
+
+// How a warp that steps a row together asks for its rate (GPU only: the CPU has
+// one thread per row). cf-sgd's rate mutates the row's counter, so one lane
+// computes it and the warp shares it; the other rules are pure functions of
+// (row, t), which every lane computes itself (no shuffle).
+__device__ __forceinline__ double warp_row_learning_rate(const SolverConfig& cfg, const RowFrequencyState& state,
+                                                         long long row, long long t) {
+    if (cfg.kind != SOLVER_CF_SGD) {
+        return row_learning_rate(cfg, state, row, t);
+    }
+    double rate = 0.0;
+    if ((threadIdx.x & 31u) == 0u) {
+        rate = row_learning_rate(cfg, state, row, t);
+    }
+    return __shfl_sync(0xffffffffu, rate, 0);
+}
