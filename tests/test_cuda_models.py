@@ -22,7 +22,8 @@ BaselinePredictor and MatrixFactorization:
   leaves behind is plain NumPy.
 
 Tolerances: float64 at the Cython reference tests' 1e-10. float32 within 1e-6
-of each array's largest entry of the CPU's float32 kernel: both round every
+of each array's largest entry of the CPU's float32 kernel (1e-5 when the CPU
+runs a SIMD variant that fuses multiply-adds, see F32_TOL): both round every
 update to float32, but the GPU sums dot products and Rendle's sums in warp
 order (a shuffle tree, where the CPU sums in SIMD order), so they differ by a
 few roundings (at most 7.3e-7 over every case here). Against the float64
@@ -43,6 +44,7 @@ import pytest
 from recfreq import (FactorizationMachine, FactorizationMachineClassifier, MatrixFactorization, NeuralCF,
                      OverparamMF)
 from recfreq._engine import cuda as engine_cuda
+from recfreq._engine import simd
 from recfreq._engine.cuda import use_backend
 from recfreq._solvers import Solver
 
@@ -54,8 +56,11 @@ from _helpers import tiny_ratings
 from test_replay_estimators import SOLVER_CASES, assert_close
 
 #: float32 against the CPU's float32 kernel, relative to each array's largest
-#: entry (see the module docstring)
-F32_TOL = 1e-6
+#: entry (see the module docstring); the CPU's x86-64-v3 and v4 builds fuse
+#: multiply-adds (one rounding where the emulated device's build has two), which
+#: moves their float32 results a few more roundings apart (2.3e-6 at a mixed FM's
+#: Adagrad accumulator under v4): 1e-5 there, as test_reference_float32.py allows
+F32_TOL = 1e-6 if simd.variant() == "baseline" else 1e-5
 #: float32 against the float64 reference: the CPU kernel's own float32 tolerance
 #: (test_reference_float32.py); float32 rounding over these fits drifts up to
 #: 4e-6 from float64, in the CPU kernel and in the GPU's alike
