@@ -707,10 +707,20 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
         self._user_encoder, self._item_encoder = IdEncoder(), IdEncoder()
         user_index = self._user_encoder.fit_transform(users)
         item_index = self._item_encoder.fit_transform(items)
-        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         self._fitted_dtype = self._dtype()
         self._refresh_statistics(targets)
         data = TrainingData(user_index, item_index, targets)
+        self._initialize_tables(rng, data)
+        return self._record_seen(data)
+
+    def _initialize_tables(self, rng, data):
+        """Tables, solver state, ``t_`` and ids of a fresh model whose encoders are fitted.
+
+        ``data``: the encoded training data (:meth:`_allocate_parameters` may
+        read its row frequencies). Shared by :meth:`_initialize` and the
+        distributed fit (:mod:`recfreq.dask`), which encodes on its workers.
+        """
+        n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         self._allocate_parameters(n_users, n_items, rng, data)
         user_blocks, item_blocks = self._state_blocks()
         track = self.counter_halflife is not None
@@ -719,20 +729,23 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
         self.t_ = 0
         self._reset_seen(n_users, n_items)
         self._sync_ids()
-        return self._record_seen(data)
 
     def _encode_and_grow(self, raw, targets, rng):
         """Encode a new batch, adding unseen ids as new rows of every table."""
         users, items = raw
         user_index = self._user_encoder.extend_transform(users)
         item_index = self._item_encoder.extend_transform(items)
+        self._grow_tables(rng)
+        return self._record_seen(TrainingData(user_index, item_index, targets.astype(self._fitted_dtype, copy=False)))
+
+    def _grow_tables(self, rng):
+        """Give every table and solver state a row per id the encoders hold (new rows start fresh)."""
         n_users, n_items = len(self._user_encoder), len(self._item_encoder)
         if n_users > self.user_state_.n_rows or n_items > self.item_state_.n_rows:
             self._grow_parameters(n_users, n_items, rng)
             self.user_state_.grow(n_users)
             self.item_state_.grow(n_items)
         self._sync_ids()
-        return self._record_seen(TrainingData(user_index, item_index, targets.astype(self._fitted_dtype, copy=False)))
 
     def _after_initialize(self, raw, targets, rng):
         """A fresh ``fit``'s extra initialisation (not ``partial_fit``'s); nothing by default."""
@@ -829,13 +842,23 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
 
     def _train(self, data, n_epochs, validation, stop_early):
         """The Python epoch loop: one kernel call per epoch, then the bookkeeping."""
-        from tqdm.auto import tqdm
-
         n_threads = _engine.effective_n_threads(self.n_jobs, warn=True)
         n_samples = self._n_epoch_samples(data)
         limit = self._score_limit(data)
         bound_inputs = self._bound_inputs(data)
         epochs = self._bound_epochs(self._training(data), n_threads, n_epochs)
+        self._epoch_loop(epochs, n_samples, n_epochs, limit, bound_inputs, validation, stop_early)
+
+    def _epoch_loop(self, epochs, n_samples, n_epochs, limit, bound_inputs, validation, stop_early):
+        """The bookkeeping after each epoch of ``epochs`` (a generator of epoch losses, closed at the end).
+
+        ``t_``, ``n_iter_``, ``loss_curve_``, the divergence check, the validation
+        score, early stopping and the progress bar. An epoch trained somewhere
+        else (:mod:`recfreq.dask`) yields a loss that also carries
+        ``parameters_finite`` and ``score_bound`` (see :meth:`_check_divergence`).
+        """
+        from tqdm.auto import tqdm
+
         tol = self.tol if (self.tol is not None or not self.early_stopping) else 0.0
         best, no_improvement = np.inf, 0
         progress = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch",
@@ -904,9 +927,12 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
         (hi - lo, at least 1 and at least 1e-3 of the largest |target|) of the
         mean it predicts around, i.e. |score| <= |mean| + 100 spreads.
         """
+        return self._score_limit_for(self._target_range(data))
+
+    def _score_limit_for(self, target_range):
+        """:meth:`_score_limit` from the (lowest, highest) training target (None for classifiers)."""
         limit = float(np.finfo(self._fitted_dtype).max) / 2
         why = f"could overflow {self._fitted_dtype}"
-        target_range = self._target_range(data)
         if target_range is not None:
             lo, hi = target_range
             spread = max(hi - lo, 1.0, 1e-3 * max(abs(lo), abs(hi)))
@@ -918,12 +944,23 @@ class BaseRecommender(RecommenderMixin, BaseEstimator):
         return limit, why
 
     def _check_divergence(self, loss, epoch, bound_inputs, limit):
-        """Raise FloatingPointError if the epoch left a model a user should not get."""
+        """Raise FloatingPointError if the epoch left a model a user should not get.
+
+        A loss that carries ``parameters_finite`` and ``score_bound`` comes
+        from an epoch whose parameters are not in this process (distributed
+        training computes both where the parameters are); the estimator's own
+        arrays are read otherwise.
+        """
         reason = None
-        if not np.isfinite(loss) or not all(np.isfinite(a).all() for a in self._parameter_arrays()):
+        finite = getattr(loss, "parameters_finite", None)
+        if finite is None:
+            finite = all(np.isfinite(a).all() for a in self._parameter_arrays())
+        if not np.isfinite(loss) or not finite:
             reason = "NaN or infinity in the training loss or the parameters"
         else:
-            bound = self._score_bound(bound_inputs)
+            bound = getattr(loss, "score_bound", None)
+            if bound is None:
+                bound = self._score_bound(bound_inputs)
             if not bound <= limit[0]:  # NaN fails too
                 reason = f"its predictions {limit[1]} (bound {bound:.3g})"
         if reason is None:

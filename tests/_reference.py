@@ -139,12 +139,24 @@ def device_epoch_orders(random_state, n_samples_per_call, n_epochs_per_call):
         yield [keyed_order(n_samples, seed, e) for e in range(n_epochs)]
 
 
+def clock(t_start, t_span, n, i):
+    """Step of the i-th (0-based) of n samples that span t_span steps from t_start: the serial
+    epoch's t_start + i + 1 when t_span = n; a DSGD block of n samples in a stratum of t_span
+    samples advances by the fraction t_span / n per sample, floored (Python integers: exact)."""
+    return t_start + (i + 1) * t_span // n
+
+
 def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, alpha, alpha_bias,
-             t_start, user_state, item_state):
-    """One epoch of r_hat = mu + b_u + b_i + p_u . q_i; updates in place, returns the SSE."""
+             t_start, user_state, item_state, t_span=None):
+    """One epoch of r_hat = mu + b_u + b_i + p_u . q_i; updates in place, returns the SSE.
+
+    The samples span ``t_span`` steps of the clock (None: one each, see :func:`clock`).
+    """
     sse = 0.0
+    n = len(order)
+    t_span = n if t_span is None else t_span
     for i, s in enumerate(order):
-        u, it, t = users[s], items[s], t_start + i + 1
+        u, it, t = users[s], items[s], clock(t_start, t_span, n, i)
         err = ratings[s] - (mu + user_bias[u] + item_bias[it] + P[u] @ Q[it])
         sse += err * err
         grad_p = -err * Q[it] + alpha * P[u]
@@ -158,6 +170,63 @@ def mf_epoch(users, items, ratings, order, mu, P, Q, user_bias, item_bias, cfg, 
         row_step(cfg, user_bias[u:u + 1], grad_bu, user_state["accum"]["bias"][u:u + 1], rate_u)
         row_step(cfg, item_bias[it:it + 1], grad_bi, item_state["accum"]["bias"][it:it + 1], rate_i)
     return sse
+
+
+def snake_stripes(counts, d):
+    """Stripe of each row: rows ranked by decreasing count (ties: lower row first); the r-th of them
+    goes to stripe r mod d on even laps (r // d even) and d - 1 - (r mod d) on odd laps."""
+    ranked = sorted(range(len(counts)), key=lambda r: (-counts[r], r))
+    stripe = np.empty(len(counts), dtype=np.int64)
+    for rank, row in enumerate(ranked):
+        lap, position = divmod(rank, d)
+        stripe[row] = position if lap % 2 == 0 else d - 1 - position
+    return stripe
+
+
+def dsgd_fit(X, y, d, k, cfg, alpha, alpha_bias, init_std, seed, n_epochs):
+    """DSGD (Gemulla et al. 2011) as docs/scaling_out.md describes it, on global tables.
+
+    Rows numbered as fit numbers them, initialised from RandomState(seed) (user then item
+    factors) and the call's order key drawn next. Each epoch is d strata; stratum s trains the
+    blocks (a, (a + s) mod d) of user stripe a and item stripe b, each over its samples in data
+    order, visited in keyed_order(n_b, seed_ab, epoch) with seed_ab = key + (a d + b) * golden
+    (mod 2**64); the stratum's N_s samples start at the samples of the strata before it and a
+    block of n_b of them spans N_s steps of the clock (mf_epoch's t_span). Returns
+    P, Q, b_u, b_i, the loss curve and the two states.
+    """
+    u_of, i_of = row_numbering([X[:, 0]]), row_numbering([X[:, 1]])
+    users = np.array([u_of[v] for v in X[:, 0]])
+    items = np.array([i_of[v] for v in X[:, 1]])
+    n_users, n_items, n = len(u_of), len(i_of), len(y)
+    rng = check_random_state(seed)
+    P = rng.standard_normal((n_users, k)) * init_std
+    Q = rng.standard_normal((n_items, k)) * init_std
+    key = int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+    bu, bi = np.zeros(n_users), np.zeros(n_items)
+    mu = float(np.mean(y))
+    blocks = {"factors": (k,), "bias": ()}
+    ust = new_state(n_users, blocks, cfg["solver"], np.bincount(users, minlength=n_users), n)
+    ist = new_state(n_items, blocks, cfg["solver"], np.bincount(items, minlength=n_items), n)
+    user_stripe, item_stripe = snake_stripes(ust["counts"], d), snake_stripes(ist["counts"], d)
+    samples = {(a, b): [j for j in range(n) if user_stripe[users[j]] == a and item_stripe[items[j]] == b]
+               for a in range(d) for b in range(d)}
+    t, losses = 0, []
+    for epoch in range(n_epochs):
+        sse = 0.0
+        for s in range(d):
+            stratum = [(a, (a + s) % d) for a in range(d)]
+            span = sum(len(samples[block]) for block in stratum)
+            for a, b in stratum:
+                block = samples[(a, b)]
+                if not block:
+                    continue
+                seed_ab = (key + (a * d + b) * 0x9E3779B97F4A7C15) % 2**64
+                order = [block[p] for p in keyed_order(len(block), seed_ab, epoch)]
+                sse += mf_epoch(users, items, y, order, mu, P, Q, bu, bi, cfg, alpha, alpha_bias, t, ust, ist,
+                                t_span=span)
+            t += span
+        losses.append(sse / n)
+    return P, Q, bu, bi, losses, ust, ist
 
 
 def _softplus(x):

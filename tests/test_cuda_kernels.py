@@ -192,3 +192,39 @@ def test_device_cuda_launches_one_kernel_per_epoch_on_the_device(backend, monkey
         model = make().fit(X, y)
     assert len(launches) == 3 and all(name.endswith("_epoch<float>") for name in launches)
     assert model._samples_per_thread is None  # a GPU epoch has no OpenMP threads
+
+
+@pytest.mark.parametrize("solver, halflife", [(s, None) for s in SOLVER_NAMES] + [("cf-sgd", 13.0)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_warp_keeps_the_cpu_clock_stride(backend, solver, halflife, dtype):
+    # a DSGD block (recfreq.dask): n samples spanning t_span = 3n + 5 steps of the clock
+    import copy
+
+    from recfreq import _engine
+    from recfreq.base import TrainingData
+
+    X, y = tiny_ratings(seed=4)
+    model = MatrixFactorization(n_factors=40, max_iter=1, solver=solver, counter_halflife=halflife, dtype=dtype,
+                                learning_rate=0.2 if solver != "sgd" else 0.03, random_state=0).fit(X, y)
+    data = TrainingData(model._user_encoder.transform(X[:, 0]), model._item_encoder.transform(X[:, 1]),
+                        y.astype(dtype))
+    cpu, gpu = copy.deepcopy(model), copy.deepcopy(model)
+    clock = dict(t_start=model.t_, order_seed=7, epoch=2, t_span=3 * len(y) + 5)
+    bound = _engine.bind("cpu", cpu._training(data), 1)
+    cpu_loss = bound.run_epoch(**clock)
+    bound.close()
+    with use_backend(backend, sequential=True):
+        bound = _engine.bind("cuda", gpu._training(data), 1)
+        gpu_loss = bound.run_epoch(**clock)
+        bound.write_back()
+        bound.close()
+    rtol = _tolerance(backend, dtype)
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=rtol)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=rtol,
+                                   atol=rtol * max(1.0, float(np.abs(getattr(cpu, name)).max())), err_msg=name)
+    for state in ("user_state_", "item_state_"):
+        np.testing.assert_allclose(getattr(gpu, state).counter, getattr(cpu, state).counter, rtol=rtol)
+        np.testing.assert_array_equal(getattr(gpu, state).last_seen, getattr(cpu, state).last_seen)
+    if halflife is not None:  # the last stamp is the end of the span
+        assert cpu.item_state_.last_seen.max() == model.t_ + 3 * len(y) + 5

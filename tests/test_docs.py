@@ -139,12 +139,14 @@ def test_a_wrong_shown_output_fails_the_page():
 # ---------------------------------------------------------------- API reference and module map
 def _public_names():
     import recfreq
+    import recfreq.dask
     import recfreq.datasets
     import recfreq.exceptions
     import recfreq.metrics
     import recfreq.model_selection
 
-    for module in (recfreq, recfreq.datasets, recfreq.exceptions, recfreq.metrics, recfreq.model_selection):
+    for module in (recfreq, recfreq.dask, recfreq.datasets, recfreq.exceptions, recfreq.metrics,
+                   recfreq.model_selection):
         for name in module.__all__:
             yield module.__name__, name
 

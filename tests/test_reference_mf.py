@@ -6,7 +6,8 @@ from sklearn.utils import check_random_state
 
 from recfreq import MatrixFactorization
 from recfreq import _engine
-from recfreq._solvers import SOLVER_NAMES, Solver
+from recfreq._engine._checks import check_clock
+from recfreq._solvers import SOLVER_NAMES, Solver, TableState
 
 import _reference as ref
 from _helpers import tiny_ratings
@@ -102,3 +103,82 @@ def test_float32_tracks_float64():
     a = MatrixFactorization(n_factors=4, dtype="float32", random_state=0, max_iter=5).fit(X, y).predict(X)
     b = MatrixFactorization(n_factors=4, dtype="float64", random_state=0, max_iter=5).fit(X, y).predict(X)
     np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+def _one_epoch_inputs(solver, halflife, seed=2):
+    """Tables, states and samples (already in epoch order) of one mf_epoch call, and their reference copies."""
+    X, y = tiny_ratings(seed=seed)
+    users, items = ref.row_numbering([X[:, 0]]), ref.row_numbering([X[:, 1]])
+    uu = np.array([users[v] for v in X[:, 0]], dtype=np.int32)
+    ii = np.array([items[v] for v in X[:, 1]], dtype=np.int32)
+    rng = np.random.default_rng(seed)
+    k, nu, ni = 3, len(users), len(items)
+    arrays = dict(user_factors=rng.normal(0, 0.3, (nu, k)), item_factors=rng.normal(0, 0.3, (ni, k)),
+                  user_bias=rng.normal(0, 0.1, nu), item_bias=rng.normal(0, 0.1, ni))
+    blocks = {"factors": (k,), "bias": ()}
+    states = []
+    for index, n_rows in ((uu, nu), (ii, ni)):
+        state = TableState.allocate(Solver.from_name(solver), n_rows, blocks, np.float64, halflife is not None)
+        state.add_counts(index)
+        states.append(state)
+    ref_states = [ref.new_state(s.n_rows, blocks, s.solver, s.counts, s.n_samples) for s in states]
+    return uu, ii, y, arrays, states, ref_states
+
+
+@pytest.mark.parametrize("t_span_of", [lambda n: n, lambda n: 2 * n + 3, lambda n: 7 * n + n // 2 + 1],
+                         ids=["stride-1", "stride-2.x", "stride-7.5"])
+@pytest.mark.parametrize("solver, halflife", [(s, None) for s in SOLVER_NAMES] + [("cf-sgd", 13.0)])
+def test_a_clock_stride_matches_the_reference(solver, halflife, t_span_of):
+    # a DSGD block of n samples in a stratum of t_span: sample i is step t_start + floor((i+1) t_span / n)
+    uu, ii, y, arrays, (ust, ist), (rust, rist) = _one_epoch_inputs(solver, halflife)
+    n, t_start = len(y), 40
+    t_span = t_span_of(n)
+    cfg = _engine.solver_config(Solver.from_name(solver), 0.2, 0.55, halflife)
+    expected = {name: a.copy() for name, a in arrays.items()}
+    sse = _engine.mf_epoch(device="cpu", user_index=uu, item_index=ii, ratings=y, **arrays, user_state=ust,
+                           item_state=ist, config=cfg, global_mean=3.3, alpha=0.04, alpha_bias=0.01,
+                           t_start=t_start, t_span=t_span, n_threads=1)
+    ref_sse = ref.mf_epoch(uu, ii, y, np.arange(n), 3.3, expected["user_factors"], expected["item_factors"],
+                           expected["user_bias"], expected["item_bias"], cfg, 0.04, 0.01, t_start, rust, rist,
+                           t_span=t_span)
+    np.testing.assert_allclose(sse, ref_sse, rtol=RTOL)
+    for name in arrays:
+        np.testing.assert_allclose(arrays[name], expected[name], rtol=RTOL, atol=1e-13, err_msg=name)
+    if halflife is not None:
+        np.testing.assert_array_equal(ist.last_seen, rist["last_seen"])
+        # the last sample is the last step of the span, whatever the stride
+        assert ust.last_seen.max() == t_start + t_span
+
+
+@pytest.mark.parametrize("solver, halflife", [("fa-sgd", None), ("cf-sgd", 13.0)])
+def test_the_clock_stride_reaches_the_clocked_solvers(solver, halflife):
+    # t_span = n is the serial epoch exactly; another span moves fa-sgd's and the half-life's clock
+    results = []
+    for t_span in (None, "n", "3n"):
+        uu, ii, y, arrays, (ust, ist), _ = _one_epoch_inputs(solver, halflife)
+        span = {None: None, "n": len(y), "3n": 3 * len(y)}[t_span]
+        _engine.mf_epoch(device="cpu", user_index=uu, item_index=ii, ratings=y, **arrays, user_state=ust,
+                         item_state=ist, config=_engine.solver_config(Solver.from_name(solver), 0.2, 0.55, halflife),
+                         global_mean=3.3, alpha=0.04, alpha_bias=0.01, t_start=500, t_span=span, n_threads=1)
+        results.append(arrays["user_factors"])
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not np.array_equal(results[0], results[2])
+
+
+def test_a_clock_the_kernel_cannot_keep_is_refused():
+    uu, ii, y, arrays, (ust, ist), _ = _one_epoch_inputs("fa-sgd", None)
+    common = dict(device="cpu", user_index=uu, item_index=ii, ratings=y, **arrays, user_state=ust, item_state=ist,
+                  config=_engine.solver_config(Solver.FA_SGD, 0.2, 0.5, None), global_mean=3.3, alpha=0.04,
+                  alpha_bias=0.01, n_threads=1)
+    n = len(y)
+    before = arrays["user_factors"].copy()
+    for t_start, t_span, match in ((0, n - 1, "at least one step per sample"), (-1, n, "t_start >= 0"),
+                                   (2**63 - n, n, "overflows")):
+        with pytest.raises(ValueError, match=match):
+            _engine.mf_epoch(**common, t_start=t_start, t_span=t_span)
+    np.testing.assert_array_equal(arrays["user_factors"], before)
+    # (i + 1) * (t_span mod n) must fit a long long too: a block of 4e9 samples with a fractional stride
+    with pytest.raises(ValueError, match="overflows"):
+        check_clock(4_000_000_000, 0, 3 * 4_000_000_000 - 1)
+    assert check_clock(4_000_000_000, 0, 3 * 4_000_000_000) == 12_000_000_000  # a whole stride is fine
+    assert _engine.specs.KERNELS["mf_epoch"][-2] == ("t_span", "long long")

@@ -61,7 +61,8 @@ class Training:
     arrays : dict of str to ndarray
         Parameters and solver state, trained in place (the estimator's own arrays).
     scalars : dict of str to int or float
-        Everything else the kernel takes, except ``t_start`` (given per epoch).
+        Everything else the kernel takes, except the clock (``t_start``,
+        ``t_span``: given per epoch).
     n_samples : int, optional
         Samples per epoch; by default the length of the first array of ``samples``.
     """
@@ -81,8 +82,11 @@ def bind(device, training, n_threads):
     """Check ``training`` once and bind it to ``device`` for the epochs of one call.
 
     Returns an object with ``run_epoch(t_start=, order_seed=, epoch=,
-    next_epoch=None) -> EpochLoss``, ``write_back()``,
-    ``projected_factors(prefix, table)`` and ``close()``.
+    next_epoch=None, t_span=None) -> EpochLoss``, ``write_back()``,
+    ``projected_factors(prefix, table)`` and ``close()``. ``t_span``
+    (``mf_epoch`` only) is the number of steps of the model's clock the
+    epoch's n samples span: sample i is step
+    ``t_start + floor((i + 1) * t_span / n)``; None is n, one step per sample.
     """
     if device == "cuda":
         from .cuda import CudaBinding

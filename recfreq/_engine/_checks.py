@@ -13,10 +13,34 @@ import numpy as np
 from .._solvers import Solver
 from .specs import projected_table
 
-__all__ = ["CHECKS", "check_baseline_epoch", "check_mf_epoch", "check_mf_ranking_epoch", "check_mf_projected_epoch",
-           "check_fm_epoch", "check_fm_ranking_epoch",
+__all__ = ["CHECKS", "check_clock", "check_baseline_epoch", "check_mf_epoch", "check_mf_ranking_epoch",
+           "check_mf_projected_epoch", "check_fm_epoch", "check_fm_ranking_epoch",
            "check_fm_projected_epoch", "check_ncf_epoch", "check_index", "check_projected_table",
            "check_sample_index", "check_sample_start", "ncf_dense_size"]
+
+
+_LONG_LONG_MAX = int(np.iinfo(np.int64).max)
+
+
+def check_clock(n_samples, t_start, t_span):
+    """The clock of an epoch call of ``n_samples`` samples that spans ``t_span`` steps from ``t_start``.
+
+    Sample i is step ``t_start + floor((i + 1) * t_span / n_samples)``
+    (``mf_epoch``), computed in ``long long`` as ``(i + 1) * (t_span // n)
+    + (i + 1) * (t_span % n) // n``: the stride must be at least 1 (every
+    sample its own step, each later than the last), and neither the last step
+    nor ``n * (t_span % n)`` may overflow. ``t_span=None`` is a stride of 1.
+    Returns ``t_span`` as an int.
+    """
+    n, t_start = int(n_samples), int(t_start)
+    t_span = n if t_span is None else int(t_span)
+    if t_start < 0 or t_span < n:
+        raise ValueError(f"internal error: the clock must start at t_start >= 0 and span at least one step per "
+                         f"sample; got t_start={t_start}, t_span={t_span} for {n} samples")
+    if t_start + t_span > _LONG_LONG_MAX or (n and n * (t_span % n) > _LONG_LONG_MAX):
+        raise ValueError(f"internal error: a clock spanning {t_span} steps over {n} samples from {t_start} "
+                         "overflows the kernel's 64-bit step counter")
+    return t_span
 
 
 def check_index(index, n_rows, name):

@@ -13,11 +13,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ._checks import (CHECKS, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
+from ._checks import (CHECKS, check_clock, _check_csr, _check_positive_csr, _check_same_dtype, _check_same_length,
                       _check_solver_state, _check_state_rows, check_index, check_sample_index,
                       check_sample_start, max_row_nnz)
 from .simd import kernel_module
-from .specs import CPU_ONLY, DEVICE_ONLY, solver_arrays, solver_config
+from .specs import CPU_ONLY, DEVICE_ONLY, KERNELS, solver_arrays, solver_config
 
 __all__ = ["CpuBinding", "EpochLoss", "HOT_ROW_MIN_SHARE", "MAX_HOT_ROWS", "build_info", "effective_n_threads",
            "hot_rows", "usable_cpus", "solver_config", "table_kwargs", "baseline_epoch", "mf_epoch",
@@ -255,8 +255,12 @@ def baseline_epoch(*, device, user_index, item_index, ratings, user_bias, item_b
 
 def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_factors,
              user_bias, item_bias, user_state, item_state, config, global_mean, alpha, alpha_bias,
-             t_start, n_threads):
-    """One epoch of biased matrix factorization over samples in the order given; returns the SSE."""
+             t_start, n_threads, t_span=None):
+    """One epoch of biased matrix factorization over samples in the order given; returns the SSE.
+
+    The samples span ``t_span`` steps of the clock from ``t_start`` (None: one
+    step each; see :func:`._checks.check_clock`).
+    """
     _require_cpu(device, "MatrixFactorization")
     dtype, k = ratings.dtype, user_factors.shape[1]
     arrays = {"user_factors": user_factors, "item_factors": item_factors, "user_bias": user_bias,
@@ -266,7 +270,7 @@ def mf_epoch(*, device, user_index, item_index, ratings, user_factors, item_fact
                                     {"factors": (f"{prefix}_factors_accum", k), "bias": (f"{prefix}_bias_accum", None)},
                                     dtype))
     scalars = {**config, "global_mean": float(global_mean), "alpha": float(alpha), "alpha_bias": float(alpha_bias),
-               "t_start": int(t_start)}
+               "t_start": int(t_start), "t_span": check_clock(ratings.shape[0], t_start, t_span)}
     samples = {"user_index": user_index, "item_index": item_index, "ratings": ratings}
     return _run_checked("mf_epoch", samples, arrays, scalars, n_threads)
 
@@ -345,6 +349,15 @@ _EPOCH_ARGUMENTS = {"ncf_epoch": _ncf_epoch_arguments, "mf_ranking_epoch": _rank
                     "fm_ranking_epoch": _order_epoch_argument}
 
 
+def _clock(kernel, spans, n_samples, t_start, t_span):
+    """The clock arguments of one epoch call: ``t_start``, and ``t_span`` for kernels that take it (checked)."""
+    if not spans:
+        if t_span is not None and int(t_span) != int(n_samples):
+            raise ValueError(f"internal error: {kernel} steps the clock once per sample; it takes no t_span")
+        return {"t_start": int(t_start)}
+    return {"t_start": int(t_start), "t_span": check_clock(n_samples, t_start, t_span)}
+
+
 class CpuBinding:
     """A training call bound to the CPU: the estimator's own arrays, zero-copy.
 
@@ -370,6 +383,8 @@ class CpuBinding:
         self.n_threads = int(n_threads)
         self._kernel = _kernel(training.kernel)
         self._n = training.n_samples
+        # kernels whose samples may span more steps of the clock than they are (DSGD blocks)
+        self._spans = any(name == "t_span" for name, _ in KERNELS[training.kernel])
         self._order_only = "order" in CPU_ONLY[training.kernel]
         self._fixed = {**training.arrays, **_cpu_scalars(training.kernel, training.scalars)}
         if training.kernel in _BIND_KEYWORDS:
@@ -423,14 +438,19 @@ class CpuBinding:
         submit = self._pool.submit if self._pool is not None else _completed
         self._pending[epoch] = submit(self._gather, order_seed, epoch)
 
-    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
-        """Train epoch ``epoch`` (preparing ``next_epoch`` meanwhile); return its :class:`EpochLoss`."""
+    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None, t_span=None):
+        """Train epoch ``epoch`` (preparing ``next_epoch`` meanwhile); return its :class:`EpochLoss`.
+
+        ``t_span``: the steps of the clock the epoch's samples span (None: one
+        each), for kernels that take it (``mf_epoch``).
+        """
+        clock = _clock(self.training.kernel, self._spans, self._n, t_start, t_span)
         if epoch not in self._pending:
             self._prepare(order_seed, epoch)
         epoch_data = self._pending.pop(epoch).result()
         if next_epoch is not None and self._pool is not None:
             self._prepare(order_seed, next_epoch)
-        return _run_epoch_kernel(self._kernel, self.n_threads, **epoch_data, **self._fixed, t_start=int(t_start))
+        return _run_epoch_kernel(self._kernel, self.n_threads, **epoch_data, **self._fixed, **clock)
 
     def write_back(self):
         """Nothing to copy: the kernels trained the estimator's arrays in place."""

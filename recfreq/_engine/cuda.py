@@ -40,7 +40,7 @@ from .._device_backend import MAX_SHARED_MEMORY
 from .._solvers import Solver
 from . import specs
 from ._checks import CHECKS, ncf_dense_size
-from .cpu import EpochLoss, MAX_HOT_ROWS, _hot_slot, hot_rows
+from .cpu import EpochLoss, MAX_HOT_ROWS, _clock, _hot_slot, hot_rows
 
 __all__ = ["CudaBinding", "COMPILE_OPTIONS", "GPU_INSTALL_HINT", "PREDICTIONS", "SOURCES", "gpu_hot_rows",
            "launch_shape", "load_kernels", "module_defines", "module_plan", "prediction_backend", "require_device",
@@ -336,13 +336,18 @@ class CudaBinding:
         slot = _hot_slot(rows, n_features)
         return {"hot_rows": self.backend.upload(rows), "hot_slot": self.backend.upload(slot), "n_hot": rows.shape[0]}
 
-    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None):
-        """Launch epoch ``epoch``; return its summed loss (the only value that comes back)."""
+    def run_epoch(self, *, t_start, order_seed, epoch, next_epoch=None, t_span=None):
+        """Launch epoch ``epoch``; return its summed loss (the only value that comes back).
+
+        ``t_span``: as for the CPU binding (the steps of the clock the samples span).
+        """
         kernel = self.training.kernel
+        spans = any(name == "t_span" for name, _ in specs.KERNELS[kernel])
+        clock = _clock(kernel, spans, self._n, t_start, t_span)
         loss = self.backend.zeros((1,), np.float64)
         scratch, doubles, shared = self._scratch
         values = {**self._device, **self.training.scalars, **self._extra, "n_samples": self._n,
-                  "order_seed": order_seed, "order_epoch": epoch, "t_start": t_start, "loss": loss}
+                  "order_seed": order_seed, "order_epoch": epoch, **clock, "loss": loss}
         if scratch is not None:
             values.update(scratch=scratch, scratch_per_block=doubles)
         c_type = _C_TYPES[self.dtype]

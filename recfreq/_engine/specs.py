@@ -82,7 +82,7 @@ KERNELS = {
         *_USER_ITEM_STATE,
         ("user_factors_accum", "T*"), ("item_factors_accum", "T*"), ("user_bias_accum", "T*"),
         ("item_bias_accum", "T*"), ("alpha", "double"), ("alpha_bias", "double"), ("t_start", "long long"),
-        ("loss", "double*"),
+        ("t_span", "long long"), ("loss", "double*"),
     ),
     "mf_projected_epoch": (
         ("user_index", "const int*"), ("item_index", "const int*"), ("ratings", "const T*"), *_EPOCH_ORDER,

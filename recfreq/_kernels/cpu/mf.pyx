@@ -66,6 +66,7 @@ def mf_epoch(*,
              double counter_halflife,
              double epsilon,
              long long t_start,
+             long long t_span,
              double[::1] user_frequency,
              double[::1] item_frequency,
              double[::1] user_counter,
@@ -80,7 +81,10 @@ def mf_epoch(*,
              long long[::1] thread_work):
     """Run one epoch over the samples in the order given; return the sum of squared errors.
 
-    Sample ``i`` is step ``t = t_start + i + 1``. Each sample's error is
+    The call's n samples span ``t_span`` steps of the model's clock: sample
+    ``i`` is step ``t = t_start + floor((i + 1) * t_span / n)``, in exact
+    integers (``t_span = n``, a stride of 1: ``t = t_start + i + 1``; a DSGD
+    block of n samples in a stratum of N_s spans N_s). Each sample's error is
     measured before its own update; both factor gradients use the rows as they
     were before the update:
 
@@ -94,6 +98,10 @@ def mf_epoch(*,
     cdef Py_ssize_t row_bytes = k * sizeof(floating)
     cdef int u, it
     cdef long long t
+    # the clock stride t_span / n as a whole part and a remainder (exact, no rounding)
+    cdef long long t_step = t_span // n if n > 0 else 0
+    cdef long long t_rem = t_span - t_step * n
+    cdef bint unit_stride = t_step == 1 and t_rem == 0
     cdef double err, rate_u, rate_i
     cdef double sse = 0.0
     cdef floating e, grad_bu, grad_bi
@@ -119,7 +127,11 @@ def mf_epoch(*,
             thread_work[tid * WORK_STRIDE] += 1
             u = user_index[i]
             it = item_index[i]
-            t = t_start + i + 1
+            if unit_stride:
+                t = t_start + i + 1
+            else:
+                # (i + 1) * t_rem < n * n: the engine checks that it fits a long long
+                t = t_start + (i + 1) * t_step + (i + 1) * t_rem // n
             if i + PREFETCH_DISTANCE < n:
                 # rows are scattered over tables larger than L2: start loading
                 # the rows of a sample a few steps ahead so the loads overlap

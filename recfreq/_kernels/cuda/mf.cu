@@ -9,7 +9,8 @@
 // positions grid-stride and update rows lock-free (Hogwild), as OpenMP threads
 // do on the CPU; a launch of one block of one warp visits the positions in the
 // CPU's n_jobs=1 order. Position p of the epoch is sample epoch_sample(p) and
-// step t = t_start + p + 1.
+// step t = t_start + floor((p + 1) * t_span / n_samples) in exact integers, as
+// on the CPU (t_span = n_samples: t = t_start + p + 1).
 #include "portability.cuh"
 #include "solvers.cuh"
 #include "order.cuh"
@@ -68,6 +69,7 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
                          double alpha,
                          double alpha_bias,
                          long long t_start,
+                         long long t_span,
                          double* loss) {
     const SolverConfig cfg = solver_config(solver, learning_rate, frequency_exponent, counter_halflife, epsilon);
     const RowFrequencyState user_state = frequency_state(user_frequency, user_counter, user_last_seen);
@@ -78,13 +80,17 @@ __global__ void mf_epoch(const int* __restrict__ user_index,
     const long long warp = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const long long n_warps = (static_cast<long long>(gridDim.x) * blockDim.x) / 32;
     const long long k = n_factors;
+    // the clock stride t_span / n_samples as a whole part and a remainder (exact)
+    const long long t_step = n_samples > 0 ? t_span / n_samples : 0;
+    const long long t_rem = t_span - t_step * n_samples;
     double sse = 0.0;
 
     for (long long position = warp; position < n_samples; position += n_warps) {
         const long long s = epoch_sample(order, position);
         const long long u = user_index[s];
         const long long it = item_index[s];
-        const long long t = t_start + position + 1;
+        const long long t = t_start + (position + 1) * t_step
+            + (t_rem != 0 ? (position + 1) * t_rem / n_samples : 0);
         T* p = user_factors + u * k;
         T* q = item_factors + it * k;
         T partial = 0;
