@@ -840,8 +840,7 @@ class FactorizationMachine(RegressorMixin, _BaseFactorizationMachine):
         under a ranking loss the best of {0.01, 0.03} on ml-100k's per-user
         split with side features for the loss and solver (0.01 for ``fa-sgd``
         and ``cf-sgd`` under ``logistic`` and ``bpr``, for ``sgd`` under
-        ``logistic`` and for ``cf-sgd`` under ``warp``, 0.03 otherwise; 0.1
-        halves the lists' gain over a popularity list there).
+        ``logistic`` and for ``cf-sgd`` under ``warp``, 0.03 otherwise).
     alpha_bias : float or None, default=0.01
         L2 regularization of the linear weights w_j; None uses ``alpha``.
         Regularizing them as much as the factors cost 0.004 RMSE on ml-100k.
